@@ -1,0 +1,239 @@
+"""Command line: ``python -m grpo_demo train|generate|evaluate|list``.
+
+Exit codes: 0 done, 1 the run itself failed, 2 bad arguments, 3 base model unavailable,
+4 unknown or broken adapter, 130 interrupted (a training run still saves its adapter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .config import PRESETS, TASKS, ConfigError, check_adapter_name, from_preset
+
+EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_ADAPTER, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m grpo_demo", description="GRPO + LoRA on a small language model."
+    )
+    p.add_argument(
+        "--model",
+        help="base model: smollm2-135m (bundled, offline; default), gpt2, a hub id or a "
+        "folder (env GRPO_DEMO_MODEL)",
+    )
+    p.add_argument("--checkpoints", type=Path, help="adapter folder root (default: checkpoints/)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="run GRPO with a fresh LoRA adapter and save it")
+    t.add_argument("--preset", default="classroom-four-letter", choices=sorted(PRESETS))
+    t.add_argument("--name", required=True, help="adapter name (a-z, 0-9, - and _)")
+    t.add_argument("--task", choices=sorted(TASKS), help="override the preset's task")
+    t.add_argument("--max-steps", type=int)
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--num-generations", type=int)
+    t.add_argument("--per-device-train-batch-size", type=int)
+    t.add_argument("--gradient-accumulation-steps", type=int)
+    t.add_argument("--max-completion-length", type=int)
+    t.add_argument("--beta", type=float)
+    t.add_argument("--epsilon", type=float)
+    t.add_argument("--temperature", type=float)
+    t.add_argument("--lora-r", type=int)
+    t.add_argument("--lora-alpha", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
+    t.add_argument("--quiet", action="store_true", help="no sample completions per step")
+
+    g = sub.add_parser("generate", help="sample completions and score them")
+    g.add_argument("--prompt", action="append", help="prompt (repeatable; default: examples)")
+    g.add_argument("--adapter", default="base", help="adapter name, or 'base'")
+    g.add_argument("-k", "--num-samples", type=int, default=4)
+    g.add_argument("--max-new-tokens", type=int, default=48)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--json", action="store_true", help="print JSON lines")
+
+    e = sub.add_parser("evaluate", help="the report's Table 1: N samples per model")
+    e.add_argument("--adapters", nargs="+", default=["base"], help="'base' and/or adapter names")
+    e.add_argument("-n", "--num-samples", type=int, default=1000)
+    e.add_argument("--max-new-tokens", type=int, default=48)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", type=Path, default=Path("eval_results"))
+
+    sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from .adapters import AdapterError
+        from .generation import GenerationError
+        from .models import ModelUnavailable
+
+        codes = {ModelUnavailable: EXIT_MODEL, AdapterError: EXIT_ADAPTER}
+        codes[GenerationError] = EXIT_USAGE
+        for kind, code in codes.items():
+            if isinstance(exc, kind):
+                print(f"error: {exc}", file=sys.stderr)
+                return code
+        raise
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        overrides = {
+            k: getattr(args, k)
+            for k in [
+                "task",
+                "max_steps",
+                "learning_rate",
+                "num_generations",
+                "per_device_train_batch_size",
+                "gradient_accumulation_steps",
+                "max_completion_length",
+                "beta",
+                "epsilon",
+                "temperature",
+                "lora_r",
+                "lora_alpha",
+                "seed",
+            ]
+        }
+        config = from_preset(args.preset, **overrides)  # validate before loading anything
+        check_adapter_name(args.name)
+        return _train(_resident(args), config, args)
+    if args.command == "generate":
+        return _generate(_resident(args), args)
+    if args.command == "evaluate":
+        return _evaluate(_resident(args), args)
+    return _list(_resident(args))
+
+
+def _resident(args):
+    from .adapters import CHECKPOINTS, ResidentModel
+
+    print("loading the base model ...", file=sys.stderr)
+    resident = ResidentModel.load(args.model, args.checkpoints or CHECKPOINTS)
+    for problem in resident.problems:
+        print(f"warning: skipped adapter: {problem}", file=sys.stderr)
+    print(
+        f"{resident.spec.name} loaded in {resident.load_seconds:.1f} s; "
+        f"adapters: {', '.join(resident.names())}",
+        file=sys.stderr,
+    )
+    return resident
+
+
+def _train(resident, config, args) -> int:
+    from tqdm import tqdm
+
+    from .training import RunEnded, TrainingRun
+
+    run = TrainingRun(
+        resident, config, args.name, preset=args.preset, overwrite=args.overwrite, owner="cli"
+    )
+    run.start()
+    bar = tqdm(total=config.max_steps, unit="step", desc=f"GRPO {args.name}")
+    try:
+        for event in run.events():
+            if isinstance(event, RunEnded):
+                break
+            bar.update(1)
+            bar.set_postfix(reward=f"{event.reward:.3f}", kl=f"{event.metrics.get('kl', 0):.4f}")
+            if not args.quiet and event.completions:
+                best = max(event.completions, key=lambda c: c.advantage)
+                bar.write(f"step {event.step}: best {best.advantage:+.2f} {best.completion!r}")
+            if event.collapsed:
+                bar.write("warning: completions look collapsed (one word repeated)")
+    except KeyboardInterrupt:
+        bar.write("stopping after this step; the adapter will still be saved ...")
+        run.stop()
+        run.join()
+    bar.close()
+    end = run.join()
+    if end is None or end.error:
+        print(f"error: training failed: {end.error if end else 'no result'}", file=sys.stderr)
+        return EXIT_FAILED
+    r = end.adapter.run
+    print(
+        f"saved {end.adapter.path} ({end.steps} steps, {r['seconds_per_step']} s/step, "
+        f"batch reward {r['reward_first']:.3f} -> {r['reward_last']:.3f})"
+        + (" [stopped early]" if end.stopped else "")
+    )
+    return EXIT_INTERRUPTED if end.stopped and run.stopping else 0
+
+
+def _generate(resident, args) -> int:
+    from .data import EXAMPLES
+    from .generation import SamplingParams, sample
+
+    params = SamplingParams(
+        args.num_samples, args.max_new_tokens, args.temperature, args.top_p, args.seed
+    )
+    for c in sample(resident, args.prompt or EXAMPLES[:2], [args.adapter], params):
+        if args.json:
+            print(json.dumps(c.to_dict()))
+        else:
+            scores = "  ".join(f"{k}={v:.2f}" for k, v in c.rewards.items())
+            print(f"[{c.adapter}] {c.prompt}|{c.text}\n    words={c.word_count}  {scores}")
+    return 0
+
+
+def _evaluate(resident, args) -> int:
+    from tqdm import tqdm
+
+    from .evaluation import evaluate, save
+
+    with tqdm(desc="sampling", unit="batch") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = evaluate(
+            resident,
+            args.adapters,
+            args.num_samples,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            on_progress=progress,
+        )
+    paths = save(result, args.out)
+    print(result.table1().to_string())
+    print(result.diversity_table().to_string())
+    print("saved: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _list(resident) -> int:
+    print("presets:")
+    for name, preset in PRESETS.items():
+        print(f"  {name:24} task={preset.task:20} {preset.remark}")
+    print("tasks:")
+    for name, task in TASKS.items():
+        print(f"  {name:24} {task.description}")
+    print(f"adapters for {resident.spec.name}:")
+    for name in resident.names()[1:]:
+        info = resident.adapters[name]
+        print(f"  {name:24} task={info.task} steps={info.run.get('steps', '?')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

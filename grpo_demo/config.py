@@ -1,0 +1,289 @@
+"""Run configuration: GRPOConfig's own field names, plus LoRA and task; presets are data.
+
+A field left at ``None`` means "TRL's default", so the report's configs can be written down
+exactly as the report states them (it only lists what it changed). ``resolved()`` fills the
+defaults in from ``GRPOConfig`` itself, so what the app shows is what TRL will use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from .rewards import REWARDS
+
+
+class ConfigError(ValueError):
+    """A run setting a user can fix; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a run optimises: TRL reward functions by registry name, and their weights."""
+
+    label: str
+    reward_funcs: tuple[str, ...]
+    reward_weights: tuple[float, ...] | None = None
+    description: str = ""
+
+
+TASKS: dict[str, Task] = {
+    "four-letter": Task(
+        "Four-letter words (report)",
+        ("four_letter",),
+        description="The report's reward: -mean |4 - len(phrase)| over text.split(' ').",
+    ),
+    "four-letter-diverse": Task(
+        "Four-letter words, no repetition",
+        ("four_letter_words", "distinct_words"),
+        (1.0, 4.0),
+        "Real words (punctuation stripped) plus 4 x the distinct-word share: "
+        "repeating one word ('last last last') no longer pays.",
+    ),
+    "long-answer": Task(
+        "Long answers (report)",
+        ("word_count",),
+        description="The report's alternative reward: len(text.split(' ')).",
+    ),
+    "long-answer-diverse": Task(
+        "Long answers, no repetition",
+        ("word_count_diverse",),
+        description="Real words x distinct-word share: long, but not by repeating itself.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One GRPO + LoRA run. Optional GRPO fields left ``None`` take TRL's default."""
+
+    task: str = "four-letter"
+    max_steps: int = 20
+    seed: int = 42
+    learning_rate: float | None = None
+    num_generations: int | None = None
+    per_device_train_batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    max_completion_length: int | None = None
+    epsilon: float | None = None
+    beta: float | None = None
+    temperature: float | None = None
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] | None = None  # None: the base model's default
+
+    GRPO_FIELDS = (
+        "max_steps",
+        "seed",
+        "learning_rate",
+        "num_generations",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "max_completion_length",
+        "epsilon",
+        "beta",
+        "temperature",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def task_spec(self) -> Task:
+        return TASKS[self.task]
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated again); unknown names are an error."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every GRPO field with TRL's default filled in where this config says ``None``."""
+        defaults = grpo_defaults()
+        return {
+            name: defaults[name] if getattr(self, name) is None else getattr(self, name)
+            for name in self.GRPO_FIELDS
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["lora_target_modules"] = list(self.lora_target_modules or []) or None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        if data.get("lora_target_modules") is not None:
+            data["lora_target_modules"] = tuple(data["lora_target_modules"])
+        return cls(**data)
+
+
+@cache
+def grpo_defaults() -> dict[str, Any]:
+    """GRPOConfig's field defaults (read from TRL, so they never drift from the library)."""
+    from trl import GRPOConfig
+
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(GRPOConfig)
+        if f.default is not dataclasses.MISSING
+    }
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject settings TRL would fail on later (or that make no sense) with a plain message."""
+    if cfg.task not in TASKS:
+        raise ConfigError(f"unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
+    for name in cfg.task_spec.reward_funcs:
+        if name not in REWARDS:  # a programming error in TASKS, but say it clearly
+            raise ConfigError(f"task {cfg.task!r} uses unknown reward {name!r}")
+    r = cfg.resolved()
+    checks = [
+        (r["learning_rate"] > 0, f"learning_rate must be > 0 (got {r['learning_rate']})"),
+        (r["num_generations"] >= 2, "num_generations must be >= 2: GRPO compares a group"),
+        (r["max_steps"] >= 1, f"max_steps must be >= 1 (got {r['max_steps']})"),
+        (r["per_device_train_batch_size"] >= 1, "per_device_train_batch_size must be >= 1"),
+        (r["gradient_accumulation_steps"] >= 1, "gradient_accumulation_steps must be >= 1"),
+        (
+            1 <= r["max_completion_length"] <= 4096,
+            f"max_completion_length must be 1..4096 (got {r['max_completion_length']})",
+        ),
+        (r["epsilon"] > 0, f"epsilon must be > 0 (got {r['epsilon']})"),
+        (r["beta"] >= 0, f"beta must be >= 0 (got {r['beta']})"),
+        (r["temperature"] > 0, f"temperature must be > 0 (got {r['temperature']})"),
+        (cfg.lora_r >= 1, f"lora_r must be >= 1 (got {cfg.lora_r})"),
+        (cfg.lora_alpha > 0, f"lora_alpha must be > 0 (got {cfg.lora_alpha})"),
+        (0 <= cfg.lora_dropout < 1, f"lora_dropout must be in [0, 1) (got {cfg.lora_dropout})"),
+        (r["seed"] >= 0, f"seed must be >= 0 (got {r['seed']})"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    batch = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+    if batch % r["num_generations"]:
+        raise ConfigError(
+            f"per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be "
+            f"divisible by num_generations ({r['num_generations']}): each prompt needs a "
+            "whole group of completions"
+        )
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: a task, the values that differ from TRL, and why it exists."""
+
+    task: str
+    values: dict[str, Any] = field(default_factory=dict)
+    remark: str = ""
+    from_report: bool = True
+
+
+_CONFIG_3 = {
+    "max_completion_length": 256,
+    "epsilon": 0.7,
+    "learning_rate": 1e-4,
+    "beta": 0.1,
+    "gradient_accumulation_steps": 2,
+    "num_generations": 16,
+}
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset("four-letter", {}, "TRL's GRPOConfig defaults (lr 1e-6: barely moves)."),
+    "config_1": Preset("four-letter", {"max_completion_length": 512}, "Longer completions."),
+    "config_2": Preset(
+        "four-letter",
+        {"max_completion_length": 512, "epsilon": 0.5, "learning_rate": 1e-5},
+        "Wider clip range and a larger learning rate.",
+    ),
+    "config_3": Preset(
+        "four-letter",
+        _CONFIG_3,
+        "The report's best: words closer to four letters, meaning kept.",
+    ),
+    "config_4": Preset(
+        "four-letter",
+        {
+            **_CONFIG_3,
+            "epsilon": 1.0,
+            "learning_rate": 1e-3,
+            "beta": 0.2,
+            "gradient_accumulation_steps": 4,
+        },
+        "Collapsed: reward stuck at 0 (the maximum) with 'last last last ...' - reward "
+        "hacking, blamed on lr 1e-3, epsilon 1 and accumulation 4.",
+    ),
+    "long_512": Preset(
+        "long-answer",
+        {**_CONFIG_3, "max_completion_length": 512},
+        "config_3 on the word-count reward: reaches the most words 512 tokens allow.",
+    ),
+    "long_900": Preset(
+        "long-answer",
+        {**_CONFIG_3, "max_completion_length": 900},
+        "config_3 on the word-count reward with a 900-token budget.",
+    ),
+    "classroom-four-letter": Preset(
+        "four-letter-diverse",
+        {
+            "max_steps": 20,
+            "learning_rate": 1e-3,
+            "num_generations": 8,
+            "per_device_train_batch_size": 32,
+            "max_completion_length": 32,
+            "beta": 0.0,
+        },
+        "Sized for a 2-core CPU: 4 prompts x 8 completions a step, 32 tokens, "
+        "LoRA-sized learning rate; a visible shift in about ten minutes.",
+        from_report=False,
+    ),
+    "classroom-long-answer": Preset(
+        "long-answer-diverse",
+        {
+            "max_steps": 15,
+            "learning_rate": 1e-3,
+            "num_generations": 8,
+            "per_device_train_batch_size": 32,
+            "max_completion_length": 64,
+            "beta": 0.0,
+        },
+        "Sized for a 2-core CPU: 4 prompts x 8 completions, 64 tokens; longer answers "
+        "without repetition.",
+        from_report=False,
+    ),
+}
+
+
+def from_preset(name: str, **overrides: Any) -> RunConfig:
+    """Build a validated RunConfig from a preset; ``None`` overrides are ignored."""
+    try:
+        preset = PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+    values = {"task": preset.task, **preset.values}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return RunConfig().replace(**values)
+    except TypeError as exc:  # e.g. a string where a number belongs
+        raise ConfigError(str(exc)) from None
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+RESERVED_NAMES = frozenset({"base", "default", "ref"})
+
+
+def check_adapter_name(name: str) -> str:
+    """Adapter names become folder names and PEFT adapter keys: keep them plain."""
+    if not _NAME.match(name or ""):
+        raise ConfigError(
+            f"adapter name {name!r} must be 1-48 chars of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    if name in RESERVED_NAMES:
+        raise ConfigError(f"adapter name {name!r} is reserved; pick another")
+    return name

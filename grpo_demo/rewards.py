@@ -1,0 +1,150 @@
+"""Reward functions: pure, TRL-style ``(completions, **kwargs) -> list[float]``.
+
+``four_letter`` and ``word_count`` are the lab report's functions, kept quirk for quirk
+(split on a single space, so a leading space or a double space is an empty "word" worth -4).
+The other entries are the variants a teacher reaches for next: they split on whitespace,
+strip punctuation, and charge for repetition so the report's "last last last ..." hack
+stops paying. Every function here is registered in ``REWARDS`` and is picklable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+RewardFunc = Callable[..., list[float]]
+
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+"""A real word: letters/digits, allowing inner apostrophes and hyphens ("don't", "well-known")."""
+
+
+def report_phrases(text: str) -> list[str]:
+    """The report's tokenisation: ``text.split(" ")`` (empty phrases included)."""
+    return text.split(" ")
+
+
+def real_words(text: str) -> list[str]:
+    """Whitespace-separated words with surrounding punctuation stripped.
+
+    >>> real_words(' Hello,  world!\\n"Fine" -- ok.')
+    ['Hello', 'world', 'Fine', 'ok']
+    """
+    return _WORD.findall(text)
+
+
+def distinct_ratio(words: list[str]) -> float:
+    """Distinct words / words (case-insensitive); 0.0 for no words.
+
+    >>> distinct_ratio(["last", "Last", "last", "day"])
+    0.5
+    """
+    return len({w.lower() for w in words}) / len(words) if words else 0.0
+
+
+def four_letter(completions: list[str], **kwargs) -> list[float]:
+    """The report's reward: -sum(|4 - len(phrase)|) / #phrases over ``split(" ")``.
+
+    >>> four_letter(["last last last", " I am here", ""])
+    [0.0, -2.25, -4.0]
+    """
+    return [
+        -sum(abs(4 - len(p)) for p in phrases) / len(phrases)
+        for phrases in map(report_phrases, completions)
+    ]
+
+
+def word_count(completions: list[str], **kwargs) -> list[float]:
+    """The report's alternative reward: ``len(text.split(" "))``.
+
+    >>> word_count(["one two  three", ""])
+    [4.0, 1.0]
+    """
+    return [float(len(report_phrases(c))) for c in completions]
+
+
+def four_letter_words(completions: list[str], **kwargs) -> list[float]:
+    """Four-letter reward on real words (punctuation stripped); no words -> -4.0.
+
+    >>> four_letter_words([" Tall trees, big sky.", "!!!"])
+    [-0.75, -4.0]
+    """
+    out = []
+    for words in map(real_words, completions):
+        out.append(-sum(abs(4 - len(w)) for w in words) / len(words) if words else -4.0)
+    return out
+
+
+def distinct_words(completions: list[str], **kwargs) -> list[float]:
+    """Share of distinct words, in [0, 1]: 1.0 = no word repeated.
+
+    >>> distinct_words(["last last last last", "a new day"])
+    [0.25, 1.0]
+    """
+    return [distinct_ratio(real_words(c)) for c in completions]
+
+
+def four_letter_diverse(completions: list[str], **kwargs) -> list[float]:
+    """``four_letter_words`` minus 4 x the share of repeated words: the collapse stops paying.
+
+    >>> four_letter_diverse(["last last last last", "this word also fits"])
+    [-3.0, 0.0]
+    """
+    return [
+        r - 4.0 * (1.0 - distinct_ratio(real_words(c)))
+        for r, c in zip(four_letter_words(completions), completions, strict=True)
+    ]
+
+
+def word_count_diverse(completions: list[str], **kwargs) -> list[float]:
+    """Real words x the share of distinct words: long answers count, repetition does not.
+
+    >>> word_count_diverse(["go go go go", "we went to the park"])
+    [1.0, 5.0]
+    """
+    return [len(w) * distinct_ratio(w) for w in map(real_words, completions)]
+
+
+REWARDS: dict[str, RewardFunc] = {
+    f.__name__: f
+    for f in (
+        four_letter,
+        word_count,
+        four_letter_words,
+        distinct_words,
+        four_letter_diverse,
+        word_count_diverse,
+    )
+}
+"""Every reward by name; TRL takes them as ``reward_funcs`` and logs them under these names."""
+
+
+def get_reward(name: str) -> RewardFunc:
+    """Look a reward up by name with an error that lists the valid names."""
+    try:
+        return REWARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown reward {name!r}; choose one of: {', '.join(REWARDS)}") from None
+
+
+def score_all(completions: list[str]) -> list[dict[str, float]]:
+    """Every registered reward for every completion, one dict per completion."""
+    columns = {name: f(completions) for name, f in REWARDS.items()}
+    return [{name: col[i] for name, col in columns.items()} for i in range(len(completions))]
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """One phrase of a completion and what it adds to the report's four-letter reward."""
+
+    word: str
+    contribution: float  # -|4 - len(word)|: 0 for a four-letter word
+
+
+def four_letter_breakdown(text: str) -> list[WordScore]:
+    """Per-phrase contributions to ``four_letter`` (the mean of them is the reward).
+
+    >>> [(w.word, w.contribution) for w in four_letter_breakdown("a four")]
+    [('a', -3.0), ('four', 0.0)]
+    """
+    return [WordScore(p, float(-abs(4 - len(p)))) for p in report_phrases(text)]

@@ -1,0 +1,102 @@
+"""The command line, end to end in subprocesses, on a tiny GPT-2 folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "grpo_demo", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_lists_the_commands():
+    out = cli("--help")
+    assert out.returncode == 0
+    for command in ("train", "generate", "evaluate", "list"):
+        assert command in out.stdout
+
+
+def test_bad_arguments_exit_2_with_a_message():
+    out = cli("train", "--name", "x", "--num-generations", "3")
+    assert out.returncode == 2 and "divisible by num_generations" in out.stderr
+    assert cli("train").returncode == 2  # --name is required
+    assert cli("train", "--name", "x", "--preset", "config_9").returncode == 2
+
+
+def test_unavailable_model_exits_3(tmp_path):
+    out = cli("--model", str(tmp_path / "missing"), "list")
+    assert out.returncode == 3 and "smollm2-135m" in out.stderr
+
+
+def test_train_generate_evaluate_on_a_tiny_gpt2(tiny_gpt2, tmp_path):
+    common = ("--model", str(tiny_gpt2), "--checkpoints", str(tmp_path / "ckpt"))
+    out = cli(
+        *common,
+        "train",
+        "--name",
+        "cli-demo",
+        "--max-steps",
+        "2",
+        "--per-device-train-batch-size",
+        "8",
+        "--max-completion-length",
+        "8",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "saved" in out.stdout and "s/step" in out.stdout
+    folder = tmp_path / "ckpt" / tiny_gpt2.name / "cli-demo"
+    assert (folder / "adapter_model.safetensors").is_file()
+
+    out = cli(
+        *common,
+        "generate",
+        "--adapter",
+        "cli-demo",
+        "-k",
+        "2",
+        "--max-new-tokens",
+        "5",
+        "--prompt",
+        "Fill that sentence",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 2 and rows[0]["adapter"] == "cli-demo"
+    assert "four_letter" in rows[0]["rewards"] and "word_count" in rows[0]
+
+    out = cli(*common, "generate", "--adapter", "nope")
+    assert out.returncode == 4 and "unknown adapter" in out.stderr
+
+    out = cli(
+        *common,
+        "evaluate",
+        "--adapters",
+        "base",
+        "cli-demo",
+        "-n",
+        "6",
+        "--max-new-tokens",
+        "5",
+        "--out",
+        str(tmp_path / "eval"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "four_letter median" in out.stdout
+    result = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert {r["adapter"] for r in result["table1"]} == {"base", "cli-demo"}
+    assert result["diversity"]["cli-demo"]["n"] == 6

@@ -1,0 +1,118 @@
+"""Presets are the report's table; bad settings are refused with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from grpo_demo.config import (
+    PRESETS,
+    TASKS,
+    ConfigError,
+    RunConfig,
+    check_adapter_name,
+    from_preset,
+    grpo_defaults,
+)
+
+# The report's table (section 2.1), field by field; absent = TRL's default.
+REPORT = {
+    "default": {},
+    "config_1": {"max_completion_length": 512},
+    "config_2": {"max_completion_length": 512, "epsilon": 0.5, "learning_rate": 1e-5},
+    "config_3": {
+        "max_completion_length": 256,
+        "epsilon": 0.7,
+        "learning_rate": 1e-4,
+        "beta": 0.1,
+        "gradient_accumulation_steps": 2,
+        "num_generations": 16,
+    },
+    "config_4": {
+        "max_completion_length": 256,
+        "epsilon": 1.0,
+        "learning_rate": 1e-3,
+        "beta": 0.2,
+        "gradient_accumulation_steps": 4,
+        "num_generations": 16,
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(REPORT))
+def test_report_presets_are_verbatim(name):
+    preset = PRESETS[name]
+    assert preset.values == REPORT[name]
+    assert preset.task == "four-letter" and preset.from_report
+    cfg = from_preset(name)
+    for field in RunConfig.GRPO_FIELDS:
+        expected = REPORT[name].get(field)
+        if field in ("max_steps", "seed"):
+            continue
+        assert getattr(cfg, field) == expected, field  # None = left to TRL
+        if expected is None:
+            assert cfg.resolved()[field] == grpo_defaults()[field]
+
+
+@pytest.mark.parametrize(("name", "length"), [("long_512", 512), ("long_900", 900)])
+def test_long_answer_presets_are_config_3_on_word_count(name, length):
+    cfg = from_preset(name)
+    assert cfg.task == "long-answer"
+    assert TASKS[cfg.task].reward_funcs == ("word_count",)
+    assert PRESETS[name].values == {**REPORT["config_3"], "max_completion_length": length}
+
+
+def test_config_4_remark_says_it_collapsed():
+    assert "last last last" in PRESETS["config_4"].remark
+
+
+def test_classroom_presets_are_cpu_sized_and_valid():
+    for task, name in (("four-letter-diverse", "four-letter"), ("long-answer-diverse", "long")):
+        cfg = from_preset(f"classroom-{name}-answer" if name == "long" else f"classroom-{name}")
+        assert cfg.task == task
+        r = cfg.resolved()
+        assert r["max_completion_length"] <= 64 and r["max_steps"] <= 30
+        assert r["learning_rate"] >= 1e-4  # LoRA-sized: TRL's 1e-6 shows nothing in minutes
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"learning_rate": 0}, "learning_rate must be > 0"),
+        ({"learning_rate": -1e-4}, "learning_rate must be > 0"),
+        ({"num_generations": 1, "per_device_train_batch_size": 1}, "num_generations must be >= 2"),
+        ({"num_generations": 3}, "divisible by num_generations"),
+        ({"max_steps": 0}, "max_steps must be >= 1"),
+        ({"max_completion_length": 0}, "max_completion_length"),
+        ({"beta": -0.1}, "beta must be >= 0"),
+        ({"epsilon": 0}, "epsilon must be > 0"),
+        ({"temperature": 0}, "temperature must be > 0"),
+        ({"task": "poetry"}, "unknown task"),
+        ({"lora_r": 0}, "lora_r must be >= 1"),
+        ({"nonsense": 1}, "unknown setting"),
+    ],
+)
+def test_invalid_values_are_rejected_clearly(change, message):
+    with pytest.raises(ConfigError, match=message):
+        from_preset("classroom-four-letter", **change)
+
+
+def test_wrong_types_are_config_errors():
+    with pytest.raises(ConfigError):
+        from_preset("default", learning_rate="fast")
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        from_preset("config_9")
+
+
+def test_round_trip_through_dict():
+    cfg = from_preset("config_3", max_steps=3, lora_target_modules=("q_proj",))
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("bad", ["", "Base", "has space", "../up", "base", "default", "ref"])
+def test_adapter_names_are_plain(bad):
+    with pytest.raises(ConfigError):
+        check_adapter_name(bad)
+    assert check_adapter_name("four-letter_2") == "four-letter_2"
