@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
         help="base model: smollm2-135m (bundled, offline; default), gpt2, a hub id or a "
         "folder (env GRPO_DEMO_MODEL)",
     )
-    p.add_argument("--checkpoints", type=Path, help="adapter folder root (default: checkpoints/)")
+    p.add_argument(
+        "--checkpoints",
+        type=Path,
+        help="adapter folder root (default: $GRPO_DEMO_CHECKPOINTS or checkpoints/)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="run GRPO with a fresh LoRA adapter and save it")
@@ -126,10 +130,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _resident(args):
-    from .adapters import CHECKPOINTS, ResidentModel
+    from .adapters import ResidentModel
 
     print("loading the base model ...", file=sys.stderr)
-    resident = ResidentModel.load(args.model, args.checkpoints or CHECKPOINTS)
+    resident = ResidentModel.load(args.model, args.checkpoints)
     for problem in resident.problems:
         print(f"warning: skipped adapter: {problem}", file=sys.stderr)
     print(

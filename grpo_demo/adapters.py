@@ -10,6 +10,7 @@ lock serialises every forward pass: generation between training steps, never ins
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import warnings
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
 
 BASE = "base"
 TRAINING_SLOT = "default"  # TRL trains the adapter named "default" (and copies it to "ref")
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINTS_ENV = "GRPO_DEMO_CHECKPOINTS"
+
+
+def default_checkpoints() -> Path:
+    """``$GRPO_DEMO_CHECKPOINTS``, else the repository's ``checkpoints/`` (shipped adapters)."""
+    env = os.environ.get(CHECKPOINTS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 class AdapterError(ValueError):
@@ -88,7 +95,7 @@ def discover_adapters(root: Path, base: str) -> tuple[dict[str, AdapterInfo], li
 class ResidentModel:
     """One base model for the whole process, plus every adapter loaded on it."""
 
-    def __init__(self, spec: ModelSpec, model, tokenizer, checkpoints: Path = CHECKPOINTS):
+    def __init__(self, spec: ModelSpec, model, tokenizer, checkpoints: Path):
         self.spec = spec
         self.model = model  # a plain base model until the first adapter arrives
         self.tokenizer = tokenizer
@@ -99,12 +106,12 @@ class ResidentModel:
         self.load_seconds = 0.0
 
     @classmethod
-    def load(cls, model: str | None = None, checkpoints: Path = CHECKPOINTS) -> ResidentModel:
+    def load(cls, model: str | None = None, checkpoints: Path | None = None) -> ResidentModel:
         """Load the base once and every valid adapter found for it."""
         start = time.perf_counter()
         spec = resolve_spec(model)
         base_model, tokenizer = load_base(spec)
-        resident = cls(spec, base_model, tokenizer, checkpoints)
+        resident = cls(spec, base_model, tokenizer, checkpoints or default_checkpoints())
         resident.refresh()
         resident.load_seconds = time.perf_counter() - start
         return resident

@@ -92,6 +92,7 @@ class EvalResult:
         """The report's Table 1 layout: rows = models, columns = reward x statistic."""
         sub = self.summary[self.summary["reward"].isin(rewards)]
         wide = sub.pivot(index="adapter", columns="reward", values=["median", "mean", "std"])
+        wide = wide.reindex(sub["adapter"].unique())  # keep the order the models were given
         wide.columns = [f"{reward} {stat}" for stat, reward in wide.columns]
         ordered = [f"{r} {s}" for r in rewards for s in ("median", "mean", "std")]
         return wide[[c for c in ordered if c in wide.columns]].round(3)

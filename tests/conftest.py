@@ -49,3 +49,53 @@ def bundled_resident(tmp_path_factory):
     from grpo_demo.adapters import ResidentModel
 
     return ResidentModel.load("smollm2-135m", tmp_path_factory.mktemp("bundled-ckpt"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory):
+    """``python app.py`` on the bundled model, on a free localhost port, with its own adapters
+    folder (a copy of the shipped ones, so tests never write into the repository)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parent.parent
+    checkpoints = tmp_path_factory.mktemp("app-ckpt")
+    shipped = root / "checkpoints"
+    if shipped.is_dir():
+        shutil.copytree(shipped, checkpoints, dirs_exist_ok=True)
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w")  # noqa: SIM115
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--checkpoints", str(checkpoints)],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300  # a cold model cache converts the GGUF first
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"app did not start; see {log.name}") from None
+            time.sleep(1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()

@@ -1,0 +1,56 @@
+"""The Gradio app: one builder per tab; handlers call the package (never torch directly)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from . import about, evaluate, playground, train
+from .handlers import Demo
+
+TITLE = "Language Kindergarten — GRPO + LoRA"
+
+
+def build_app(demo: Demo) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"# {TITLE}")
+        header = gr.Markdown(demo.header(), elem_id="header")
+        with gr.Tab("Playground"):
+            play = playground.build(demo)
+        with gr.Tab("Train"):
+            trained = train.build(demo)
+        with gr.Tab("Evaluate"):
+            ev = evaluate.build(demo)
+        with gr.Tab("About"):
+            about.build()
+        refresh = [play["adapter"], ev["adapters"], header]
+        # a finished run's adapter is hot-loaded: list it everywhere without a page reload
+        trained["run"].then(
+            demo.refresh_choices, play["adapter"], refresh, api_visibility="private"
+        )
+        app.load(demo.refresh_choices, play["adapter"], refresh, api_visibility="private")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=TITLE)
+    parser.add_argument("--model", help="smollm2-135m (default, offline), gpt2, hub id or folder")
+    parser.add_argument("--checkpoints", type=Path, help="adapters root (default: checkpoints/)")
+    args = parser.parse_args(argv)
+    from ..adapters import ResidentModel
+
+    resident = ResidentModel.load(args.model, args.checkpoints)
+    print(
+        f"{resident.spec.name} loaded in {resident.load_seconds:.1f} s; "
+        f"adapters: {', '.join(resident.names())}",
+        flush=True,
+    )
+    app = build_app(Demo(resident))
+    app.queue(default_concurrency_limit=1).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        theme=gr.themes.Soft(),
+    )

@@ -1,0 +1,257 @@
+"""Event handlers: validate widget values, call the package, shape results for the widgets.
+
+``Demo`` is the one explicit object the app passes around: the resident model and the single
+trainer live here, not in module globals. Handler parameter names are the public API names
+(``gradio_client`` keywords), so they are part of the contract documented in README.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from ..adapters import BASE, AdapterError, ResidentModel
+from ..config import PRESETS, TASKS, ConfigError, RunConfig, from_preset
+from ..evaluation import evaluate as run_evaluation
+from ..evaluation import save as save_evaluation
+from ..generation import GenerationError, SamplingParams
+from ..generation import compare as run_compare
+from ..generation import generate as run_generate
+from ..models import device_name
+from ..training import TrainingError, TrainingManager, TrainingRun
+from . import views
+
+USER_ERRORS = (ConfigError, GenerationError, AdapterError, TrainingError, ValueError)
+MAX_EVAL_SAMPLES = 1000
+
+
+def _user_error(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), title=type(exc).__name__)
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{name} must be a number (got {value!r})") from None
+    if number != int(number):
+        raise gr.Error(f"{name} must be a whole number (got {value})")
+    return int(number)
+
+
+@dataclass
+class Demo:
+    """The app's state shared by all users: one resident model, one trainer."""
+
+    resident: ResidentModel
+    manager: TrainingManager = field(init=False)
+    results_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="grpo-eval-")))
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.manager = TrainingManager(self.resident)
+
+    # -- header / choices -----------------------------------------------------------------
+    def header(self) -> str:
+        spec = self.resident.spec
+        adapters = ", ".join(f"`{n}`" for n in self.resident.names())
+        problems = "".join(f"\n> skipped: {p}" for p in self.resident.problems)
+        return (
+            f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "
+            f"**adapters:** {adapters}{problems}"
+        )
+
+    def adapter_names(self) -> list[str]:
+        return self.resident.names()
+
+    def refresh_choices(self, current: str | None = None):
+        """Dropdown/checkbox updates listing every adapter (new ones appear without reload)."""
+        self.resident.refresh()
+        names = self.adapter_names()
+        keep = current if current in names else BASE
+        return gr.update(choices=names, value=keep), gr.update(choices=names), self.header()
+
+    # -- playground -------------------------------------------------------------------------
+    def _params(self, num_samples, max_new_tokens, temperature, seed) -> SamplingParams:
+        return SamplingParams(
+            num_samples=_int(num_samples, "num_samples"),
+            max_new_tokens=_int(max_new_tokens, "max_new_tokens"),
+            temperature=float(temperature),
+            seed=_int(seed, "seed"),
+        )
+
+    def _busy_note(self) -> str:
+        run = self.manager.current
+        if run is not None and run.running:
+            return f" (served between steps of the training run `{run.name}`)"
+        return ""
+
+    def generate(self, prompt, adapter, num_samples, max_new_tokens, temperature, seed):
+        """Sample completions from one adapter (or the base) and score each with every reward."""
+        note = self._busy_note()
+        start = time.perf_counter()
+        try:
+            params = self._params(num_samples, max_new_tokens, temperature, seed)
+            completions = run_generate(self.resident, prompt or "", adapter or BASE, params)
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        status = (
+            f"{len(completions)} completions from `{adapter}` in "
+            f"{time.perf_counter() - start:.1f} s{note}"
+        )
+        return views.highlight(completions), views.completions_table(completions), status
+
+    def compare(self, prompt, num_samples, max_new_tokens, temperature, seed):
+        """The same prompt and seed through the base and every adapter."""
+        try:
+            params = self._params(num_samples, max_new_tokens, temperature, seed)
+            by_adapter = run_compare(self.resident, prompt or "", params)
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        flat = [c for cs in by_adapter.values() for c in cs]
+        return (
+            views.highlight(flat, header=True),
+            views.completions_table(flat),
+            views.compare_summary(by_adapter),
+        )
+
+    # -- training ---------------------------------------------------------------------------
+    def preset_values(self, preset: str):
+        """Fill the task and editable hyper-parameters from a preset; show its remark."""
+        if preset not in PRESETS:
+            raise gr.Error(f"unknown preset {preset!r}")
+        cfg = from_preset(preset).resolved()
+        p = PRESETS[preset]
+        origin = "the report" if p.from_report else "this demo"
+        remark = f"**{preset}** (from {origin}): {p.remark}"
+        return (
+            p.task,
+            cfg["learning_rate"],
+            cfg["num_generations"],
+            cfg["max_steps"],
+            cfg["max_completion_length"],
+            remark,
+        )
+
+    def _view(self, run: TrainingRun | None):
+        history = run.history if run else []
+        return (
+            views.progress_text(run),
+            views.reward_curve(history),
+            views.kl_curve(history),
+            views.step_table(history[-1] if history else None),
+            views.collapse_warning(history),
+        )
+
+    def train(
+        self,
+        task,
+        preset,
+        name,
+        learning_rate,
+        num_generations,
+        max_steps,
+        max_completion_length,
+        request: gr.Request | None = None,
+    ) -> Iterator[tuple]:
+        """Start a GRPO run in the background and stream its progress until it ends."""
+        if task not in TASKS:
+            raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        try:
+            config = from_preset(
+                preset,
+                task=task,
+                learning_rate=float(learning_rate),
+                max_steps=_int(max_steps, "max_steps"),
+                max_completion_length=_int(max_completion_length, "max_completion_length"),
+            )
+            config = with_generations(config, _int(num_generations, "num_generations"))
+            who = f"session {request.session_hash[:6]}" if request and request.session_hash else ""
+            run = self.manager.start(
+                config,
+                (name or "").strip(),
+                preset=preset,
+                owner=f"{who} at {time.strftime('%H:%M')}",
+            )
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        seen = -1
+        while True:
+            run.wait(max(seen, 0), timeout=1.0)
+            if len(run.history) != seen or run.ended is not None:
+                seen = len(run.history)
+                yield self._view(run)
+            if run.ended is not None:
+                return
+
+    def training_view(self):
+        """The current run for anyone watching (polled by a timer)."""
+        return self._view(self.manager.current)
+
+    def stop(self):
+        """Ask the running trainer to stop after its current step (the adapter is saved)."""
+        if self.manager.stop():
+            return "Stop requested: the run ends after the current step and saves its adapter."
+        return "No training run is going."
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, adapters, num_samples, progress=gr.Progress()):  # noqa: B008 (Gradio idiom)
+        """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
+        adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
+        n = _int(num_samples, "num_samples")
+        if not 1 <= n <= MAX_EVAL_SAMPLES:
+            raise gr.Error(f"num_samples must be 1..{MAX_EVAL_SAMPLES} in the app (got {n})")
+        progress(0, desc="sampling")
+        try:
+            result = run_evaluation(
+                self.resident,
+                adapters,
+                n,
+                on_progress=lambda done, total: progress(done / total, desc="sampling"),
+            )
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        out = Path(tempfile.mkdtemp(prefix="eval-", dir=self.results_dir))
+        paths = save_evaluation(result, out)
+        collapsed = [a for a, d in result.diversity.items() if d["collapsed"]]
+        verdict = (
+            f"⚠️ collapsed (one word repeated): {', '.join(collapsed)}"
+            if collapsed
+            else "No collapse: completions stay varied."
+        )
+        return (
+            result.table1().reset_index(),
+            result.diversity_table().reset_index(),
+            verdict,
+            str(paths["histogram"]),
+            [str(p) for p in paths.values()],
+        )
+
+
+def with_generations(config: RunConfig, num_generations: int) -> RunConfig:
+    """Set num_generations; if the batch is no longer whole groups, resize it to whole groups.
+
+    The UI edits num_generations alone, so the batch follows it (as many whole groups as fit
+    in the preset's batch) instead of refusing a value the user cannot fix from the page.
+    """
+    r = config.resolved()
+    per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+    if num_generations < 2 or per_step % num_generations == 0:
+        return config.replace(num_generations=num_generations)
+    prompts = max(1, per_step // num_generations)
+    return config.replace(
+        num_generations=num_generations,
+        per_device_train_batch_size=prompts * num_generations,
+        gradient_accumulation_steps=1,
+    )
+
+
+def empty_curve() -> pd.DataFrame:
+    return pd.DataFrame(columns=views.CURVE_COLUMNS)

@@ -1,0 +1,62 @@
+"""Playground tab: sample from the base or an adapter, see every reward and a word highlight."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..adapters import BASE
+from ..data import EXAMPLES
+from .handlers import Demo
+from .views import HIGHLIGHT_COLORS
+
+
+def build(demo: Demo) -> dict[str, gr.components.Component]:
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], lines=2, max_length=2000)
+            gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
+        with gr.Column(scale=2):
+            adapter = gr.Dropdown(
+                demo.adapter_names(),
+                value=BASE,
+                label="Adapter (base = no adapter)",
+                allow_custom_value=True,  # adapters trained since page load; validated
+                elem_id="adapter-choice",
+            )
+            num_samples = gr.Slider(1, 16, value=4, step=1, label="Samples")
+            max_new_tokens = gr.Slider(8, 128, value=40, step=1, label="Max new tokens")
+            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+        cmp = gr.Button("Compare base vs every adapter (same seed)", elem_id="compare-btn")
+    status = gr.Markdown(elem_id="generate-status")
+    text = gr.HighlightedText(
+        label="Completions: each phrase of text.split(' ') coloured by its four-letter score",
+        color_map=HIGHLIGHT_COLORS,
+        show_legend=True,
+        combine_adjacent=False,
+        elem_id="highlight",
+    )
+    summary = gr.Dataframe(label="Compare: mean rewards per adapter", visible=True)
+    table = gr.Dataframe(
+        label="Every completion with all reward scores", wrap=True, elem_id="completions-table"
+    )
+    sampling = [num_samples, max_new_tokens, temperature, seed]
+    go.click(
+        demo.generate,
+        [prompt, adapter, *sampling],
+        [text, table, status],
+        api_name="generate",
+        concurrency_id="model",
+        concurrency_limit=1,
+    )
+    cmp.click(
+        demo.compare,
+        [prompt, *sampling],
+        [text, table, summary],
+        api_name="compare",
+        concurrency_id="model",
+        concurrency_limit=1,
+    )
+    return {"adapter": adapter}

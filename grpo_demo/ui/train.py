@@ -1,0 +1,92 @@
+"""Train tab: start a LoRA GRPO run, watch reward/KL and every completion live, stop it."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..config import PRESETS, TASKS
+from .handlers import Demo, empty_curve
+
+DEFAULT_PRESET = "classroom-four-letter"
+
+
+def build(demo: Demo) -> dict[str, gr.components.Component]:
+    task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET)
+    with gr.Row():
+        preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset")
+        task = gr.Dropdown(
+            [(f"{t.label} [{k}]", k) for k, t in TASKS.items()], value=task0, label="Task"
+        )
+        name = gr.Textbox(
+            value="my-adapter", label="Adapter name", max_length=48, elem_id="adapter-name"
+        )
+    remark = gr.Markdown(remark0)
+    with gr.Row():
+        learning_rate = gr.Number(value=lr0, label="learning_rate", minimum=0)
+        num_generations = gr.Number(
+            value=gens0, precision=0, minimum=2, label="num_generations (group size)"
+        )
+        max_steps = gr.Number(
+            value=steps0, precision=0, minimum=1, label="max_steps", elem_id="max-steps"
+        )
+        max_completion_length = gr.Number(
+            value=len0,
+            precision=0,
+            minimum=1,
+            label="max_completion_length (tokens)",
+            elem_id="max-len",
+        )
+    with gr.Row():
+        start = gr.Button("Start", variant="primary", elem_id="start-btn")
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+    stop_note = gr.Markdown()
+    progress = gr.Markdown(elem_id="train-progress")
+    warning = gr.Markdown(elem_id="collapse-warning")
+    with gr.Row():
+        rewards = gr.LinePlot(
+            empty_curve(),
+            x="step",
+            y="value",
+            color="series",
+            title="Reward (batch mean)",
+            elem_id="reward-plot",
+        )
+        kl = gr.LinePlot(
+            empty_curve(),
+            x="step",
+            y="value",
+            color="series",
+            title="KL to the base and entropy",
+            elem_id="kl-plot",
+        )
+    table = gr.Dataframe(
+        label="Latest step: every completion, its rewards and advantage",
+        wrap=True,
+        elem_id="step-table",
+    )
+
+    preset.change(
+        demo.preset_values,
+        preset,
+        [task, learning_rate, num_generations, max_steps, max_completion_length, remark],
+        api_visibility="private",
+    )
+    view = [progress, rewards, kl, table, warning]
+    run = start.click(
+        demo.train,
+        [task, preset, name, learning_rate, num_generations, max_steps, max_completion_length],
+        view,
+        api_name="train",
+        concurrency_limit=None,  # a second Start must get "busy" at once, not wait in a queue
+    )
+    stop.click(demo.stop, None, stop_note, api_name="stop", concurrency_limit=None)
+    timer = gr.Timer(2.0)
+    timer.tick(
+        demo.training_view,
+        None,
+        view,
+        api_visibility="private",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    return {"run": run}

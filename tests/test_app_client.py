@@ -1,0 +1,129 @@
+"""gradio_client against the launched app (bundled model): the documented API, end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.bundled
+
+
+@pytest.fixture(scope="module")
+def client(live_app):
+    from gradio_client import Client
+
+    return Client(live_app, verbose=False)
+
+
+def test_api_names_and_keyword_parameters(client):
+    api = client.view_api(return_format="dict")["named_endpoints"]
+    params = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in api}
+    assert params["/generate"] == [
+        "prompt",
+        "adapter",
+        "num_samples",
+        "max_new_tokens",
+        "temperature",
+        "seed",
+    ]
+    assert params["/compare"] == ["prompt", "num_samples", "max_new_tokens", "temperature", "seed"]
+    assert params["/train"] == [
+        "task",
+        "preset",
+        "name",
+        "learning_rate",
+        "num_generations",
+        "max_steps",
+        "max_completion_length",
+    ]
+    assert params["/stop"] == []
+    assert params["/evaluate"] == ["adapters", "num_samples"]
+
+
+def test_generate_and_compare(client):
+    highlight, table, status = client.predict(
+        prompt="Tomorrow I'm gonna learn for exam",
+        adapter="base",
+        num_samples=2,
+        max_new_tokens=12,
+        temperature=1.0,
+        seed=0,
+        api_name="/generate",
+    )
+    assert len(table["data"]) == 2 and "four_letter" in table["headers"]
+    assert "2 completions" in status
+    _, table, summary = client.predict(
+        prompt="Fill that sentence",
+        num_samples=1,
+        max_new_tokens=8,
+        temperature=1.0,
+        seed=0,
+        api_name="/compare",
+    )
+    adapters = [row[0] for row in summary["data"]]
+    assert adapters[0] == "base" and len(adapters) == len(table["data"])
+
+
+def test_bad_input_is_an_error_not_a_crash(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="empty"):
+        client.predict(
+            prompt="  ",
+            adapter="base",
+            num_samples=1,
+            max_new_tokens=8,
+            temperature=1.0,
+            seed=0,
+            api_name="/generate",
+        )
+    with pytest.raises(AppError, match="unknown adapter"):
+        client.predict(
+            prompt="hi",
+            adapter="nope",
+            num_samples=1,
+            max_new_tokens=8,
+            temperature=1.0,
+            seed=0,
+            api_name="/generate",
+        )
+
+
+def test_train_streams_events_then_evaluate_sees_the_adapter(client):
+    job = client.submit(
+        task="four-letter-diverse",
+        preset="classroom-four-letter",
+        name="api-run",
+        learning_rate=1e-3,
+        num_generations=4,
+        max_steps=2,
+        max_completion_length=8,
+        api_name="/train",
+    )
+    progress = [update[0] for update in job]
+    assert any("step 1/2" in p for p in progress)
+    assert "finished" in progress[-1] and "api-run" in progress[-1]
+    assert client.predict(api_name="/stop") == "No training run is going."
+    table1, diversity, verdict, hist, files = client.predict(
+        adapters=["base", "api-run"], num_samples=4, api_name="/evaluate"
+    )
+    assert [row[0] for row in table1["data"]] == ["base", "api-run"]
+    assert len(files) == 4
+
+
+def test_stop_during_a_run(client):
+    job = client.submit(
+        task="four-letter",
+        preset="classroom-four-letter",
+        name="api-stop",
+        learning_rate=1e-3,
+        num_generations=4,
+        max_steps=20,
+        max_completion_length=8,
+        api_name="/train",
+    )
+    for update in job:
+        if "step 1/20" in update[0]:
+            assert "Stop requested" in client.predict(api_name="/stop")
+            break
+    final = job.result()[0]  # the last update once the run has ended
+    assert "stopped" in final and ("step 1/20" in final or "step 2/20" in final)

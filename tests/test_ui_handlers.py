@@ -1,0 +1,157 @@
+"""The app's handlers called directly (valid and invalid input) on a tiny GPT-2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from grpo_demo.config import from_preset
+from grpo_demo.generation import Completion
+from grpo_demo.ui import build_app
+from grpo_demo.ui.handlers import Demo, with_generations
+from grpo_demo.ui.views import highlight, phrase_label
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = dict(
+    task="four-letter",
+    preset="classroom-four-letter",
+    learning_rate=1e-3,
+    num_generations=4,
+    max_steps=2,
+    max_completion_length=8,
+)
+
+
+@pytest.fixture
+def demo(tiny_resident):
+    return Demo(tiny_resident)
+
+
+def test_generate_returns_highlight_scores_and_status(demo):
+    pieces, table, status = demo.generate("Fill that sentence", "base", 3, 8, 1.0, 0)
+    assert len(table) == 3 and {"four_letter", "word_count", "words"} <= set(table.columns)
+    labels = {label for _, label in pieces if label}
+    assert labels <= {"4 letters", "off by 1", "off by 2+", "empty phrase (-4)"}
+    assert [t for t, _ in pieces].count("#1 ") == 1 and "3 completions" in status
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("", "base", 2, 8, 1.0, 0),
+        ("ok", "missing-adapter", 2, 8, 1.0, 0),
+        ("ok", "base", 0, 8, 1.0, 0),
+        ("ok", "base", 2.5, 8, 1.0, 0),
+        ("ok", "base", 2, 8, 0.0, 0),
+        ("ok", "base", 2, "many", 1.0, 0),
+        ("ok", "base", 2, 8, 1.0, -1),
+    ],
+)
+def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
+    with pytest.raises(gr.Error):
+        demo.generate(*args)
+
+
+def test_highlight_marks_the_reports_empty_phrase():
+    pieces = highlight([Completion("p", " Tall trees")])
+    assert ("␣", "empty phrase (-4)") in pieces and ("Tall", "4 letters") in pieces
+    assert ("trees", "off by 1") in pieces
+    assert phrase_label("elephant", -4.0) == "off by 2+"
+
+
+def test_train_streams_views_then_hot_swaps_the_adapter(demo):
+    views = list(demo.train(name="ui-run", **TRAIN))
+    progress, rewards, kl, table, warning = views[-1]
+    assert "finished" in progress and "`ui-run`" in progress
+    assert sorted(rewards["step"].unique()) == [1, 2]
+    assert "reward (weighted sum)" in set(rewards["series"])
+    assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
+    assert "entropy" in set(kl["series"]) and warning == ""
+    assert "ui-run" in demo.adapter_names()
+    _, table2, _ = demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0)
+    assert set(table2["adapter"]) == {"ui-run"}
+    dropdown, _, header = demo.refresh_choices("ui-run")
+    assert "ui-run" in dropdown["choices"] and "ui-run" in header
+    _, _, summary = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
+    assert list(summary["adapter"]) == ["base", "ui-run"]
+
+
+def test_second_start_is_refused_and_stop_works(demo):
+    first = demo.train(name="long-run", **{**TRAIN, "max_steps": 30})
+    next(first)  # started
+    with pytest.raises(gr.Error, match="already going"):
+        next(demo.train(name="other", **TRAIN))
+    assert "Stop requested" in demo.stop()
+    last = list(first)[-1]
+    assert "stopped" in last[0]
+    assert demo.stop() == "No training run is going."
+    assert not (demo.resident.adapter_dir / "other").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "Bad Name"}, "adapter name"),
+        ({"learning_rate": -1}, "learning_rate"),
+        ({"num_generations": 1}, "num_generations"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"task": "poetry"}, "unknown task"),
+        ({"preset": "nope"}, "unknown preset"),
+    ],
+)
+def test_bad_training_input_is_refused(demo, change, message):
+    with pytest.raises(gr.Error, match=message):
+        next(demo.train(**{**TRAIN, "name": "x", **change}))
+
+
+def test_with_generations_keeps_whole_groups():
+    cfg = with_generations(from_preset("classroom-four-letter"), 6)  # batch 32 -> 5 x 6
+    assert cfg.num_generations == 6 and cfg.per_device_train_batch_size == 30
+    assert (
+        with_generations(from_preset("classroom-four-letter"), 4).per_device_train_batch_size == 32
+    )
+
+
+def test_preset_values_show_the_reports_remark(demo):
+    task, lr, gens, steps, length, remark = demo.preset_values("config_4")
+    assert (task, lr, gens, length) == ("four-letter", 1e-3, 16, 256)
+    assert "last last last" in remark and "the report" in remark
+
+
+def test_evaluate_small_n(demo, tmp_path):
+    table1, div, verdict, hist, files = demo.evaluate(["base"], 4)
+    assert list(table1["adapter"]) == ["base"] and "four_letter mean" in table1.columns
+    assert div["n"].tolist() == [4]
+    assert Path(hist).is_file() and len(files) == 4
+    with pytest.raises(gr.Error):
+        demo.evaluate([], 4)
+    with pytest.raises(gr.Error):
+        demo.evaluate(["base"], 5000)
+
+
+def test_generation_during_training_is_served(demo):
+    run = demo.train(name="bg", **{**TRAIN, "max_steps": 3})
+    next(run)
+    results = []
+    t = threading.Thread(target=lambda: results.append(demo.generate("Hi", "base", 1, 8, 1, 0)))
+    t.start()
+    t.join(timeout=120)
+    assert results and "between steps" in results[0][2]
+    assert "finished" in list(run)[-1][0]
+
+
+def test_app_builds_with_the_documented_api_names(demo):
+    app = build_app(demo)
+    names = {d.api_name for d in app.fns.values() if d.api_name}
+    assert {"generate", "compare", "train", "stop", "evaluate"} <= names
+
+
+def test_ui_modules_do_not_import_torch():
+    code = "import sys, grpo_demo.ui; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
