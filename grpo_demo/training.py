@@ -42,7 +42,8 @@ class BusyError(TrainingError):
 class StepCompletion:
     prompt: str
     completion: str
-    rewards: dict[str, float]
+    rewards: dict[str, float]  # each reward function's score
+    reward: float  # their weighted sum: what the group's advantage is computed from
     advantage: float
 
 
@@ -303,7 +304,7 @@ def train(run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None) 
         if "reward" not in logs:  # the final train_runtime/train_loss record
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
-        event = _step_event(step, cfg.max_steps, time.time() - start, logs, samples)
+        event = _step_event(step, cfg, time.time() - start, logs, samples)
         if on_step:
             on_step(event)
 
@@ -331,21 +332,19 @@ def train(run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None) 
     return saved
 
 
-def _step_event(step: int, max_steps: int, elapsed: float, logs: dict, samples: list) -> StepEvent:
+def _step_event(step: int, cfg: RunConfig, elapsed: float, logs: dict, samples: list) -> StepEvent:
     prompts, completions, rewards, advantages = samples
-    rows = [
-        StepCompletion(
-            prompt=p,
-            completion=c,
-            rewards={name: float(vals[i]) for name, vals in rewards.items()},
-            advantage=float(advantages[i]),
-        )
-        for i, (p, c) in enumerate(zip(prompts, completions, strict=True))
-    ]
+    task = cfg.task_spec
+    weights = dict(zip(task.reward_funcs, task.reward_weights or [1.0] * 99, strict=False))
+    rows = []
+    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+        scores = {name: float(vals[i]) for name, vals in rewards.items()}
+        total = sum(weights.get(name, 1.0) * v for name, v in scores.items())
+        rows.append(StepCompletion(p, c, scores, total, float(advantages[i])))
     div = diversity([r.completion for r in rows])
     metrics = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
     return StepEvent(
-        step, max_steps, elapsed, metrics, rows, div["distinct_1"], looks_collapsed(div)
+        step, cfg.max_steps, elapsed, metrics, rows, div["distinct_1"], looks_collapsed(div)
     )
 
 

@@ -54,7 +54,12 @@ def test_step_events_carry_every_completion_with_rewards_and_advantage(tiny_resi
     assert len(step.completions) == 8  # per_device_train_batch_size completions
     group = [c.advantage for c in step.completions]
     assert abs(sum(group)) < 1e-3  # one prompt's group: advantages are centred
-    assert set(step.completions[0].rewards) == {"four_letter_words", "distinct_words"}
+    first = step.completions[0]
+    assert set(first.rewards) == {"four_letter_words", "distinct_words"}
+    weighted = first.rewards["four_letter_words"] + 4.0 * first.rewards["distinct_words"]
+    assert first.reward == pytest.approx(weighted)  # the task's reward_weights (1, 4)
+    best = max(step.completions, key=lambda c: c.reward)
+    assert best.advantage == max(c.advantage for c in step.completions)
     assert {"reward", "reward_std", "entropy"} <= set(step.metrics)
     saved = json.loads((end.adapter.path / "run.json").read_text())
     assert saved["steps"] == 1 and saved["config"]["task"] == "four-letter-diverse"

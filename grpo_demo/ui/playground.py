@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from ..adapters import BASE
 from ..data import EXAMPLES
 from .handlers import Demo
-from .views import HIGHLIGHT_COLORS
+from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
     with gr.Row():
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", value=EXAMPLES[0], lines=2, max_length=2000)
+            prompt = gr.Textbox(
+                label="Prompt", value=EXAMPLES[0], lines=2, max_length=2000, elem_id="prompt"
+            )
             gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
         with gr.Column(scale=2):
             adapter = gr.Dropdown(
@@ -38,7 +41,9 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         combine_adjacent=False,
         elem_id="highlight",
     )
-    summary = gr.Dataframe(label="Compare: mean rewards per adapter", visible=True)
+    summary = gr.Dataframe(
+        pd.DataFrame(columns=SUMMARY_COLUMNS), label="Compare: mean rewards per adapter"
+    )
     table = gr.Dataframe(
         label="Every completion with all reward scores", wrap=True, elem_id="completions-table"
     )

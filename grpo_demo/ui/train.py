@@ -56,7 +56,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             x="step",
             y="value",
             color="series",
-            title="KL to the base and entropy",
+            title="KL to the base (logged when beta > 0) and entropy",
             elem_id="kl-plot",
         )
     table = gr.Dataframe(

@@ -50,14 +50,17 @@ def completions_table(completions: list[Completion]) -> pd.DataFrame:
             {
                 "adapter": c.adapter,
                 "#": i,
-                "completion": c.text,
                 "words": c.word_count,
                 **{k: round(v, 3) for k, v in c.rewards.items()},
+                "completion": c.text,
             }
             for i, c in enumerate(completions, 1)
         ],
-        columns=["adapter", "#", "completion", "words", *REWARDS],
+        columns=["adapter", "#", "words", *REWARDS, "completion"],
     )
+
+
+SUMMARY_COLUMNS = ["adapter", "mean words", *REWARDS]
 
 
 def compare_summary(by_adapter: dict[str, list[Completion]]) -> pd.DataFrame:
@@ -67,7 +70,7 @@ def compare_summary(by_adapter: dict[str, list[Completion]]) -> pd.DataFrame:
         means = {k: round(sum(c.rewards[k] for c in cs) / len(cs), 3) for k in REWARDS}
         words = round(sum(c.word_count for c in cs) / len(cs), 1)
         rows.append({"adapter": adapter, "mean words": words, **means})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 CURVE_COLUMNS = ["step", "value", "series"]
@@ -96,14 +99,15 @@ def kl_curve(history: list[StepEvent]) -> pd.DataFrame:
 def step_table(event: StepEvent | None) -> pd.DataFrame:
     """The latest step's completions with their rewards and GRPO advantage."""
     if event is None:
-        return pd.DataFrame(columns=["prompt", "completion", "advantage"])
+        return pd.DataFrame(columns=["prompt", "reward", "advantage", "completion"])
     return pd.DataFrame(
         [
             {
                 "prompt": c.prompt,
-                "completion": c.completion,
+                "reward": round(c.reward, 3),
                 "advantage": round(c.advantage, 3),
                 **{k: round(v, 3) for k, v in c.rewards.items()},
+                "completion": c.completion,
             }
             for c in event.completions
         ]
