@@ -201,6 +201,8 @@ class ResidentModel:
         from peft import get_peft_model
 
         with self.lock:
+            if self.is_peft and set(self.model.peft_config) <= {TRAINING_SLOT, "ref"}:
+                self.model = self.model.unload()  # only a failed run's leftovers: start clean
             if self.is_peft:
                 for slot in (TRAINING_SLOT, "ref"):
                     if slot in self.model.peft_config:

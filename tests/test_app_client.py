@@ -14,6 +14,20 @@ def client(live_app):
     return Client(live_app, verbose=False)
 
 
+def submit_train(client, name: str, max_steps: int, task: str = "four-letter"):
+    """A short classroom run through the documented keyword API (4 completions x 8 tokens)."""
+    return client.submit(
+        task=task,
+        preset="classroom-four-letter",
+        name=name,
+        learning_rate=1e-3,
+        num_generations=4,
+        max_steps=max_steps,
+        max_completion_length=8,
+        api_name="/train",
+    )
+
+
 def test_api_names_and_keyword_parameters(client):
     api = client.view_api(return_format="dict")["named_endpoints"]
     params = {name: [p["parameter_name"] for p in api[name]["parameters"]] for name in api}
@@ -89,16 +103,7 @@ def test_bad_input_is_an_error_not_a_crash(client):
 
 
 def test_train_streams_events_then_evaluate_sees_the_adapter(client):
-    job = client.submit(
-        task="four-letter-diverse",
-        preset="classroom-four-letter",
-        name="api-run",
-        learning_rate=1e-3,
-        num_generations=4,
-        max_steps=2,
-        max_completion_length=8,
-        api_name="/train",
-    )
+    job = submit_train(client, "api-run", max_steps=2, task="four-letter-diverse")
     progress = [update[0] for update in job]
     assert any("step 1/2" in p for p in progress)
     assert "finished" in progress[-1] and "api-run" in progress[-1]
@@ -111,16 +116,7 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
 
 
 def test_stop_during_a_run(client):
-    job = client.submit(
-        task="four-letter",
-        preset="classroom-four-letter",
-        name="api-stop",
-        learning_rate=1e-3,
-        num_generations=4,
-        max_steps=20,
-        max_completion_length=8,
-        api_name="/train",
-    )
+    job = submit_train(client, "api-stop", max_steps=20)
     for update in job:
         if "step 1/20" in update[0]:
             assert "Stop requested" in client.predict(api_name="/stop")

@@ -169,3 +169,21 @@ def test_a_fresh_resident_finds_saved_adapters(tiny_resident, tiny_gpt2):
     again = ResidentModel.load(str(tiny_gpt2), tiny_resident.checkpoints)
     assert again.names() == ["base", "kept"]
     assert not list(tiny_resident.adapter_dir.glob(".tmp-*"))  # atomic save left nothing behind
+
+
+def test_a_failed_run_reports_its_error_and_the_next_run_works(tiny_resident, monkeypatch):
+    import grpo_demo.training as training
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("reward server exploded")
+
+    monkeypatch.setattr(training, "save_adapter", broken)
+    end = TrainingRun(tiny_resident, tiny_config(max_steps=1), "boom", prompts=PROMPTS).start()
+    end = end.join(timeout=300)
+    assert end.error and "reward server exploded" in end.error and end.adapter is None
+    assert "boom" not in tiny_resident.names()
+    monkeypatch.undo()
+    run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "after", prompts=PROMPTS).start()
+    assert run.join(timeout=300).error is None
+    assert tiny_resident.names() == ["base", "after"]
+    assert set(tiny_resident.model.peft_config) == {"after"}

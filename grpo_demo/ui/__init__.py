@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoints", type=Path, help="adapters root (default: checkpoints/)")
     args = parser.parse_args(argv)
     from ..adapters import ResidentModel
+    from ..models import ModelUnavailable
 
-    resident = ResidentModel.load(args.model, args.checkpoints)
+    try:
+        resident = ResidentModel.load(args.model, args.checkpoints)
+    except ModelUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(
         f"{resident.spec.name} loaded in {resident.load_seconds:.1f} s; "
         f"adapters: {', '.join(resident.names())}",

@@ -10,6 +10,12 @@ from .handlers import Demo, empty_curve
 DEFAULT_PRESET = "classroom-four-letter"
 
 
+def _curve(title: str, elem_id: str) -> gr.LinePlot:
+    return gr.LinePlot(
+        empty_curve(), x="step", y="value", color="series", title=title, elem_id=elem_id
+    )
+
+
 def build(demo: Demo) -> dict[str, gr.components.Component]:
     task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET)
     with gr.Row():
@@ -43,22 +49,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     progress = gr.Markdown(elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
     with gr.Row():
-        rewards = gr.LinePlot(
-            empty_curve(),
-            x="step",
-            y="value",
-            color="series",
-            title="Reward (batch mean)",
-            elem_id="reward-plot",
-        )
-        kl = gr.LinePlot(
-            empty_curve(),
-            x="step",
-            y="value",
-            color="series",
-            title="KL to the base (logged when beta > 0) and entropy",
-            elem_id="kl-plot",
-        )
+        rewards = _curve("Reward (batch mean)", "reward-plot")
+        kl = _curve("KL to the base (logged when beta > 0) and entropy", "kl-plot")
     table = gr.Dataframe(
         label="Latest step: every completion, its rewards and advantage",
         wrap=True,
