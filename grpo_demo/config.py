@@ -259,6 +259,15 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def preset_field(name: str, field_name: str) -> Any:
+    """One GRPO field of a preset as a run would use it; TRL is imported only for its defaults."""
+    values = PRESETS[name].values
+    if field_name in values:
+        return values[field_name]
+    own = RunConfig.__dataclass_fields__[field_name].default
+    return own if own is not None else grpo_defaults()[field_name]
+
+
 def from_preset(name: str, **overrides: Any) -> RunConfig:
     """Build a validated RunConfig from a preset; ``None`` overrides are ignored."""
     try:

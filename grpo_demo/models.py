@@ -167,6 +167,15 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def preflight(spec: ModelSpec) -> None:
+    """Fail in well under a second if ``spec`` cannot load here (before any heavy import)."""
+    if spec.source == "bundled":
+        if not (converted_dir() / "config.json").is_file():
+            bundled_gguf()
+    elif spec.source == "hub":
+        _hub_kwargs(spec)
+
+
 def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load model + tokenizer, ready for batched left-padded sampling on this machine."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -155,3 +155,22 @@ def test_ui_modules_do_not_import_torch():
     code = "import sys, grpo_demo.ui; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tmp_path):
+    demo = Demo(model=str(tiny_gpt2), checkpoints=tmp_path)
+    build_app(demo)  # needs no model: adapter names come from disk
+    assert demo.adapter_names() == ["base"]
+    _, _, header = demo.refresh_choices()  # waits for the model
+    assert "device" in header and "loading" not in header
+    assert len(demo.generate("Hi", "base", 1, 8, 1.0, 0)[1]) == 1
+
+
+def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "gpt2"}')  # no weights
+    demo = Demo(model=str(broken), checkpoints=tmp_path)
+    with pytest.raises(gr.Error, match="could not be loaded"):
+        demo.generate("Hi", "base", 1, 8, 1.0, 0)
+    assert "failed to load" in demo.header()

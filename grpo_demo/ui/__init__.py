@@ -31,7 +31,14 @@ def build_app(demo: Demo) -> gr.Blocks:
         trained["run"].then(
             demo.refresh_choices, play["adapter"], refresh, api_visibility="private"
         )
-        app.load(demo.refresh_choices, play["adapter"], refresh, api_visibility="private")
+        # waits for the model if it is still loading, then fills in the header
+        app.load(
+            demo.refresh_choices,
+            play["adapter"],
+            refresh,
+            api_visibility="private",
+            concurrency_limit=None,
+        )
     return app
 
 
@@ -40,19 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="smollm2-135m (default, offline), gpt2, hub id or folder")
     parser.add_argument("--checkpoints", type=Path, help="adapters root (default: checkpoints/)")
     args = parser.parse_args(argv)
-    from ..adapters import ResidentModel
-    from ..models import ModelUnavailable
+    from ..models import ModelUnavailable, preflight, resolve_spec
 
     try:
-        resident = ResidentModel.load(args.model, args.checkpoints)
+        preflight(resolve_spec(args.model))  # fail before serving a page that cannot work
     except ModelUnavailable as exc:
         raise SystemExit(f"error: {exc}") from None
-    print(
-        f"{resident.spec.name} loaded in {resident.load_seconds:.1f} s; "
-        f"adapters: {', '.join(resident.names())}",
-        flush=True,
-    )
-    app = build_app(Demo(resident))
+    app = build_app(Demo(model=args.model, checkpoints=args.checkpoints))
     app.queue(default_concurrency_limit=1).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

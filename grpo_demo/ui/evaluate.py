@@ -11,7 +11,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     gr.Markdown(
         "N completions per model on held-out prompts (never trained on), scored with every "
         "reward: median / mean / std as in the report's Table 1, plus diversity and a collapse "
-        "flag. About 1 s per completion per model here: try N = 50 in class."
+        "flag. About 0.5 s per completion per model on a 2-core CPU: try N = 50 in class."
     )
     with gr.Row():
         # a Dropdown, not a CheckboxGroup: adapters trained after page load (or by an API

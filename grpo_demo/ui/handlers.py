@@ -7,24 +7,25 @@ trainer live here, not in module globals. Handler parameter names are the public
 
 from __future__ import annotations
 
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from ..adapters import BASE, AdapterError, ResidentModel
-from ..config import PRESETS, TASKS, ConfigError, RunConfig, from_preset
+from ..adapters import BASE, AdapterError, ResidentModel, default_checkpoints, discover_adapters
+from ..config import PRESETS, TASKS, ConfigError, RunConfig, from_preset, preset_field
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
 from ..generation import GenerationError, SamplingParams
 from ..generation import compare as run_compare
 from ..generation import generate as run_generate
-from ..models import device_name
+from ..models import device_name, resolve_spec
 from ..training import TrainingError, TrainingManager, TrainingRun
 from . import views
 
@@ -46,33 +47,81 @@ def _int(value: Any, name: str) -> int:
     return int(number)
 
 
-@dataclass
 class Demo:
-    """The app's state shared by all users: one resident model, one trainer."""
+    """The app's state shared by all users: one resident model, one trainer.
 
-    resident: ResidentModel
-    manager: TrainingManager = field(init=False)
-    results_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="grpo-eval-")))
-    started: float = field(default_factory=time.time)
+    Pass a loaded ``ResidentModel``, or a model spec to load it in a background thread: the
+    page is served while the model loads (imports alone take ~6 s on 2 cores), and handlers
+    wait for it.
+    """
 
-    def __post_init__(self) -> None:
-        self.manager = TrainingManager(self.resident)
+    LOAD_TIMEOUT = 600.0
+
+    def __init__(
+        self,
+        resident: ResidentModel | None = None,
+        *,
+        model: str | None = None,
+        checkpoints: Path | None = None,
+    ):
+        self.results_dir = Path(tempfile.mkdtemp(prefix="grpo-eval-"))
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._resident = resident
+        self._manager: TrainingManager | None = None
+        if resident is not None:
+            self.spec, self.checkpoints = resident.spec, resident.checkpoints
+            self._ready.set()
+        else:
+            self.spec, self.checkpoints = resolve_spec(model), checkpoints or default_checkpoints()
+            threading.Thread(target=self._load, args=(model,), daemon=True).start()
+
+    def _load(self, model: str | None) -> None:
+        try:
+            self._resident = ResidentModel.load(model, self.checkpoints)
+        except Exception as exc:  # shown in the header, by every handler, and on stderr
+            self._error = f"{type(exc).__name__}: {exc}"
+            print(f"error: the base model could not be loaded: {self._error}", file=sys.stderr)
+        finally:
+            self._ready.set()
+
+    @property
+    def resident(self) -> ResidentModel:
+        """The loaded model (waits while it loads)."""
+        if not self._ready.wait(self.LOAD_TIMEOUT):
+            raise gr.Error("the base model is still loading; try again in a moment")
+        if self._resident is None:
+            raise gr.Error(f"the base model could not be loaded: {self._error}")
+        return self._resident
+
+    @property
+    def manager(self) -> TrainingManager:
+        if self._manager is None:
+            self._manager = TrainingManager(self.resident)
+        return self._manager
 
     # -- header / choices -----------------------------------------------------------------
     def header(self) -> str:
-        spec = self.resident.spec
-        adapters = ", ".join(f"`{n}`" for n in self.resident.names())
-        problems = "".join(f"\n> skipped: {p}" for p in self.resident.problems)
+        spec = self.spec
+        if not self._ready.is_set() or self._resident is None:
+            state = f"failed to load: {self._error}" if self._error else "loading ..."
+            return f"**Base model:** `{spec.name}` — {spec.why} · **{state}**"
+        resident = self._resident
+        adapters = ", ".join(f"`{n}`" for n in resident.names())
+        problems = "".join(f"\n> skipped: {p}" for p in resident.problems)
         return (
             f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "
             f"**adapters:** {adapters}{problems}"
         )
 
     def adapter_names(self) -> list[str]:
-        return self.resident.names()
+        """Every adapter; before the model is loaded, the valid ones on disk."""
+        if self._ready.is_set() and self._resident is not None:
+            return self._resident.names()
+        return [BASE, *sorted(discover_adapters(self.checkpoints, self.spec.name)[0])]
 
     def refresh_choices(self, current: str | None = None):
-        """Dropdown/checkbox updates listing every adapter (new ones appear without reload)."""
+        """Dropdown updates listing every adapter (new ones appear without reload)."""
         self.resident.refresh()
         names = self.adapter_names()
         keep = current if current in names else BASE
@@ -127,18 +176,13 @@ class Demo:
         """Fill the task and editable hyper-parameters from a preset; show its remark."""
         if preset not in PRESETS:
             raise gr.Error(f"unknown preset {preset!r}")
-        cfg = from_preset(preset).resolved()
         p = PRESETS[preset]
+        shown = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
+        if any(f not in p.values for f in shown) and not self._ready.is_set():
+            self._ready.wait(self.LOAD_TIMEOUT)  # TRL's defaults: never import it mid-load
         origin = "the report" if p.from_report else "this demo"
         remark = f"**{preset}** (from {origin}): {p.remark}"
-        return (
-            p.task,
-            cfg["learning_rate"],
-            cfg["num_generations"],
-            cfg["max_steps"],
-            cfg["max_completion_length"],
-            remark,
-        )
+        return (p.task, *(preset_field(preset, f) for f in shown), remark)
 
     def _view(self, run: TrainingRun | None):
         history = run.history if run else []
@@ -164,6 +208,7 @@ class Demo:
         """Start a GRPO run in the background and stream its progress until it ends."""
         if task not in TASKS:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+        self.resident  # noqa: B018 - wait for the model (and its imports) before building configs
         try:
             config = from_preset(
                 preset,
