@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -445,12 +445,3 @@ on `{r["base"]}` for the task **{r["config"]["task"]}** (rewards: {", ".join(r["
 Load it with `peft.PeftModel.from_pretrained(base_model, "<this folder>")`; `run.json` holds the
 full configuration, library versions and the per-step metrics.
 """
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """JSON-friendly form of an event (for the API and logs)."""
-    if isinstance(event, RunEnded):
-        d = asdict(event)
-        d["adapter"] = event.adapter.name if event.adapter else None
-        return {"type": "end", **d}
-    return {"type": "step", **asdict(event)}
