@@ -150,6 +150,7 @@ class ResidentModel:
     def add(self, info: AdapterInfo) -> None:
         """Load one validated adapter next to the others (the base stays where it is)."""
         with self.lock:
+            was_training = self.model.training  # a trainer may own the model between steps
             try:
                 if self.is_peft:
                     if info.name in self.model.peft_config:
@@ -163,7 +164,7 @@ class ResidentModel:
                     )
             except (RuntimeError, ValueError, KeyError, OSError) as exc:
                 raise AdapterError(f"{info.path}: does not fit {self.spec.name} ({exc})") from None
-            self.model.eval()
+            self.model.train(was_training)
             self.adapters[info.name] = info
 
     def get(self, name: str) -> AdapterInfo | None:

@@ -187,3 +187,17 @@ def test_a_failed_run_reports_its_error_and_the_next_run_works(tiny_resident, mo
     assert run.join(timeout=300).error is None
     assert tiny_resident.names() == ["base", "after"]
     assert set(tiny_resident.model.peft_config) == {"after"}
+
+
+def test_loading_an_adapter_keeps_the_trainers_mode(tiny_resident):
+    """A page load may hot-load a new adapter between two training steps: TRL reads
+    model.training to file its metrics, so loading must not flip the model to eval."""
+    import shutil
+
+    first = TrainingRun(tiny_resident, tiny_config(max_steps=1), "one", prompts=PROMPTS)
+    folder = first.start().join().adapter.path
+    shutil.copytree(folder, folder.parent / "copy")
+    tiny_resident.model.train()
+    assert tiny_resident.refresh() == ["copy"]
+    assert tiny_resident.model.training
+    tiny_resident.model.eval()
