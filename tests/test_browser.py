@@ -64,6 +64,7 @@ def test_teacher_flow(page):
     expect(highlight).to_contain_text("4 letters")  # the legend
     expect(highlight).to_contain_text("#1")
     assert highlight.locator(".token.highlighted").count() > 3  # coloured phrases
+    expect(page.get_by_text("Download this session's 4 samples (CSV)")).to_be_visible()
     shot(page, "02-generated")
 
     # train: a short run, the curve fills in, the run ends, the adapter is selectable

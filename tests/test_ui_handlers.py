@@ -174,3 +174,16 @@ def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
     with pytest.raises(gr.Error, match="could not be loaded"):
         demo.generate("Hi", "base", 1, 8, 1.0, 0)
     assert "failed to load" in demo.header()
+
+
+def test_session_samples_accumulate_in_state_and_download(demo):
+    import pandas as pd
+
+    _, first, _ = demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0)
+    samples, button = demo.remember(first, [])
+    _, second, _ = demo.compare("Fill that sentence", 1, 8, 1.0, 0)
+    samples, button = demo.remember(second, samples)
+    assert len(samples) == 3  # 2 generated + 1 compared (base only: no adapters yet)
+    saved = pd.read_csv(button["value"])
+    assert len(saved) == 3 and "four_letter" in saved.columns
+    assert "3 samples" in button["label"]

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,14 @@ class Demo:
             views.completions_table(flat),
             views.compare_summary(by_adapter),
         )
+
+    def remember(self, table: pd.DataFrame, samples: list[dict]):
+        """Add the latest completions to this session's samples (a gr.State) and offer a CSV."""
+        rows = [*samples, *table.to_dict(orient="records")]
+        path = self.results_dir / f"samples-{uuid.uuid4().hex[:12]}.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        label = f"Download this session's {len(rows)} samples (CSV)"
+        return rows, gr.update(value=str(path), label=label, visible=True)
 
     # -- training ---------------------------------------------------------------------------
     def preset_values(self, preset: str):

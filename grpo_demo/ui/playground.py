@@ -47,6 +47,9 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     table = gr.Dataframe(
         label="Every completion with all reward scores", wrap=True, elem_id="completions-table"
     )
+    # per-user: this browser session's samples, downloadable; never shared between users
+    samples = gr.State([])
+    download = gr.DownloadButton("Download this session's samples (CSV)", visible=False)
     sampling = [num_samples, max_new_tokens, temperature, seed]
     go.click(
         demo.generate,
@@ -55,7 +58,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         api_name="generate",
         concurrency_id="model",
         concurrency_limit=1,
-    )
+    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private")
     cmp.click(
         demo.compare,
         [prompt, *sampling],
@@ -63,5 +66,5 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         api_name="compare",
         concurrency_id="model",
         concurrency_limit=1,
-    )
+    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private")
     return {"adapter": adapter}
