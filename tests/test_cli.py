@@ -100,3 +100,12 @@ def test_train_generate_evaluate_on_a_tiny_gpt2(tiny_gpt2, tmp_path):
     result = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert {r["adapter"] for r in result["table1"]} == {"base", "cli-demo"}
     assert result["diversity"]["cli-demo"]["n"] == 6
+
+
+def test_app_refuses_to_start_on_an_unavailable_model_with_a_clear_message():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRPO_DEMO_MODEL": "gpt2"}
+    out = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0
+    assert "smollm2-135m" in out.stderr and "Traceback" not in out.stderr
