@@ -77,23 +77,16 @@ def test_generate_and_compare(client):
     assert adapters[0] == "base" and len(adapters) == len(table["data"])
 
 
-def test_bad_input_is_an_error_not_a_crash(client):
+@pytest.mark.parametrize(
+    ("prompt", "adapter", "message"), [("  ", "base", "empty"), ("hi", "nope", "unknown adapter")]
+)
+def test_bad_input_is_an_error_not_a_crash(client, prompt, adapter, message):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="empty"):
+    with pytest.raises(AppError, match=message):
         client.predict(
-            prompt="  ",
-            adapter="base",
-            num_samples=1,
-            max_new_tokens=8,
-            temperature=1.0,
-            seed=0,
-            api_name="/generate",
-        )
-    with pytest.raises(AppError, match="unknown adapter"):
-        client.predict(
-            prompt="hi",
-            adapter="nope",
+            prompt=prompt,
+            adapter=adapter,
             num_samples=1,
             max_new_tokens=8,
             temperature=1.0,
