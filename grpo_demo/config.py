@@ -29,6 +29,12 @@ class Task:
     reward_weights: tuple[float, ...] | None = None
     description: str = ""
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each reward's weight (TRL's default of 1.0 where none is given)."""
+        weights = self.reward_weights or (1.0,) * len(self.reward_funcs)
+        return dict(zip(self.reward_funcs, weights, strict=True))
+
 
 TASKS: dict[str, Task] = {
     "four-letter": Task(

@@ -334,12 +334,11 @@ def train(run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None) 
 
 def _step_event(step: int, cfg: RunConfig, elapsed: float, logs: dict, samples: list) -> StepEvent:
     prompts, completions, rewards, advantages = samples
-    task = cfg.task_spec
-    weights = dict(zip(task.reward_funcs, task.reward_weights or [1.0] * 99, strict=False))
+    weights = cfg.task_spec.weights
     rows = []
     for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
         scores = {name: float(vals[i]) for name, vals in rewards.items()}
-        total = sum(weights.get(name, 1.0) * v for name, v in scores.items())
+        total = sum(weights[name] * v for name, v in scores.items())
         rows.append(StepCompletion(p, c, scores, total, float(advantages[i])))
     div = diversity([r.completion for r in rows])
     metrics = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}

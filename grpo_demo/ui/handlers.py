@@ -87,6 +87,10 @@ class Demo:
             self._ready.set()
 
     @property
+    def loaded(self) -> bool:
+        return self._ready.is_set() and self._resident is not None
+
+    @property
     def resident(self) -> ResidentModel:
         """The loaded model (waits while it loads)."""
         if not self._ready.wait(self.LOAD_TIMEOUT):
@@ -104,7 +108,7 @@ class Demo:
     # -- header / choices -----------------------------------------------------------------
     def header(self) -> str:
         spec = self.spec
-        if not self._ready.is_set() or self._resident is None:
+        if not self.loaded:
             state = f"failed to load: {self._error}" if self._error else "loading ..."
             return f"**Base model:** `{spec.name}` — {spec.why} · **{state}**"
         resident = self._resident
@@ -117,7 +121,7 @@ class Demo:
 
     def adapter_names(self) -> list[str]:
         """Every adapter; before the model is loaded, the valid ones on disk."""
-        if self._ready.is_set() and self._resident is not None:
+        if self.loaded:
             return self._resident.names()
         return [BASE, *sorted(discover_adapters(self.checkpoints, self.spec.name)[0])]
 
@@ -217,7 +221,7 @@ class Demo:
         """Start a GRPO run in the background and stream its progress until it ends."""
         if task not in TASKS:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-        self.resident  # noqa: B018 - wait for the model (and its imports) before building configs
+        manager = self.manager  # waits for the model (and its imports) before building configs
         try:
             config = from_preset(
                 preset,
@@ -228,7 +232,7 @@ class Demo:
             )
             config = with_generations(config, _int(num_generations, "num_generations"))
             who = f"session {request.session_hash[:6]}" if request and request.session_hash else ""
-            run = self.manager.start(
+            run = manager.start(
                 config,
                 (name or "").strip(),
                 preset=preset,
