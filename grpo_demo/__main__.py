@@ -122,11 +122,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
         return _train(_resident(args), config, args)
-    if args.command == "generate":
-        return _generate(_resident(args), args)
-    if args.command == "evaluate":
-        return _evaluate(_resident(args), args)
+    if args.command in ("generate", "evaluate"):
+        _check_sampling(args)  # before the model loads: a typo costs no waiting
+        run = _generate if args.command == "generate" else _evaluate
+        return run(_resident(args), args)
     return _list(_resident(args))
+
+
+def _check_sampling(args: argparse.Namespace) -> None:
+    from .evaluation import MAX_EVAL_SAMPLES
+    from .generation import SamplingParams, check_prompts
+
+    if args.command == "generate":
+        SamplingParams(
+            args.num_samples, args.max_new_tokens, args.temperature, args.top_p, args.seed
+        )
+        if args.prompt is not None:
+            check_prompts(args.prompt)
+        return
+    SamplingParams(1, args.max_new_tokens, seed=args.seed)
+    if not 1 <= args.num_samples <= MAX_EVAL_SAMPLES:
+        raise ConfigError(f"--num-samples must be 1..{MAX_EVAL_SAMPLES} (got {args.num_samples})")
 
 
 def _resident(args):

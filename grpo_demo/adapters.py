@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -68,12 +69,30 @@ def validate_adapter_dir(path: Path, base: str) -> AdapterInfo:
         run = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise AdapterError(f"{path}: unreadable metadata ({exc})") from None
+    _check_safetensors(path / "adapter_model.safetensors")
     if config.get("peft_type") != "LORA":
         raise AdapterError(f"{path}: peft_type {config.get('peft_type')!r}, expected 'LORA'")
     adapter_base = run.get("base")
     if adapter_base is not None and adapter_base != base:
         raise AdapterError(f"{path}: trained on {adapter_base!r}, not on {base!r}")
     return AdapterInfo(name, path, base, run)
+
+
+def _check_safetensors(file: Path) -> None:
+    """Header parses and the file holds every byte it promises (catches truncated copies)."""
+    try:
+        with file.open("rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size)) if 0 < size < 100_000_000 else None
+        if not isinstance(header, dict):
+            raise ValueError("no safetensors header")
+        ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+        if not ends:
+            raise ValueError("no tensors")
+        if file.stat().st_size != 8 + size + max(ends):
+            raise ValueError(f"{file.stat().st_size} bytes, header promises {8 + size + max(ends)}")
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise AdapterError(f"{file}: not a complete safetensors file ({exc})") from None
 
 
 def discover_adapters(root: Path, base: str) -> tuple[dict[str, AdapterInfo], list[str]]:
@@ -90,6 +109,22 @@ def discover_adapters(root: Path, base: str) -> tuple[dict[str, AdapterInfo], li
         except ValueError as exc:
             problems.append(str(exc))
     return found, problems
+
+
+LEFTOVER_PREFIXES = (".tmp-", ".trash-")  # save_adapter's half-written and replaced folders
+LEFTOVER_AGE_S = 600  # younger ones may be another process saving right now
+
+
+def clean_leftovers(folder: Path) -> list[Path]:
+    """Delete what a killed save left behind (never listed: dot-folders are skipped)."""
+    removed = []
+    now = time.time()
+    for path in folder.iterdir() if folder.is_dir() else []:
+        old = now - path.stat().st_mtime > LEFTOVER_AGE_S
+        if path.is_dir() and path.name.startswith(LEFTOVER_PREFIXES) and old:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 class ResidentModel:
@@ -112,6 +147,7 @@ class ResidentModel:
         spec = resolve_spec(model)
         base_model, tokenizer = load_base(spec)
         resident = cls(spec, base_model, tokenizer, checkpoints or default_checkpoints())
+        clean_leftovers(resident.adapter_dir)
         resident.refresh()
         resident.load_seconds = time.perf_counter() - start
         return resident

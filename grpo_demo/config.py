@@ -8,6 +8,7 @@ defaults in from ``GRPOConfig`` itself, so what the app shows is what TRL will u
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,10 +45,10 @@ TASKS: dict[str, Task] = {
     ),
     "four-letter-diverse": Task(
         "Four-letter words, no repetition",
-        ("four_letter_words", "distinct_words"),
+        ("four_letter", "distinct_words"),
         (1.0, 4.0),
-        "Real words (punctuation stripped) plus 4 x the distinct-word share: "
-        "repeating one word ('last last last') no longer pays.",
+        "The report's reward, plus 4 x the distinct-word share: repeating one word "
+        "('last last last') no longer pays.",
     ),
     "long-answer": Task(
         "Long answers (report)",
@@ -57,7 +58,8 @@ TASKS: dict[str, Task] = {
     "long-answer-diverse": Task(
         "Long answers, no repetition",
         ("word_count_diverse",),
-        description="Real words x distinct-word share: long, but not by repeating itself.",
+        description="Words split on any whitespace (so runs of spaces earn nothing), scaled "
+        "down once fewer than half of them are distinct.",
     ),
 }
 
@@ -95,7 +97,23 @@ class RunConfig:
         "temperature",
     )
 
+    INT_FIELDS = (
+        "max_steps",
+        "seed",
+        "num_generations",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "max_completion_length",
+        "lora_r",
+        "lora_alpha",
+    )
+
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("task", "lora_target_modules") or value is None:
+                continue
+            object.__setattr__(self, f.name, _number(f.name, value, f.name in self.INT_FIELDS))
         validate(self)
 
     @property
@@ -130,6 +148,17 @@ class RunConfig:
         return cls(**data)
 
 
+def _number(name: str, value: Any, whole: bool) -> int | float:
+    """A finite number (a whole one where asked): API callers can send anything."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {value!r})")
+    if whole:
+        if value != int(value):
+            raise ConfigError(f"{name} must be a whole number (got {value!r})")
+        return int(value)
+    return float(value)
+
+
 @cache
 def grpo_defaults() -> dict[str, Any]:
     """GRPOConfig's field defaults (read from TRL, so they never drift from the library)."""
@@ -142,6 +171,17 @@ def grpo_defaults() -> dict[str, Any]:
     }
 
 
+LIMITS = {
+    "max_steps": 10_000,
+    "num_generations": 64,
+    "per_device_train_batch_size": 512,
+    "gradient_accumulation_steps": 64,
+    "max_completion_length": 4096,
+    "lora_r": 256,
+}
+"""Upper bounds a run may ask for (README, "Limits and safety"): beyond them it is a typo."""
+
+
 def validate(cfg: RunConfig) -> None:
     """Reject settings TRL would fail on later (or that make no sense) with a plain message."""
     if cfg.task not in TASKS:
@@ -152,18 +192,36 @@ def validate(cfg: RunConfig) -> None:
     r = cfg.resolved()
     checks = [
         (r["learning_rate"] > 0, f"learning_rate must be > 0 (got {r['learning_rate']})"),
+        (r["learning_rate"] <= 1, f"learning_rate must be <= 1 (got {r['learning_rate']})"),
         (r["num_generations"] >= 2, "num_generations must be >= 2: GRPO compares a group"),
-        (r["max_steps"] >= 1, f"max_steps must be >= 1 (got {r['max_steps']})"),
-        (r["per_device_train_batch_size"] >= 1, "per_device_train_batch_size must be >= 1"),
-        (r["gradient_accumulation_steps"] >= 1, "gradient_accumulation_steps must be >= 1"),
         (
-            1 <= r["max_completion_length"] <= 4096,
-            f"max_completion_length must be 1..4096 (got {r['max_completion_length']})",
+            r["num_generations"] <= LIMITS["num_generations"],
+            f"num_generations must be <= {LIMITS['num_generations']}",
+        ),
+        (
+            1 <= r["max_steps"] <= LIMITS["max_steps"],
+            f"max_steps must be 1..{LIMITS['max_steps']} (got {r['max_steps']})",
+        ),
+        (
+            1 <= r["per_device_train_batch_size"] <= LIMITS["per_device_train_batch_size"],
+            f"per_device_train_batch_size must be 1..{LIMITS['per_device_train_batch_size']}",
+        ),
+        (
+            1 <= r["gradient_accumulation_steps"] <= LIMITS["gradient_accumulation_steps"],
+            f"gradient_accumulation_steps must be 1..{LIMITS['gradient_accumulation_steps']}",
+        ),
+        (
+            1 <= r["max_completion_length"] <= LIMITS["max_completion_length"],
+            f"max_completion_length must be 1..{LIMITS['max_completion_length']} "
+            f"(got {r['max_completion_length']})",
         ),
         (r["epsilon"] > 0, f"epsilon must be > 0 (got {r['epsilon']})"),
         (r["beta"] >= 0, f"beta must be >= 0 (got {r['beta']})"),
         (r["temperature"] > 0, f"temperature must be > 0 (got {r['temperature']})"),
-        (cfg.lora_r >= 1, f"lora_r must be >= 1 (got {cfg.lora_r})"),
+        (
+            1 <= cfg.lora_r <= LIMITS["lora_r"],
+            f"lora_r must be 1..{LIMITS['lora_r']} (got {cfg.lora_r})",
+        ),
         (cfg.lora_alpha > 0, f"lora_alpha must be > 0 (got {cfg.lora_alpha})"),
         (0 <= cfg.lora_dropout < 1, f"lora_dropout must be in [0, 1) (got {cfg.lora_dropout})"),
         (r["seed"] >= 0, f"seed must be >= 0 (got {r['seed']})"),

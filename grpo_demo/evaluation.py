@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .adapters import ResidentModel
 
 TABLE_REWARDS = ("four_letter", "word_count")  # the report's two rewards, shown first
+MAX_EVAL_SAMPLES = 10_000  # per model, from the CLI (the app allows 1000)
 COLLAPSE_DISTINCT = 0.5  # mean share of distinct words per completion below this ...
 COLLAPSE_RUN = 4  # ... or a typical completion repeating one word this many times in a row
 
@@ -136,8 +137,8 @@ def evaluate(
 
     if not adapters:
         raise ValueError("choose at least one model to evaluate (base or an adapter)")
-    if not 1 <= num_samples <= 10_000:
-        raise ValueError(f"num_samples must be 1..10000 (got {num_samples})")
+    if not 1 <= num_samples <= MAX_EVAL_SAMPLES:
+        raise ValueError(f"num_samples must be 1..{MAX_EVAL_SAMPLES} (got {num_samples})")
     prompts = prompts or eval_prompts()
     rows = [prompts[i % len(prompts)] for i in range(num_samples)]
     params = SamplingParams(1, max_new_tokens, temperature, 1.0, seed)

@@ -49,19 +49,16 @@ class SamplingParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.num_samples <= MAX_SAMPLES, f"num_samples must be 1..{MAX_SAMPLES}"),
-            (
-                1 <= self.max_new_tokens <= MAX_NEW_TOKENS,
-                f"max_new_tokens must be 1..{MAX_NEW_TOKENS}",
-            ),
-            (0 < self.temperature <= 5, "temperature must be in (0, 5]"),
-            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
-            (0 <= self.seed < 2**32, "seed must be in 0..2**32-1"),
-        ]
-        for ok, message in checks:
+        limits = {  # field -> (ok, allowed range as shown to the user)
+            "num_samples": (1 <= self.num_samples <= MAX_SAMPLES, f"1..{MAX_SAMPLES}"),
+            "max_new_tokens": (1 <= self.max_new_tokens <= MAX_NEW_TOKENS, f"1..{MAX_NEW_TOKENS}"),
+            "temperature": (0 < self.temperature <= 5, "in (0, 5]"),
+            "top_p": (0 < self.top_p <= 1, "in (0, 1]"),
+            "seed": (0 <= self.seed < 2**32, "0..2**32-1"),
+        }
+        for name, (ok, allowed) in limits.items():
             if not ok:
-                raise GenerationError(f"{message} (got {self})")
+                raise GenerationError(f"{name} must be {allowed} (got {getattr(self, name)})")
 
 
 def check_prompts(prompts: list[str]) -> list[str]:

@@ -96,13 +96,28 @@ def four_letter_diverse(completions: list[str], **kwargs) -> list[float]:
     ]
 
 
-def word_count_diverse(completions: list[str], **kwargs) -> list[float]:
-    """Real words x the share of distinct words: long answers count, repetition does not.
+def word_count_real(completions: list[str], **kwargs) -> list[float]:
+    """Words split on any whitespace that hold a letter or digit: runs of spaces earn nothing.
 
-    >>> word_count_diverse(["go go go go", "we went to the park"])
-    [1.0, 5.0]
+    >>> word_count_real(["one two  three", "a\\n\\n\\nb -- ...", "   "])
+    [3.0, 2.0, 0.0]
     """
-    return [len(w) * distinct_ratio(w) for w in map(real_words, completions)]
+    return [float(sum(any(ch.isalnum() for ch in w) for w in c.split())) for c in completions]
+
+
+def word_count_diverse(completions: list[str], **kwargs) -> list[float]:
+    """``word_count_real``, scaled down once fewer than half the words are distinct.
+
+    Ordinary prose keeps more than half its words distinct, so it is paid in full; cycling a
+    few words ("go go go", "and the and the") is not.
+
+    >>> word_count_diverse(["go go go go", "we went to the park and the zoo"])
+    [2.0, 8.0]
+    """
+    return [
+        n * min(1.0, 2.0 * distinct_ratio(real_words(c)))
+        for n, c in zip(word_count_real(completions), completions, strict=True)
+    ]
 
 
 REWARDS: dict[str, RewardFunc] = {
@@ -110,6 +125,7 @@ REWARDS: dict[str, RewardFunc] = {
     for f in (
         four_letter,
         word_count,
+        word_count_real,
         four_letter_words,
         distinct_words,
         four_letter_diverse,

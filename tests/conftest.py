@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -59,8 +60,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class LiveApp:
+    url: str
+    pid: int
+    log: Path
+    checkpoints: Path
+
+
 @pytest.fixture(scope="session")
-def live_app(tmp_path_factory):
+def live_app(tmp_path_factory) -> LiveApp:
     """``python app.py`` on the bundled model, on a free localhost port, with its own adapters
     folder (a copy of the shipped ones, so tests never write into the repository)."""
     import shutil
@@ -75,7 +84,8 @@ def live_app(tmp_path_factory):
     if shipped.is_dir():
         shutil.copytree(shipped, checkpoints, dirs_exist_ok=True)
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("app-log") / "app.log", "w")  # noqa: SIM115
+    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
+    log = open(log_path, "w")  # noqa: SIM115
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--checkpoints", str(checkpoints)],
@@ -95,7 +105,7 @@ def live_app(tmp_path_factory):
                 proc.kill()
                 raise RuntimeError(f"app did not start; see {log.name}") from None
             time.sleep(1)
-    yield url
+    yield LiveApp(url, proc.pid, log_path, checkpoints)
     proc.terminate()
     proc.wait(timeout=30)
     log.close()

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.bundled
 def client(live_app):
     from gradio_client import Client
 
-    return Client(live_app, verbose=False)
+    return Client(live_app.url, verbose=False)
 
 
 def submit_train(client, name: str, max_steps: int, task: str = "four-letter"):

@@ -35,7 +35,7 @@ def page(live_app):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(120_000)
-        page.goto(live_app)
+        page.goto(live_app.url)
         yield page
         browser.close()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import about, evaluate, playground, train
+from . import about, evaluate, playground, server, train
 from .handlers import Demo
 
 TITLE = "Language Kindergarten — GRPO + LoRA"
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--model", help="smollm2-135m (default, offline), gpt2, hub id or folder")
     parser.add_argument("--checkpoints", type=Path, help="adapters root (default: checkpoints/)")
+    parser.add_argument(
+        "--share", action="store_true", help="also open a public gradio.live link (off by default)"
+    )
     args = parser.parse_args(argv)
     from ..models import ModelUnavailable, preflight, resolve_spec
 
@@ -57,5 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     app.queue(default_concurrency_limit=1).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        share=args.share,
+        max_file_size="1mb",  # the app takes no uploads; refuse big ones before they land
+        app_kwargs=server.app_kwargs(),
         theme=gr.themes.Soft(),
     )

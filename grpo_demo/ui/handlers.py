@@ -7,6 +7,7 @@ trainer live here, not in module globals. Handler parameter names are the public
 
 from __future__ import annotations
 
+import math
 import sys
 import tempfile
 import threading
@@ -38,11 +39,18 @@ def _user_error(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), title=type(exc).__name__)
 
 
-def _int(value: Any, name: str) -> int:
+def _float(value: Any, name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise gr.Error(f"{name} must be a number (got {value!r})") from None
+    if not math.isfinite(number):
+        raise gr.Error(f"{name} must be a finite number (got {value!r})")
+    return number
+
+
+def _int(value: Any, name: str) -> int:
+    number = _float(value, name)
     if number != int(number):
         raise gr.Error(f"{name} must be a whole number (got {value})")
     return int(number)
@@ -137,7 +145,7 @@ class Demo:
         return SamplingParams(
             num_samples=_int(num_samples, "num_samples"),
             max_new_tokens=_int(max_new_tokens, "max_new_tokens"),
-            temperature=float(temperature),
+            temperature=_float(temperature, "temperature"),
             seed=_int(seed, "seed"),
         )
 
@@ -226,7 +234,7 @@ class Demo:
             config = from_preset(
                 preset,
                 task=task,
-                learning_rate=float(learning_rate),
+                learning_rate=_float(learning_rate, "learning_rate"),
                 max_steps=_int(max_steps, "max_steps"),
                 max_completion_length=_int(max_completion_length, "max_completion_length"),
             )

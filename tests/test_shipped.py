@@ -1,0 +1,60 @@
+"""The adapters shipped in checkpoints/: valid for the bundled base, and they change what it says.
+
+The quality bars themselves (reward gain, no collapse, N = 1000) live in bench/reproduce.py and
+RESULTS.md; here a small same-seed sample only has to move in the trained direction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grpo_demo.adapters import discover_adapters
+from grpo_demo.generation import SamplingParams, sample
+
+pytestmark = pytest.mark.bundled
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
+PROMPTS = ["Once upon a time a little fox", "Our teacher told us that"]
+EXPECTED = {  # adapter -> (task it was trained for, reward it must raise, tokens to sample)
+    "four-letter": ("four-letter-diverse", "four_letter", 48),
+    "long-answer": ("long-answer-diverse", "word_count_real", 128),
+}
+
+
+@pytest.fixture(scope="module")
+def shipped(bundled_resident):
+    found, problems = discover_adapters(SHIPPED, "smollm2-135m")
+    assert not problems
+    for name in EXPECTED:
+        bundled_resident.add(found[name])
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_adapter_is_a_standard_peft_folder_for_the_bundled_base(shipped, name):
+    info = shipped[name]
+    assert info.path == SHIPPED / "smollm2-135m" / name
+    record = json.loads((info.path / "run.json").read_text())
+    assert record["base"] == "smollm2-135m"
+    assert record["config"]["task"] == EXPECTED[name][0]
+    assert record["steps"] == len(record["history"]) == record["config"]["max_steps"]  # ran out
+    config = json.loads((info.path / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == record["config"]["lora_r"]
+    assert not list(info.path.glob("*.bin"))  # safetensors only
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_adapter_moves_generations_the_way_it_was_trained(bundled_resident, shipped, name):
+    _, reward, tokens = EXPECTED[name]
+    params = SamplingParams(num_samples=8, max_new_tokens=tokens, seed=11)
+    done = sample(bundled_resident, PROMPTS, ["base", name], params)
+    base, tuned = done[: len(done) // 2], done[len(done) // 2 :]
+    assert [c.prompt for c in base] == [c.prompt for c in tuned]
+    assert [c.text for c in base] != [c.text for c in tuned]
+
+    def mean(rows):
+        return sum(c.rewards[reward] for c in rows) / len(rows)
+
+    assert mean(tuned) > mean(base)
