@@ -254,6 +254,8 @@ class Demo:
             if len(run.history) != seen or run.ended is not None:
                 seen = len(run.history)
                 yield self._view(run)
+            else:  # a ticking clock; also lets a closed tab's cancel land within a second
+                yield (views.progress_text(run), *[gr.skip()] * 4)
             if run.ended is not None:
                 return
 

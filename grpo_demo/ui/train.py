@@ -28,17 +28,23 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         )
     remark = gr.Markdown(remark0)
     with gr.Row():
-        learning_rate = gr.Number(value=lr0, label="learning_rate", minimum=0)
+        learning_rate = gr.Number(value=lr0, label="learning_rate", minimum=0, maximum=1)
         num_generations = gr.Number(
-            value=gens0, precision=0, minimum=2, label="num_generations (group size)"
+            value=gens0, precision=0, minimum=2, maximum=64, label="num_generations (group size)"
         )
         max_steps = gr.Number(
-            value=steps0, precision=0, minimum=1, label="max_steps", elem_id="max-steps"
+            value=steps0,
+            precision=0,
+            minimum=1,
+            maximum=1000,
+            label="max_steps",
+            elem_id="max-steps",
         )
         max_completion_length = gr.Number(
             value=len0,
             precision=0,
             minimum=1,
+            maximum=1024,
             label="max_completion_length (tokens)",
             elem_id="max-len",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 
 from ..generation import Completion
@@ -123,13 +125,13 @@ def progress_text(run: TrainingRun | None) -> str:
     if run is None:
         return "No training run yet. Pick a task and a preset, then **Start**."
     done, total = len(run.history), run.config.max_steps
-    elapsed = (run.ended.elapsed if run.ended else None) or (
-        run.history[-1].elapsed if run.history else 0.0
-    )
-    per_step = elapsed / done if done else 0.0
+    last = run.history[-1].elapsed if run.history else 0.0
+    per_step = last / done if done else 0.0
+    elapsed = run.ended.elapsed if run.ended else max(time.time() - run.started_at, last)
     if run.ended is None:
         state = "stopping after this step" if run.stopping else "running"
-        eta = f" · ETA {_clock(per_step * (total - done))}" if done else " · first step under way"
+        left = max(per_step * (total - done) - (elapsed - last), 0.0)
+        eta = f" · ETA {_clock(left)}" if done else " · first step under way"
     elif run.ended.error:
         state, eta = f"failed: {run.ended.error}", ""
     else:
