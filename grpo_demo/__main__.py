@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-r", type=int)
     t.add_argument("--lora-alpha", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 mixed precision (default: on where a GPU supports it, off on CPU)",
+    )
+    t.add_argument("--use-vllm", action="store_true", help="generate with vLLM (CUDA + vllm)")
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
     t.add_argument("--quiet", action="store_true", help="no sample completions per step")
 
@@ -117,8 +123,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "lora_r",
                 "lora_alpha",
                 "seed",
+                "bf16",
             ]
         }
+        overrides["use_vllm"] = args.use_vllm or None
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
         return _train(_resident(args), config, args)
@@ -163,23 +171,24 @@ def _resident(args):
 def _train(resident, config, args) -> int:
     from tqdm import tqdm
 
-    from .training import RunEnded, TrainingRun
+    from .training import RunEnded, TrainingRun, is_main_process
 
+    main = is_main_process()  # under `accelerate launch`, rank 0 reports and saves
     run = TrainingRun(
         resident, config, args.name, preset=args.preset, overwrite=args.overwrite, owner="cli"
     )
     run.start()
-    bar = tqdm(total=config.max_steps, unit="step", desc=f"GRPO {args.name}")
+    bar = tqdm(total=config.max_steps, unit="step", desc=f"GRPO {args.name}", disable=not main)
     try:
         for event in run.events():
             if isinstance(event, RunEnded):
                 break
             bar.update(1)
             bar.set_postfix(reward=f"{event.reward:.3f}", kl=f"{event.metrics.get('kl', 0):.4f}")
-            if not args.quiet and event.completions:
+            if main and not args.quiet and event.completions:
                 best = max(event.completions, key=lambda c: c.advantage)
                 bar.write(f"step {event.step}: best {best.advantage:+.2f} {best.completion!r}")
-            if event.collapsed:
+            if main and event.collapsed:
                 bar.write("warning: completions look collapsed (one word repeated)")
     except KeyboardInterrupt:
         bar.write("stopping after this step; the adapter will still be saved ...")
@@ -190,6 +199,8 @@ def _train(resident, config, args) -> int:
     if end is None or end.error:
         print(f"error: training failed: {end.error if end else 'no result'}", file=sys.stderr)
         return EXIT_FAILED
+    if not main:
+        return 0
     r = end.adapter.run
     print(
         f"saved {end.adapter.path} ({end.steps} steps, {r['seconds_per_step']} s/step, "

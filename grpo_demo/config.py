@@ -8,6 +8,7 @@ defaults in from ``GRPOConfig`` itself, so what the app shows is what TRL will u
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import re
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ class RunConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_target_modules: tuple[str, ...] | None = None  # None: the base model's default
+    bf16: bool | None = None  # None: on where the GPU supports it, off on CPU (5x slower there)
+    use_vllm: bool = False  # TRL's vLLM generation (colocated); needs vLLM and a CUDA GPU
 
     GRPO_FIELDS = (
         "max_steps",
@@ -108,9 +111,15 @@ class RunConfig:
         "lora_alpha",
     )
 
+    FLAGS = ("bf16", "use_vllm")
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name in self.FLAGS:
+                if value is not None and not isinstance(value, bool):
+                    raise ConfigError(f"{f.name} must be true or false (got {value!r})")
+                continue
             if f.name in ("task", "lora_target_modules") or value is None:
                 continue
             object.__setattr__(self, f.name, _number(f.name, value, f.name in self.INT_FIELDS))
@@ -229,6 +238,11 @@ def validate(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            "use_vllm needs vLLM, which is not installed here: `pip install vllm` on a CUDA "
+            "machine (TRL then generates with it), or leave use_vllm off"
+        )
     batch = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
     if batch % r["num_generations"]:
         raise ConfigError(
@@ -321,6 +335,21 @@ PRESETS: dict[str, Preset] = {
         from_report=False,
     ),
 }
+
+GPU_STEPS = 300
+REPORT_PRESETS = ("default", "config_1", "config_2", "config_3", "config_4", "long_512", "long_900")
+PRESETS.update(
+    {
+        f"gpu-{name}": Preset(
+            PRESETS[name].task,
+            {"max_steps": GPU_STEPS, **PRESETS[name].values},
+            f"{PRESETS[name].remark} Full length, {GPU_STEPS} steps, bf16 where the GPU has "
+            "it: for a GPU, and the report's model (--model gpt2).",
+        )
+        for name in REPORT_PRESETS
+    }
+)
+"""The report's configurations at full length for a GPU (see README, "Scaling up")."""
 
 
 def preset_field(name: str, field_name: str) -> Any:

@@ -194,7 +194,8 @@ def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
     import torch
 
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        # one GPU per process under `accelerate launch` (LOCAL_RANK), else the first
+        model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
     return model, prepare_tokenizer(tokenizer)
 
 

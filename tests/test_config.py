@@ -116,3 +116,36 @@ def test_adapter_names_are_plain(bad):
     with pytest.raises(ConfigError):
         check_adapter_name(bad)
     assert check_adapter_name("four-letter_2") == "four-letter_2"
+
+
+@pytest.mark.parametrize("name", ["config_1", "config_3", "config_4", "long_900"])
+def test_gpu_presets_are_the_report_configs_at_full_length(name):
+    gpu, report = from_preset(f"gpu-{name}"), from_preset(name)
+    assert gpu.replace(max_steps=report.max_steps) == report
+    assert gpu.max_steps == 300 and gpu.bf16 is None  # bf16: decided by the hardware
+
+
+def test_use_vllm_without_vllm_is_a_clear_error():
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(ConfigError, match="pip install vllm"):
+        from_preset("gpu-config_3", use_vllm=True)
+
+
+def test_on_cpu_bf16_is_off_unless_asked_and_vllm_is_refused(tmp_path):
+    import torch
+
+    from grpo_demo.training import TrainingError, grpo_args
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert grpo_args(from_preset("gpu-config_3"), str(tmp_path)).bf16 is False
+    assert grpo_args(from_preset("gpu-config_3", bf16=True), str(tmp_path)).bf16 is True
+    with pytest.raises(ConfigError, match="true or false"):
+        from_preset("gpu-config_3", bf16="yes")
+    cfg = from_preset("gpu-config_3")
+    object.__setattr__(cfg, "use_vllm", True)  # as if vLLM were installed without a GPU
+    with pytest.raises(TrainingError, match="CUDA"):
+        grpo_args(cfg, str(tmp_path))

@@ -1,0 +1,68 @@
+"""Run by test_distributed.py under `accelerate launch`: the real CLI's `train`, plus a record
+per rank of the completions it scored itself and the LoRA weights it ended with."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import grpo_demo.rewards as rewards
+from grpo_demo.__main__ import main
+from grpo_demo.adapters import TRAINING_SLOT, ResidentModel
+
+
+def run(checkpoints: str, out: Path) -> int:
+    rank = int(os.environ["RANK"])
+    local: list[list[float]] = []
+    report = rewards.REWARDS["four_letter"]
+
+    def four_letter(completions, **kwargs):  # TRL calls it with this rank's completions only
+        scores = report(completions, **kwargs)
+        local.append(scores)
+        return scores
+
+    rewards.REWARDS["four_letter"] = four_letter
+    end_training = ResidentModel.end_training
+
+    def dump_then_end(self, saved):
+        from safetensors.torch import save_file
+
+        trained = {
+            name.replace(f".{TRAINING_SLOT}.", "."): p.detach().cpu().contiguous()
+            for name, p in self.model.named_parameters()
+            if f".{TRAINING_SLOT}." in name
+        }
+        save_file(trained, out / f"rank{rank}.safetensors")
+        end_training(self, saved)
+
+    ResidentModel.end_training = dump_then_end
+    code = main(
+        [
+            "--checkpoints",
+            checkpoints,
+            "train",
+            "--preset",
+            "classroom-four-letter",
+            "--task",
+            "four-letter",
+            "--name",
+            "dist",
+            "--max-steps",
+            "2",
+            "--per-device-train-batch-size",
+            "4",
+            "--num-generations",
+            "4",
+            "--max-completion-length",
+            "8",
+            "--quiet",
+        ]
+    )
+    (out / f"rank{rank}.json").write_text(json.dumps({"code": code, "local": local}))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1], Path(sys.argv[2])))
