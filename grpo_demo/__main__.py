@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         help="bfloat16 mixed precision (default: on where a GPU supports it, off on CPU)",
     )
     t.add_argument("--use-vllm", action="store_true", help="generate with vLLM (CUDA + vllm)")
+    t.add_argument(
+        "--merged-rollouts",
+        action=argparse.BooleanOptionalAction,
+        help="sample rollouts with the LoRA folded into the base weights (default: on)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
     t.add_argument("--quiet", action="store_true", help="no sample completions per step")
 
@@ -124,6 +129,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "lora_alpha",
                 "seed",
                 "bf16",
+                "merged_rollouts",
             ]
         }
         overrides["use_vllm"] = args.use_vllm or None

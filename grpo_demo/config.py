@@ -86,6 +86,7 @@ class RunConfig:
     lora_target_modules: tuple[str, ...] | None = None  # None: the base model's default
     bf16: bool | None = None  # None: on where the GPU supports it, off on CPU (5x slower there)
     use_vllm: bool = False  # TRL's vLLM generation (colocated); needs vLLM and a CUDA GPU
+    merged_rollouts: bool = True  # sample with LoRA folded into the base (same model, faster)
 
     GRPO_FIELDS = (
         "max_steps",
@@ -111,7 +112,7 @@ class RunConfig:
         "lora_alpha",
     )
 
-    FLAGS = ("bf16", "use_vllm")
+    FLAGS = ("bf16", "use_vllm", "merged_rollouts")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

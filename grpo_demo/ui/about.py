@@ -17,6 +17,8 @@ ABOUT = """
 * `four_letter` (the report): −Σ|4 − len(p)| / #p over `text.split(" ")`. Quirks kept: a leading or
   double space is an empty phrase worth −4; newlines stay inside phrases.
 * `word_count` (the report's alternative): `len(text.split(" "))`.
+* `word_count_real`: words split on any whitespace, so runs of spaces (which `word_count` pays
+  for) earn nothing.
 * `four_letter_words`, `distinct_words`, `four_letter_diverse`, `word_count_diverse`: the same
   ideas on real words, with repetition charged so the "last last last" hack stops paying.
 
