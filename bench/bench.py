@@ -43,14 +43,19 @@ def model_load(cold_cache: bool) -> float:
     return time.perf_counter() - start
 
 
-def app_first_page() -> tuple[float, float]:
+def app_first_page(env_extra: dict[str, str] | None = None) -> tuple[float, float]:
     """Seconds from `python app.py` to HTTP 200 on / and to the page's config (all of it)."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env_extra or {}),
+    }
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "app.py"],

@@ -95,6 +95,7 @@ class TrainingRun:
     prompts: list[str] | None = None
     overwrite: bool = False
     owner: str = ""
+    callbacks: list[Any] = field(default_factory=list)  # extra transformers TrainerCallbacks
     history: list[StepEvent] = field(default_factory=list)
     ended: RunEnded | None = None
     started_at: float = 0.0
@@ -361,7 +362,7 @@ def train(run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None) 
                 args=grpo_args(cfg, workdir),
                 train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
                 processing_class=resident.tokenizer,
-                callbacks=[_stop_callback(run._stop)],
+                callbacks=[_stop_callback(run._stop), *run.callbacks],
                 resident_lock=resident.lock,
                 on_log=on_log,
                 merged_rollouts=cfg.merged_rollouts,
