@@ -9,6 +9,7 @@ stops paying. Every function here is registered in ``REWARDS`` and is picklable.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,19 @@ def distinct_words(completions: list[str], **kwargs) -> list[float]:
     return [distinct_ratio(real_words(c)) for c in completions]
 
 
+def no_repeats(completions: list[str], **kwargs) -> list[float]:
+    """Minus one for every word that repeats the word before it ("girl girl girl" costs 2).
+
+    >>> no_repeats(["we we we go", "a new day"])
+    [-2.0, 0.0]
+    """
+    out = []
+    for words in map(real_words, completions):
+        lower = [w.lower() for w in words]
+        out.append(0.0 - sum(a == b for a, b in itertools.pairwise(lower)))
+    return out
+
+
 def four_letter_diverse(completions: list[str], **kwargs) -> list[float]:
     """``four_letter_words`` minus 4 x the share of repeated words: the collapse stops paying.
 
@@ -128,6 +142,7 @@ REWARDS: dict[str, RewardFunc] = {
         word_count_real,
         four_letter_words,
         distinct_words,
+        no_repeats,
         four_letter_diverse,
         word_count_diverse,
     )

@@ -81,7 +81,25 @@ def test_real_word_variant_ignores_punctuation_and_leading_space():
 
 
 def test_word_count_diverse_does_not_pay_for_repetition():
-    assert REWARDS["word_count_diverse"](["go " * 20, "we went to the big park"]) == [1.0, 6.0]
+    prose = "we went to the big park and then we had a picnic by the lake"
+    assert REWARDS["word_count_diverse"](["go " * 20, prose]) == [2.0, 15.0]
+    assert REWARDS["word_count_diverse"](["and the " * 10]) == [2.0]  # cycling two words
+
+
+def test_whitespace_runs_pay_in_the_reports_word_count_but_not_in_the_real_one():
+    honest, gamed = "one two three four", "one" + " " * 30 + "two\n\n\n three"
+    assert REWARDS["word_count"]([honest, gamed]) == [4.0, 32.0]
+    assert REWARDS["word_count_real"]([honest, gamed]) == [4.0, 3.0]
+
+
+def test_no_repeats_charges_each_word_that_repeats_its_neighbour():
+    assert REWARDS["no_repeats"](
+        ["girl girl girl girl rock", "Last, last! LAST day", "a b a b"]
+    ) == [
+        -3.0,
+        -2.0,
+        0.0,
+    ]
 
 
 def test_every_reward_is_pure_and_returns_one_float_per_completion():
