@@ -83,7 +83,7 @@ def test_real_word_variant_ignores_punctuation_and_leading_space():
 def test_word_count_diverse_does_not_pay_for_repetition():
     prose = "we went to the big park and then we had a picnic by the lake"
     assert REWARDS["word_count_diverse"](["go " * 20, prose]) == [2.0, 15.0]
-    assert REWARDS["word_count_diverse"](["and the " * 10]) == [2.0]  # cycling two words
+    assert REWARDS["word_count_diverse"](["and the " * 10]) == [4.0]  # 20 words, 2 distinct
 
 
 def test_whitespace_runs_pay_in_the_reports_word_count_but_not_in_the_real_one():
