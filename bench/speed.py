@@ -48,7 +48,12 @@ def step_timer():
 
 
 def plain_trl_steps(steps: int, **overrides) -> list[float]:
-    """TRL's GRPOTrainer with its defaults (bar the shared sizes) on a fresh bundled base."""
+    """TRL's GRPOTrainer with its defaults (bar the shared sizes) on a fresh bundled base.
+
+    ``use_cpu`` is the one setting TRL's defaults cannot do without here: without it GRPOConfig
+    refuses to start ("Your setup doesn't support bf16/gpu").
+    """
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
@@ -68,6 +73,7 @@ def plain_trl_steps(steps: int, **overrides) -> list[float]:
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
         **overrides,
     )
     trainer = GRPOTrainer(
