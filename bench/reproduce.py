@@ -31,7 +31,7 @@ TASK_EVALS = {  # task -> (adapter, tokens, the reward the bar is about)
     "long-answer": ("long-answer", 128, "word_count_real"),
 }
 EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, label)
-    "four-letter-v1-48": ("four-letter", "four-letter-v1"),
+    "four-letter-v2-48": ("four-letter", "four-letter-v2"),  # + no_repeats: see RESULTS.md
 }
 
 

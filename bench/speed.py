@@ -222,6 +222,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per variant (1 warm-up)")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--skip", nargs="*", default=[], help="step effect eval gen app")
+    parser.add_argument("--append", action="store_true", help="add rows to an existing --out")
     args = parser.parse_args()
 
     import torch
@@ -305,7 +306,11 @@ def main() -> None:
         "| what | median | min | max | unit | note |",
         "|---|---|---|---|---|---|",
     ]
-    args.out.write_text("\n".join(head + rows) + "\n")
+    if args.append and args.out.exists():
+        stamp = f"Appended: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, skip={args.skip}"
+        args.out.write_text(args.out.read_text() + "\n".join(rows) + f"\n\n{stamp}.\n")
+    else:
+        args.out.write_text("\n".join(head + rows) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -46,10 +46,10 @@ TASKS: dict[str, Task] = {
     ),
     "four-letter-diverse": Task(
         "Four-letter words, no repetition",
-        ("four_letter", "distinct_words", "no_repeats"),
-        (1.0, 4.0, 1.0),
-        "The report's reward, plus 4 x the distinct-word share, minus 1 per word that repeats "
-        "the one before: 'last last last' no longer pays.",
+        ("four_letter", "distinct_words"),
+        (1.0, 4.0),
+        "The report's reward, plus 4 x the distinct-word share: repeating one word "
+        "('last last last') no longer pays.",
     ),
     "long-answer": Task(
         "Long answers (report)",
