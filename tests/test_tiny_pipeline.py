@@ -55,8 +55,8 @@ def test_step_events_carry_every_completion_with_rewards_and_advantage(tiny_resi
     group = [c.advantage for c in step.completions]
     assert abs(sum(group)) < 1e-3  # one prompt's group: advantages are centred
     first = step.completions[0]
-    assert set(first.rewards) == {"four_letter_words", "distinct_words"}
-    weighted = first.rewards["four_letter_words"] + 4.0 * first.rewards["distinct_words"]
+    assert set(first.rewards) == {"four_letter", "distinct_words"}
+    weighted = first.rewards["four_letter"] + 4.0 * first.rewards["distinct_words"]
     assert first.reward == pytest.approx(weighted)  # the task's reward_weights (1, 4)
     best = max(step.completions, key=lambda c: c.reward)
     assert best.advantage == max(c.advantage for c in step.completions)
