@@ -259,7 +259,7 @@ def main() -> None:
     if "effect" not in args.skip:
         found = time_to_effect(resident)
         note = f"base {found['base']:.3f}; " + ", ".join(
-            f"{k} {v:.3f}" for k, v in found.items() if k.startswith("step")
+            f"{k} {v:.3f}" for k, v in found.items() if k.startswith("step ")
         )
         if "seconds" in found:
             row(f"time-to-effect (+0.5, reached at step {found['steps']})", found["seconds"])
