@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_app_client import submit_train
+from tests.test_ui_handlers import TRAIN
+
 pytestmark = pytest.mark.bundled
 ROOT = Path(__file__).resolve().parent.parent
 GEN = dict(
@@ -32,19 +35,6 @@ def new_client(live_app):
 @pytest.fixture(scope="module")
 def client(live_app):
     return new_client(live_app)
-
-
-def submit_train(client, name: str, max_steps: int):
-    return client.submit(
-        task="four-letter",
-        preset="classroom-four-letter",
-        name=name,
-        learning_rate=1e-3,
-        num_generations=4,
-        max_steps=max_steps,
-        max_completion_length=8,
-        api_name="/train",
-    )
 
 
 def first_step_under_way(job) -> str:
@@ -116,17 +106,8 @@ def test_bad_generate_input_is_a_clear_error_and_the_app_keeps_serving(client, c
 def test_bad_training_input_is_refused_clearly(client, change, message):
     from gradio_client.exceptions import AppError
 
-    args = dict(
-        task="four-letter",
-        preset="classroom-four-letter",
-        name="bad",
-        learning_rate=1e-3,
-        num_generations=4,
-        max_steps=2,
-        max_completion_length=8,
-    )
     with pytest.raises(AppError, match=message):
-        client.predict(**{**args, **change}, api_name="/train")
+        client.predict(**{**TRAIN, "name": "bad", **change}, api_name="/train")
     assert client.predict(api_name="/stop") == "No training run is going."
 
 
@@ -145,16 +126,7 @@ def test_two_starts_make_one_run_and_ten_requests_are_served_meanwhile(live_app)
     job = submit_train(alice, "two-starts", max_steps=3)
     assert "two-starts" in first_step_under_way(job)
     with pytest.raises(AppError, match="already going"):
-        bob.predict(
-            task="four-letter",
-            preset="classroom-four-letter",
-            name="second",
-            learning_rate=1e-3,
-            num_generations=4,
-            max_steps=2,
-            max_completion_length=8,
-            api_name="/train",
-        )
+        bob.predict(**{**TRAIN, "name": "second"}, api_name="/train")
     jobs = [bob.submit(**{**GEN, "seed": i}, api_name="/generate") for i in range(10)]
     answers = [j.result(timeout=600) for j in jobs]
     assert all(len(a[1]["data"]) == 1 for a in answers)
