@@ -110,7 +110,7 @@ def project_steps(resident, steps: int, **overrides):
     return timer.times[1:]
 
 
-def eval_reward(model, tok, prompts: list[str], seed: int = 0) -> float:
+def eval_reward(model, tok, prompts: list[str], seed: int = 0, **generate_kwargs) -> float:
     """Mean report four-letter reward of one 48-token sample per eval prompt (fixed seed)."""
     import torch
 
@@ -120,7 +120,11 @@ def eval_reward(model, tok, prompts: list[str], seed: int = 0) -> float:
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(seed)
         out = model.generate(
-            **batch, do_sample=True, max_new_tokens=48, pad_token_id=tok.pad_token_id
+            **batch,
+            **generate_kwargs,
+            do_sample=True,
+            max_new_tokens=48,
+            pad_token_id=tok.pad_token_id,
         )
     texts = tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     scores = four_letter(texts)
@@ -137,7 +141,7 @@ def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str
 
     prompts = eval_prompts()[:32]
     with resident.inference(["base"] * len(prompts)) as extra:
-        base = eval_reward_with(resident, prompts, extra)
+        base = eval_reward(resident.model, resident.tokenizer, prompts, **extra)
     found: dict[str, float] = {"base": base}
 
     class Probe(TrainerCallback):
@@ -160,22 +164,6 @@ def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str
     cfg = from_preset("classroom-four-letter", task="four-letter-diverse", max_steps=max_steps)
     TrainingRun(resident, cfg, f"bench-effect-{time.time_ns()}", callbacks=[Probe()]).start().join()
     return found
-
-
-def eval_reward_with(resident, prompts, extra) -> float:
-    import torch
-
-    from grpo_demo.rewards import four_letter
-
-    tok = resident.tokenizer
-    batch = tok(prompts, return_tensors="pt", padding=True)
-    with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(0)
-        out = resident.model.generate(
-            **batch, **extra, do_sample=True, max_new_tokens=48, pad_token_id=tok.pad_token_id
-        )
-    texts = tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    return sum(four_letter(texts)) / len(texts)
 
 
 def evaluation_throughput(resident, n_fast: int = 200, n_loop: int = 20) -> dict[str, float]:
