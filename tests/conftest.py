@@ -52,7 +52,7 @@ def bundled_resident(tmp_path_factory):
     return ResidentModel.load("smollm2-135m", tmp_path_factory.mktemp("bundled-ckpt"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -83,7 +83,7 @@ def live_app(tmp_path_factory) -> LiveApp:
     shipped = root / "checkpoints"
     if shipped.is_dir():
         shutil.copytree(shipped, checkpoints, dirs_exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
     log = open(log_path, "w")  # noqa: SIM115
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}

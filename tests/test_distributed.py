@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from tests.conftest import free_port
+
 pytestmark = pytest.mark.bundled
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_cpu_processes_train_one_adapter(tmp_path):
