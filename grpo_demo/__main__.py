@@ -144,7 +144,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _check_sampling(args: argparse.Namespace) -> None:
-    from .evaluation import MAX_EVAL_SAMPLES
+    from .evaluation import check_num_samples
     from .generation import SamplingParams, check_prompts
 
     if args.command == "generate":
@@ -155,8 +155,7 @@ def _check_sampling(args: argparse.Namespace) -> None:
             check_prompts(args.prompt)
         return
     SamplingParams(1, args.max_new_tokens, seed=args.seed)
-    if not 1 <= args.num_samples <= MAX_EVAL_SAMPLES:
-        raise ConfigError(f"--num-samples must be 1..{MAX_EVAL_SAMPLES} (got {args.num_samples})")
+    check_num_samples(args.num_samples)
 
 
 def _resident(args):

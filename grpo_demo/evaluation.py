@@ -118,6 +118,15 @@ def summarize(completions: pd.DataFrame) -> EvalResult:
     return EvalResult(completions, pd.DataFrame(rows), div)
 
 
+def check_num_samples(n: int, limit: int = MAX_EVAL_SAMPLES) -> int:
+    """The evaluation size every entry point allows (the app passes its own, lower limit)."""
+    from .generation import GenerationError
+
+    if not 1 <= n <= limit:
+        raise GenerationError(f"num_samples must be 1..{limit} (got {n})")
+    return n
+
+
 def evaluate(
     resident: ResidentModel,
     adapters: list[str],
@@ -137,8 +146,7 @@ def evaluate(
 
     if not adapters:
         raise ValueError("choose at least one model to evaluate (base or an adapter)")
-    if not 1 <= num_samples <= MAX_EVAL_SAMPLES:
-        raise ValueError(f"num_samples must be 1..{MAX_EVAL_SAMPLES} (got {num_samples})")
+    check_num_samples(num_samples)
     prompts = prompts or eval_prompts()
     rows = [prompts[i % len(prompts)] for i in range(num_samples)]
     params = SamplingParams(1, max_new_tokens, temperature, 1.0, seed)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..adapters import BASE, AdapterError, ResidentModel, default_checkpoints, discover_adapters
 from ..config import PRESETS, TASKS, ConfigError, RunConfig, from_preset, preset_field
+from ..evaluation import check_num_samples
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
 from ..generation import GenerationError, SamplingParams
@@ -273,9 +274,10 @@ class Demo:
     def evaluate(self, adapters, num_samples, progress=gr.Progress()):  # noqa: B008 (Gradio idiom)
         """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
         adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
-        n = _int(num_samples, "num_samples")
-        if not 1 <= n <= MAX_EVAL_SAMPLES:
-            raise gr.Error(f"num_samples must be 1..{MAX_EVAL_SAMPLES} in the app (got {n})")
+        try:
+            n = check_num_samples(_int(num_samples, "num_samples"), MAX_EVAL_SAMPLES)
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
         progress(0, desc="sampling")
         try:
             result = run_evaluation(
