@@ -16,6 +16,13 @@ def _curve(title: str, elem_id: str) -> gr.LinePlot:
     )
 
 
+def _whole(value: int, label: str, minimum: int, maximum: int, **kwargs) -> gr.Number:
+    """A whole-number field whose range Gradio enforces on API calls too."""
+    return gr.Number(
+        value=value, precision=0, minimum=minimum, maximum=maximum, label=label, **kwargs
+    )
+
+
 def build(demo: Demo) -> dict[str, gr.components.Component]:
     task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET)
     with gr.Row():
@@ -29,24 +36,10 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     remark = gr.Markdown(remark0)
     with gr.Row():
         learning_rate = gr.Number(value=lr0, label="learning_rate", minimum=0, maximum=1)
-        num_generations = gr.Number(
-            value=gens0, precision=0, minimum=2, maximum=64, label="num_generations (group size)"
-        )
-        max_steps = gr.Number(
-            value=steps0,
-            precision=0,
-            minimum=1,
-            maximum=1000,
-            label="max_steps",
-            elem_id="max-steps",
-        )
-        max_completion_length = gr.Number(
-            value=len0,
-            precision=0,
-            minimum=1,
-            maximum=1024,
-            label="max_completion_length (tokens)",
-            elem_id="max-len",
+        num_generations = _whole(gens0, "num_generations (group size)", 2, 64)
+        max_steps = _whole(steps0, "max_steps", 1, 1000, elem_id="max-steps")
+        max_completion_length = _whole(
+            len0, "max_completion_length (tokens)", 1, 1024, elem_id="max-len"
         )
     with gr.Row():
         start = gr.Button("Start", variant="primary", elem_id="start-btn")
