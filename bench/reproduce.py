@@ -32,6 +32,9 @@ TASK_EVALS = {  # task -> (adapter, tokens, the reward the bar is about)
 }
 EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, label)
     "four-letter-v2-48": ("four-letter", "four-letter-v2"),  # + no_repeats: see RESULTS.md
+    "four-letter-v3-48": ("four-letter", "four-letter-v3"),  # + no_long_runs: one run of 4
+    "four-letter-v4-48": ("four-letter", "four-letter-v4"),  # v3 + beta 0.04: gain +0.70
+    "long-answer-v1-128": ("long-answer", "long-answer-v1"),  # word_count_diverse: collapsed
 }
 
 

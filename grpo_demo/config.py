@@ -51,6 +51,13 @@ TASKS: dict[str, Task] = {
         "The report's reward, plus 4 x the distinct-word share: repeating one word "
         "('last last last') no longer pays.",
     ),
+    "four-letter-strict": Task(
+        "Four-letter words, no repetition, no runs",
+        ("four_letter", "distinct_words", "no_long_runs"),
+        (1.0, 4.0, 2.0),
+        "As four-letter-diverse, and every word that extends a run of one word past two costs "
+        "2 ('girl girl girl girl' costs 4).",
+    ),
     "long-answer": Task(
         "Long answers (report)",
         ("word_count",),
@@ -61,6 +68,13 @@ TASKS: dict[str, Task] = {
         ("word_count_diverse",),
         description="Words split on any whitespace (so runs of spaces earn nothing), scaled "
         "down once fewer than half of them are distinct.",
+    ),
+    "long-answer-varied": Task(
+        "Long answers, every word pair once",
+        ("varied_words",),
+        description="Words split on any whitespace; a word earns only when it forms a word "
+        "pair not used before in the answer, a stutter ('help help') costs one, and the total "
+        "shrinks once fewer than 60% of the words are distinct.",
     ),
 }
 
@@ -322,7 +336,7 @@ PRESETS: dict[str, Preset] = {
         from_report=False,
     ),
     "classroom-long-answer": Preset(
-        "long-answer-diverse",
+        "long-answer-varied",
         {
             "max_steps": 15,
             "learning_rate": 1e-3,
@@ -332,7 +346,7 @@ PRESETS: dict[str, Preset] = {
             "beta": 0.0,
         },
         "Sized for a 2-core CPU: 4 prompts x 8 completions, 64 tokens; longer answers "
-        "without repetition.",
+        "where looping a phrase or stuttering does not pay.",
         from_report=False,
     ),
 }

@@ -66,8 +66,12 @@ def test_config_4_remark_says_it_collapsed():
 
 
 def test_classroom_presets_are_cpu_sized_and_valid():
-    for task, name in (("four-letter-diverse", "four-letter"), ("long-answer-diverse", "long")):
-        cfg = from_preset(f"classroom-{name}-answer" if name == "long" else f"classroom-{name}")
+    tasks = {
+        "classroom-four-letter": "four-letter-diverse",
+        "classroom-long-answer": "long-answer-varied",
+    }
+    for preset, task in tasks.items():
+        cfg = from_preset(preset)
         assert cfg.task == task
         r = cfg.resolved()
         assert r["max_completion_length"] <= 64 and r["max_steps"] <= 30

@@ -102,6 +102,22 @@ def test_no_repeats_charges_each_word_that_repeats_its_neighbour():
     ]
 
 
+def test_no_long_runs_leaves_pairs_free_and_charges_runs_past_two():
+    texts = ["girl girl girl girl rock", "fine fine day", "Last, last! LAST day", "a b a b"]
+    assert REWARDS["no_long_runs"](texts) == [-2.0, 0.0, -1.0, 0.0]
+
+
+def test_varied_words_pays_prose_and_not_loops_or_stutters():
+    prose = "we went to the big park and then we had a picnic by the lake"
+    looped = "to help others to help others to help others to help others"
+    stutter = "we went to help help help help the park"
+    varied = REWARDS["varied_words"]
+    assert varied([prose]) == [float(len(prose.split()))]  # every pair new, 12/14 distinct
+    assert varied([looped]) == [1.667]  # 4 new pairs x (3 of 12 words distinct / 0.6)
+    assert varied([stutter])[0] < varied(["we went to help the park"])[0]
+    assert varied(["one" + " " * 30 + "two\n\n three -- ..."]) == [3.0]  # whitespace earns nothing
+
+
 def test_every_reward_is_pure_and_returns_one_float_per_completion():
     texts = ["a b c", "", "last last", "ünïcödé wörds"]
     for name, fn in REWARDS.items():

@@ -21,6 +21,9 @@ ABOUT = """
   for) earn nothing.
 * `four_letter_words`, `distinct_words`, `four_letter_diverse`, `word_count_diverse`: the same
   ideas on real words, with repetition charged so the "last last last" hack stops paying.
+* `no_repeats`, `no_long_runs`: charge a word that repeats its neighbour (every stutter, or only
+  runs past two). `varied_words`: a long-answer count where each word pair earns once, so
+  looping a phrase does not pay.
 
 ### What the report found (GPT-2, full fine-tuning)
 * Normalising by the number of words mattered: without it the model learned to answer shorter.
