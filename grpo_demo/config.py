@@ -322,7 +322,7 @@ PRESETS: dict[str, Preset] = {
         "config_3 on the word-count reward with a 900-token budget.",
     ),
     "classroom-four-letter": Preset(
-        "four-letter-diverse",
+        "four-letter-strict",
         {
             "max_steps": 20,
             "learning_rate": 1e-3,

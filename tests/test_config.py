@@ -67,7 +67,7 @@ def test_config_4_remark_says_it_collapsed():
 
 def test_classroom_presets_are_cpu_sized_and_valid():
     tasks = {
-        "classroom-four-letter": "four-letter-diverse",
+        "classroom-four-letter": "four-letter-strict",
         "classroom-long-answer": "long-answer-varied",
     }
     for preset, task in tasks.items():

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.bundled
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 PROMPTS = ["Once upon a time a little fox", "Our teacher told us that"]
 EXPECTED = {  # adapter -> (task it was trained for, reward it must raise, tokens to sample)
-    "four-letter": ("four-letter-diverse", "four_letter", 48),
+    "four-letter": ("four-letter-strict", "four_letter", 48),
     "long-answer": ("long-answer-varied", "word_count_real", 128),
 }
 

@@ -55,14 +55,15 @@ def test_step_events_carry_every_completion_with_rewards_and_advantage(tiny_resi
     group = [c.advantage for c in step.completions]
     assert abs(sum(group)) < 1e-3  # one prompt's group: advantages are centred
     first = step.completions[0]
-    assert set(first.rewards) == {"four_letter", "distinct_words"}
-    weighted = first.rewards["four_letter"] + 4.0 * first.rewards["distinct_words"]
-    assert first.reward == pytest.approx(weighted)  # the task's reward_weights (1, 4)
+    assert set(first.rewards) == {"four_letter", "distinct_words", "no_long_runs"}
+    r = first.rewards
+    weighted = r["four_letter"] + 4.0 * r["distinct_words"] + 2.0 * r["no_long_runs"]
+    assert first.reward == pytest.approx(weighted)  # the task's reward_weights (1, 4, 2)
     best = max(step.completions, key=lambda c: c.reward)
     assert best.advantage == max(c.advantage for c in step.completions)
     assert {"reward", "reward_std", "entropy"} <= set(step.metrics)
     saved = json.loads((end.adapter.path / "run.json").read_text())
-    assert saved["steps"] == 1 and saved["config"]["task"] == "four-letter-diverse"
+    assert saved["steps"] == 1 and saved["config"]["task"] == "four-letter-strict"
     assert saved["history"][0]["reward"] == pytest.approx(step.reward)
     assert {"torch", "trl", "peft", "transformers"} <= set(saved["versions"])
 
