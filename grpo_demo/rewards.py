@@ -34,6 +34,15 @@ def real_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def whitespace_words(text: str) -> list[str]:
+    """Chunks between any whitespace that hold a letter or digit, as they are (punctuation kept).
+
+    >>> whitespace_words("one  two\\n\\n -- three.")
+    ['one', 'two', 'three.']
+    """
+    return [w for w in text.split() if any(ch.isalnum() for ch in w)]
+
+
 def distinct_ratio(words: list[str]) -> float:
     """Distinct words / words (case-insensitive); 0.0 for no words.
 
@@ -132,7 +141,7 @@ def word_count_real(completions: list[str], **kwargs) -> list[float]:
     >>> word_count_real(["one two  three", "a\\n\\n\\nb -- ...", "   "])
     [3.0, 2.0, 0.0]
     """
-    return [float(sum(any(ch.isalnum() for ch in w) for w in c.split())) for c in completions]
+    return [float(len(whitespace_words(c))) for c in completions]
 
 
 def word_count_diverse(completions: list[str], **kwargs) -> list[float]:
@@ -163,7 +172,7 @@ def varied_words(completions: list[str], **kwargs) -> list[float]:
     """
     out = []
     for text in completions:
-        words = [w.lower() for w in text.split() if any(ch.isalnum() for ch in w)]
+        words = whitespace_words(text.lower())
         seen: set[tuple[str | None, str]] = set()
         score = 0
         for pair in zip([None, *words], words, strict=False):
