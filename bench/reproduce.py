@@ -38,6 +38,8 @@ EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, l
     "four-letter-v4-48": ("four-letter", "four-letter-v4"),  # v3 + beta 0.04: gain +0.70
     "long-answer-v1-128": ("long-answer", "long-answer-v1"),  # word_count_diverse: collapsed
 }
+# Contractions without their apostrophe are four letters by the report's split(" "): a hack.
+APOSTROPHE_DROPS = frozenset({"dont", "cant", "wont", "im"})
 
 
 def sweep(steps: int, max_len: int, model: str | None) -> None:
@@ -130,6 +132,8 @@ def report(samples: int) -> int:
         lines += [f"## {task}: base vs `{adapter}`, {tokens} new tokens, N = {len(base)}", ""]
         lines += [markdown(result.table1(("four_letter", "word_count", "word_count_real")))]
         lines += ["", markdown(result.diversity_table()), ""]
+        if task == "four-letter":
+            lines += [apostrophe_drops(result.completions), ""]
         for ok, text in bars(task, result, metric, adapter):
             failed += not ok
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
@@ -151,6 +155,21 @@ def report(samples: int) -> int:
     (RESULTS / "tables.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if failed else 0
+
+
+def apostrophe_drops(completions) -> str:
+    """How many completions per model write "dont", "cant", "wont" or "im" as a word."""
+    from grpo_demo.rewards import real_words
+
+    hits = completions.text.map(lambda t: bool(APOSTROPHE_DROPS & set(real_words(t.lower()))))
+    counts = hits.groupby(completions.adapter, sort=False).sum()
+    return (
+        "Completions dropping an apostrophe ("
+        + ", ".join(f'"{w}"' for w in sorted(APOSTROPHE_DROPS))
+        + " as a word): "
+        + ", ".join(f"{a} {n}" for a, n in counts.items())
+        + "."
+    )
 
 
 def markdown(df) -> str:
