@@ -36,6 +36,10 @@ EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, l
     "four-letter-v3-48": ("four-letter", "four-letter-v3"),  # + no_long_runs: one run of 4
     "four-letter-b01-48": ("four-letter", "four-letter-b01"),  # v3 + beta 0.01: 3 runs of 4
     "four-letter-v4-48": ("four-letter", "four-letter-v4"),  # v3 + beta 0.04: gain +0.70
+    "four-letter-b015-48": ("four-letter", "four-letter-b015"),  # beta 0.015: gain +0.94
+    "four-letter-b02s50-48": ("four-letter", "four-letter-b02s50"),  # beta 0.02, 50 steps: +0.92
+    "four-letter-b02s1-48": ("four-letter", "four-letter-b02s1"),  # beta 0.02, seed 1
+    "four-letter-b02lr15-48": ("four-letter", "four-letter-b02lr15"),  # beta 0.02, lr 1.5e-3
     "long-answer-v1-128": ("long-answer", "long-answer-v1"),  # word_count_diverse: collapsed
 }
 # Contractions without their apostrophe are four letters by the report's split(" "): a hack.
