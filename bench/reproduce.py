@@ -40,6 +40,8 @@ EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, l
     "four-letter-b02s50-48": ("four-letter", "four-letter-b02s50"),  # beta 0.02, 50 steps: +0.92
     "four-letter-b02s1-48": ("four-letter", "four-letter-b02s1"),  # beta 0.02, seed 1
     "four-letter-b02lr15-48": ("four-letter", "four-letter-b02lr15"),  # beta 0.02, lr 1.5e-3
+    "four-letter-b0125-48": ("four-letter", "four-letter-b0125"),  # beta 0.0125
+    "four-letter-b01s7-48": ("four-letter", "four-letter-b01s7"),  # beta 0.01, seed 7
     "long-answer-v1-128": ("long-answer", "long-answer-v1"),  # word_count_diverse: collapsed
 }
 # Contractions without their apostrophe are four letters by the report's split(" "): a hack.
