@@ -30,19 +30,21 @@ TASK_EVALS = {  # task -> (adapter, tokens, the reward the bar is about)
     "four-letter": ("four-letter", 48, "four_letter"),
     "long-answer": ("long-answer", 128, "word_count_real"),
 }
-EXTRA_EVALS = {  # earlier adapters kept for comparison: eval folder -> (task, label)
-    "four-letter-v1-48": ("four-letter", "four-letter-v1"),  # shipped first: 2 runs > 3
-    "four-letter-v2-48": ("four-letter", "four-letter-v2"),  # + no_repeats: see RESULTS.md
-    "four-letter-v3-48": ("four-letter", "four-letter-v3"),  # + no_long_runs: one run of 4
-    "four-letter-b01-48": ("four-letter", "four-letter-b01"),  # v3 + beta 0.01: 3 runs of 4
-    "four-letter-v4-48": ("four-letter", "four-letter-v4"),  # v3 + beta 0.04: gain +0.70
-    "four-letter-b015-48": ("four-letter", "four-letter-b015"),  # beta 0.015: gain +0.94
-    "four-letter-b02s50-48": ("four-letter", "four-letter-b02s50"),  # beta 0.02, 50 steps: +0.92
-    "four-letter-b02s1-48": ("four-letter", "four-letter-b02s1"),  # beta 0.02, seed 1
-    "four-letter-b02lr15-48": ("four-letter", "four-letter-b02lr15"),  # beta 0.02, lr 1.5e-3
-    "four-letter-b0125-48": ("four-letter", "four-letter-b0125"),  # beta 0.0125
-    "four-letter-b01s7-48": ("four-letter", "four-letter-b01s7"),  # beta 0.01, seed 7
-    "long-answer-v1-128": ("long-answer", "long-answer-v1"),  # word_count_diverse: collapsed
+EXTRA_EVALS = {  # task -> earlier adapters kept for comparison (eval folder: <label>-<tokens>)
+    "four-letter": (
+        "four-letter-v1",  # shipped first: 2 runs > 3
+        "four-letter-v2",  # + no_repeats: see RESULTS.md
+        "four-letter-v3",  # + no_long_runs: one run of 4
+        "four-letter-b01",  # v3 + beta 0.01: 3 runs of 4
+        "four-letter-v4",  # v3 + beta 0.04: gain +0.70
+        "four-letter-b015",  # beta 0.015: gain +0.94
+        "four-letter-b02s50",  # beta 0.02, 50 steps: +0.92
+        "four-letter-b02s1",  # beta 0.02, seed 1
+        "four-letter-b02lr15",  # beta 0.02, lr 1.5e-3
+        "four-letter-b0125",  # beta 0.0125
+        "four-letter-b01s7",  # beta 0.01, seed 7
+    ),
+    "long-answer": ("long-answer-v1",),  # word_count_diverse: collapsed
 }
 # Contractions without their apostrophe are four letters by the report's split(" "): a hack.
 APOSTROPHE_DROPS = frozenset({"dont", "cant", "wont", "im"})
@@ -127,9 +129,9 @@ def report(samples: int) -> int:
         base = load_eval(f"base-{tokens}").assign(adapter="base")
         tuned = load_eval(f"{adapter}-{tokens}").assign(adapter=adapter)  # as shipped
         extra = [
-            load_eval(folder).assign(adapter=label)
-            for folder, (of, label) in EXTRA_EVALS.items()
-            if of == task and (RESULTS / "eval" / folder).is_dir()
+            load_eval(f"{label}-{tokens}").assign(adapter=label)
+            for label in EXTRA_EVALS[task]
+            if (RESULTS / "eval" / f"{label}-{tokens}").is_dir()
         ]
         result = summarize(pd.concat([base, tuned, *extra], ignore_index=True))
         histogram(result, ("four_letter", metric)).savefig(
@@ -143,7 +145,7 @@ def report(samples: int) -> int:
         for ok, text in bars(task, result, metric, adapter):
             failed += not ok
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
-        for _, label in (v for v in EXTRA_EVALS.values() if v[0] == task):
+        for label in EXTRA_EVALS[task]:
             if label in result.diversity:
                 checks = bars(task, result, metric, label)
                 lines.append(
