@@ -88,8 +88,8 @@ def live_app(tmp_path_factory) -> LiveApp:
     log = open(log_path, "w")  # noqa: SIM115
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     # glibc gives each of Gradio's worker threads its own malloc arena and keeps their freed
-    # pages: the soak test's RSS check then measured arena count (one CI run grew 1.05 GB, the
-    # others < 0.1 GB), not leaks. Two arenas keep RSS a measure of what the app holds.
+    # pages, so the soak test's RSS check can measure arenas rather than leaks: one CI run grew
+    # 1.05 GB, others < 0.1 GB; with two arenas the next run grew 14 MB.
     env.setdefault("MALLOC_ARENA_MAX", "2")
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--checkpoints", str(checkpoints)],
