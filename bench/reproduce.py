@@ -32,6 +32,8 @@ TASK_EVALS = {  # task -> (adapter, tokens, the reward the bar is about)
 }
 EXTRA_EVALS = {  # task -> earlier adapters kept for comparison (eval folder: <label>-<tokens>)
     "four-letter": (
+        "four-letter-b02",  # shipped 2026-11-25: 4 prompts x 8 completions, gain +0.9997
+        "four-letter-s07e",  # shipped recipe at beta 0.03 (GPU-trained): gain +1.20
         "four-letter-v1",  # shipped first: 2 runs > 3
         "four-letter-v2",  # + no_repeats: see RESULTS.md
         "four-letter-v3",  # + no_long_runs: one run of 4

@@ -29,6 +29,7 @@ from .adapters import TRAINING_SLOT, AdapterInfo, ResidentModel, validate_adapte
 from .config import ConfigError, RunConfig, check_adapter_name
 from .data import train_prompts
 from .evaluation import diversity, looks_collapsed
+from .models import device_name
 from .rewards import get_reward
 
 
@@ -447,6 +448,7 @@ def save_adapter(
             "reward_last": rewards[-1] if rewards else None,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "versions": versions(),
+            "device": device_name(),  # a step's seconds mean little without it
             "summary": summary,
             "history": history,
         }
@@ -483,7 +485,7 @@ LoRA adapter (r={r["config"]["lora_r"]}, alpha={r["config"]["lora_alpha"]}) trai
 on `{r["base"]}` for the task **{r["config"]["task"]}** (rewards: {", ".join(r["reward_funcs"])}).
 
 - preset: {r["preset"] or "custom"}; seed {r["seed"]}; {r["steps"]} steps in {r["wall_time_s"]} s
-  ({r["seconds_per_step"]} s/step){"; stopped early" if r["stopped_early"] else ""}
+  ({r["seconds_per_step"]} s/step on {r["device"]}){"; stopped early" if r["stopped_early"] else ""}
 - learning_rate {g["learning_rate"]}, num_generations {g["num_generations"]},
   per_device_train_batch_size {g["per_device_train_batch_size"]},
   max_completion_length {g["max_completion_length"]}, beta {g["beta"]}, epsilon {g["epsilon"]}

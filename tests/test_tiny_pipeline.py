@@ -66,6 +66,8 @@ def test_step_events_carry_every_completion_with_rewards_and_advantage(tiny_resi
     assert saved["steps"] == 1 and saved["config"]["task"] == "four-letter-strict"
     assert saved["history"][0]["reward"] == pytest.approx(step.reward)
     assert {"torch", "trl", "peft", "transformers"} <= set(saved["versions"])
+    assert saved["device"].startswith("cpu (")  # no GPU on the machines the tests run on
+    assert saved["device"] in (end.adapter.path / "README.md").read_text()
 
 
 def test_stop_is_honoured_within_one_step_and_still_saves(tiny_resident):

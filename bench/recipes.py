@@ -1,0 +1,162 @@
+"""Train many four-letter recipes side by side, then screen them all on the held-out prompts.
+
+Made for a GPU machine, where one 40-step run takes about two minutes and a dozen share the
+card (on this project's 2-core CPU a single run of the shipped recipe takes hours):
+
+    python bench/recipes.py train bench/four_letter_recipes.txt --checkpoints /tmp/ck
+    python bench/recipes.py screen --checkpoints /tmp/ck --out results/gpu-screen
+    python bench/recipes.py table results/gpu-screen/summary.json
+
+``train`` starts one ``python -m grpo_demo train`` per recipe line (``label --flag value ...``,
+on top of the shipped four-letter command) and waits; a run past ``--deadline`` seconds gets
+Ctrl-C and still saves its adapter. ``screen`` samples N completions per model (base and every
+adapter, same seeds, large batches) and writes ``summary.json`` + ``completions.csv.gz``. The
+numbers screen recipes; the shipped adapter is then re-evaluated with ``grpo_demo evaluate``
+like every other model in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SHIPPED_RECIPE = (
+    "--preset classroom-four-letter --task four-letter-strict --max-completion-length 48 "
+    "--beta 0.02 --max-steps 40 --no-bf16 --quiet"
+)
+
+
+def read_recipes(path: Path) -> list[tuple[str, list[str]]]:
+    """``label flags...`` per line; blank lines and ``#`` comments skipped."""
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            label, *flags = shlex.split(line)
+            out.append((label, flags))
+    return out
+
+
+def train(recipes: Path, checkpoints: Path, logs: Path, deadline: float) -> int:
+    """All recipes at once (one process each); Ctrl-C to the ones still running at the deadline."""
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    procs = {}
+    for label, flags in read_recipes(recipes):
+        cmd = [sys.executable, "-m", "grpo_demo", "--checkpoints", str(checkpoints), "train"]
+        cmd += [*shlex.split(SHIPPED_RECIPE), "--name", f"four-letter-{label}", *flags]
+        log = (logs / f"{label}.log").open("w")
+        procs[label] = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
+    started = time.monotonic()
+    while any(p.poll() is None for p in procs.values()):
+        if time.monotonic() - started > deadline:
+            for p in procs.values():
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)  # stops after the step in flight, then saves
+            deadline = float("inf")
+        time.sleep(2)
+    failed = [label for label, p in procs.items() if p.returncode not in (0, 130)]
+    print(
+        f"trained {len(procs) - len(failed)} of {len(procs)} in {time.monotonic() - started:.0f} s"
+    )
+    for label in failed:
+        print(f"failed: {label} (log: {logs / (label + '.log')})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def metrics(texts: list[str], four_letter: list[float]) -> dict[str, float | int]:
+    """What the issue's bars look at, plus length and the apostrophe hack, for one model."""
+    from reproduce import APOSTROPHE_DROPS
+
+    from grpo_demo.evaluation import diversity, longest_run
+    from grpo_demo.rewards import real_words
+
+    words = [real_words(t.lower()) for t in texts]
+    return {
+        "four_letter": round(sum(four_letter) / len(four_letter), 4),
+        "distinct_2": diversity(texts)["distinct_2"],
+        "over3": sum(longest_run(w) > 3 for w in words),
+        "max_run": max(map(longest_run, words)),
+        "words": round(sum(map(len, words)) / len(words), 1),
+        "drops": sum(bool(APOSTROPHE_DROPS & set(w)) for w in words),
+    }
+
+
+def screen(checkpoints: Path, out: Path, n: int, batch_size: int) -> None:
+    """Base + every adapter under ``checkpoints``: N same-seed samples each, one summary."""
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.evaluation import evaluate
+
+    resident = ResidentModel.load(None, checkpoints)
+    names = [a for a in resident.names() if a != "base"]
+    result = evaluate(resident, ["base", *names], n, max_new_tokens=48, batch_size=batch_size)
+    rows = {
+        str(a): metrics(g.text.tolist(), g.four_letter.tolist())
+        for a, g in result.completions.groupby("adapter", sort=False)
+    }
+    base = rows["base"]
+    for name, row in rows.items():
+        row["gain"] = round(row["four_letter"] - base["four_letter"], 4)
+        row["clean"] = row["over3"] == 0 and row["distinct_2"] >= 0.6 * base["distinct_2"]
+        run = resident.adapters[name].run if name in resident.adapters else {}
+        if run:
+            row |= {"steps": run["steps"], "s_per_step": run["seconds_per_step"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(rows, indent=1))
+    result.completions.to_csv(out / "completions.csv.gz", index=False)
+    print(table(rows))
+
+
+def table(rows: dict[str, dict]) -> str:
+    """The summary as a markdown table, best gain first."""
+    cols = ["model", "gain", "four_letter mean", "distinct-2", "runs > 3", "words"]
+    cols += ["drop apostrophes", "steps", "s/step"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, r in sorted(rows.items(), key=lambda kv: -kv[1]["gain"]):
+        lines.append(
+            f"| {name} | {r['gain']:+.3f} | {r['four_letter']:.3f} | {r['distinct_2']:.3f} | "
+            f"{r['over3']} | {r['words']} | {r['drops']} | {r.get('steps', '')} | "
+            f"{r.get('s_per_step', '')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="stage", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("recipes", type=Path)
+    t.add_argument("--checkpoints", type=Path, required=True)
+    t.add_argument("--logs", type=Path, default=Path("recipe-logs"))
+    t.add_argument("--deadline", type=float, default=float("inf"), help="seconds")
+    s = sub.add_parser("screen")
+    s.add_argument("--checkpoints", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("-n", type=int, default=1000)
+    s.add_argument("--batch-size", type=int, default=500)
+    m = sub.add_parser("table")
+    m.add_argument("summary", type=Path)
+    args = p.parse_args()
+    if args.stage == "train":
+        return train(args.recipes, args.checkpoints, args.logs, args.deadline)
+    if args.stage == "screen":
+        screen(args.checkpoints, args.out, args.n, args.batch_size)
+        return 0
+    print(table(json.loads(args.summary.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
