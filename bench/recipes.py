@@ -54,10 +54,10 @@ def train(recipes: Path, checkpoints: Path, logs: Path, deadline: float) -> int:
     for label, flags in read_recipes(recipes):
         cmd = [sys.executable, "-m", "grpo_demo", "--checkpoints", str(checkpoints), "train"]
         cmd += [*shlex.split(SHIPPED_RECIPE), "--name", f"four-letter-{label}", *flags]
-        log = (logs / f"{label}.log").open("w")
-        procs[label] = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-        )
+        with (logs / f"{label}.log").open("w") as log:  # the child keeps its own handle
+            procs[label] = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
     started = time.monotonic()
     while any(p.poll() is None for p in procs.values()):
         if time.monotonic() - started > deadline:
@@ -75,22 +75,30 @@ def train(recipes: Path, checkpoints: Path, logs: Path, deadline: float) -> int:
     return 1 if failed else 0
 
 
-def metrics(texts: list[str], four_letter: list[float]) -> dict[str, float | int]:
-    """What the issue's bars look at, plus length and the apostrophe hack, for one model."""
-    from reproduce import APOSTROPHE_DROPS
+def summary_rows(result) -> dict[str, dict]:
+    """Per model: what the issue's bars look at (``bench/reproduce.py``'s own checks), the
+    gain over base, length and the apostrophe hack."""
+    from reproduce import bars, drops_apostrophe, loops
 
-    from grpo_demo.evaluation import diversity, longest_run
     from grpo_demo.rewards import real_words
 
-    words = [real_words(t.lower()) for t in texts]
-    return {
-        "four_letter": round(sum(four_letter) / len(four_letter), 4),
-        "distinct_2": diversity(texts)["distinct_2"],
-        "over3": sum(longest_run(w) > 3 for w in words),
-        "max_run": max(map(longest_run, words)),
-        "words": round(sum(map(len, words)) / len(words), 1),
-        "drops": sum(bool(APOSTROPHE_DROPS & set(w)) for w in words),
-    }
+    means = result.summary.set_index(["adapter", "reward"])["mean"]
+    rows = {}
+    for name, group in result.completions.groupby("adapter", sort=False):
+        name, texts, div = str(name), group.text.tolist(), result.diversity[str(name)]
+        rows[name] = {
+            "four_letter": round(means[(name, "four_letter")], 4),
+            "distinct_2": div["distinct_2"],
+            "over3": sum(map(loops, texts)),
+            "max_run": div["max_run"],
+            "words": round(sum(len(real_words(t)) for t in texts) / len(texts), 1),
+            "drops": sum(map(drops_apostrophe, texts)),
+            # the no-collapse bars; the gain bar is the "gain" column
+            "clean": all(ok for ok, _ in bars("four-letter", result, "four_letter", name)[1:]),
+        }
+    for row in rows.values():
+        row["gain"] = round(row["four_letter"] - rows["base"]["four_letter"], 4)
+    return rows
 
 
 def screen(checkpoints: Path, out: Path, n: int, batch_size: int) -> None:
@@ -101,14 +109,8 @@ def screen(checkpoints: Path, out: Path, n: int, batch_size: int) -> None:
     resident = ResidentModel.load(None, checkpoints)
     names = [a for a in resident.names() if a != "base"]
     result = evaluate(resident, ["base", *names], n, max_new_tokens=48, batch_size=batch_size)
-    rows = {
-        str(a): metrics(g.text.tolist(), g.four_letter.tolist())
-        for a, g in result.completions.groupby("adapter", sort=False)
-    }
-    base = rows["base"]
+    rows = summary_rows(result)
     for name, row in rows.items():
-        row["gain"] = round(row["four_letter"] - base["four_letter"], 4)
-        row["clean"] = row["over3"] == 0 and row["distinct_2"] >= 0.6 * base["distinct_2"]
         run = resident.adapters[name].run if name in resident.adapters else {}
         if run:
             row |= {"steps": run["steps"], "s_per_step": run["seconds_per_step"]}

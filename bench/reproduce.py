@@ -167,11 +167,24 @@ def report(samples: int) -> int:
     return 1 if failed else 0
 
 
-def apostrophe_drops(completions) -> str:
-    """How many completions per model write "dont", "cant", "wont" or "im" as a word."""
+def drops_apostrophe(text: str) -> bool:
+    """Writes "dont", "cant", "wont" or "im" as a word (punctuation stripped, any case)."""
     from grpo_demo.rewards import real_words
 
-    hits = completions.text.map(lambda t: bool(APOSTROPHE_DROPS & set(real_words(t.lower()))))
+    return bool(APOSTROPHE_DROPS & set(real_words(text.lower())))
+
+
+def loops(text: str) -> bool:
+    """Repeats one word more than three times in a row: what the no-collapse bar counts."""
+    from grpo_demo.evaluation import longest_run
+    from grpo_demo.rewards import real_words
+
+    return longest_run(real_words(text.lower())) > 3
+
+
+def apostrophe_drops(completions) -> str:
+    """How many completions per model write "dont", "cant", "wont" or "im" as a word."""
+    hits = completions.text.map(drops_apostrophe)
     counts = hits.groupby(completions.adapter, sort=False).sum()
     return (
         "Completions dropping an apostrophe ("
@@ -194,9 +207,6 @@ def markdown(df) -> str:
 
 def bars(task: str, result, metric: str, adapter: str) -> list[tuple[bool, str]]:
     """Issue #4's quality bars for one task: the reward gain and 'no collapse'."""
-    from grpo_demo.evaluation import longest_run
-    from grpo_demo.rewards import real_words
-
     s = result.summary.set_index(["adapter", "reward"])["mean"]
     div = result.diversity
     base_mean, tuned_mean = s[("base", metric)], s[(adapter, metric)]
@@ -214,9 +224,7 @@ def bars(task: str, result, metric: str, adapter: str) -> list[tuple[bool, str]]
         )
     d2, base_d2 = div[adapter]["distinct_2"], div["base"]["distinct_2"]
     texts = result.completions.set_index("adapter")["text"]
-    over = {
-        a: sum(longest_run(real_words(t.lower())) > 3 for t in texts[a]) for a in ("base", adapter)
-    }
+    over = {a: sum(map(loops, texts[a])) for a in ("base", adapter)}
     return [
         gain,
         (d2 >= 0.6 * base_d2, f"distinct-2 {d2:.3f} >= 0.6 x base {base_d2:.3f}"),
