@@ -7,12 +7,19 @@ Exit codes: 0 done, 1 the run itself failed, 2 bad arguments, 3 base model unava
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
 
-from .config import PRESETS, TASKS, ConfigError, check_adapter_name, from_preset
+from .config import SETTINGS, ConfigError, RunConfig
+from .evaluation import EvalSize
+from .generation import SamplingParams
+from .presets import PRESETS, from_preset
+from .settings import add_arguments, settings_of
+from .store import check_adapter_name
+from .tasks import TASKS
 
 EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_ADAPTER, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
@@ -33,52 +40,72 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="run GRPO with a fresh LoRA adapter and save it")
-    t.add_argument("--preset", default="classroom-four-letter", choices=sorted(PRESETS))
+    t = sub.add_parser(
+        "train",
+        help="run GRPO with a fresh LoRA adapter and save it",
+        description="Run GRPO (TRL) with a fresh LoRA adapter on the base model and save it "
+        "under checkpoints/<base>/<name>/. Settings left out take the preset's value, else "
+        "TRL's default.",
+        epilog="example: python -m grpo_demo train --preset classroom-four-letter --name demo "
+        "--max-steps 10",
+    )
+    t.add_argument(
+        "--preset",
+        default="classroom-four-letter",
+        choices=list(PRESETS),
+        metavar="PRESET",
+        help=f"starting point, one of: {', '.join(PRESETS)} (default classroom-four-letter; "
+        "`list` shows each one's remark)",
+    )
     t.add_argument("--name", required=True, help="adapter name (a-z, 0-9, - and _)")
-    t.add_argument("--task", choices=sorted(TASKS), help="override the preset's task")
-    t.add_argument("--max-steps", type=int)
-    t.add_argument("--learning-rate", type=float)
-    t.add_argument("--num-generations", type=int)
-    t.add_argument("--per-device-train-batch-size", type=int)
-    t.add_argument("--gradient-accumulation-steps", type=int)
-    t.add_argument("--max-completion-length", type=int)
-    t.add_argument("--beta", type=float)
-    t.add_argument("--epsilon", type=float)
-    t.add_argument("--temperature", type=float)
-    t.add_argument("--lora-r", type=int)
-    t.add_argument("--lora-alpha", type=int)
-    t.add_argument("--seed", type=int)
     t.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        help="bfloat16 mixed precision (default: on where a GPU supports it, off on CPU)",
+        "--task",
+        choices=list(TASKS),
+        metavar="TASK",
+        help=f"reward mix, one of: {', '.join(TASKS)} (default: the preset's)",
     )
-    t.add_argument("--use-vllm", action="store_true", help="generate with vLLM (CUDA + vllm)")
-    t.add_argument(
-        "--merged-rollouts",
-        action=argparse.BooleanOptionalAction,
-        help="sample rollouts with the LoRA folded into the base weights (default: on)",
-    )
+    own = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    notes = {
+        name: "default: the preset's, else "
+        + (str(own[name]) if own[name] is not None else "TRL's" if spec.grpo else "automatic")
+        for name, spec in SETTINGS.items()
+    }
+    add_arguments(t, SETTINGS, notes=notes)
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
     t.add_argument("--quiet", action="store_true", help="no sample completions per step")
 
-    g = sub.add_parser("generate", help="sample completions and score them")
+    sampling = settings_of(SamplingParams)
+    defaults = {name: getattr(SamplingParams(), name) for name in sampling}
+    g = sub.add_parser(
+        "generate",
+        help="sample completions and score them",
+        description="Sample completions from the base or an adapter and score each with "
+        "every reward.",
+        epilog="example: python -m grpo_demo generate --adapter four-letter -k 4 --prompt "
+        '"Fill that sentence"',
+    )
     g.add_argument("--prompt", action="append", help="prompt (repeatable; default: examples)")
-    g.add_argument("--adapter", default="base", help="adapter name, or 'base'")
-    g.add_argument("-k", "--num-samples", type=int, default=4)
-    g.add_argument("--max-new-tokens", type=int, default=48)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--adapter", default="base", help="adapter name, or 'base' (default base)")
+    add_arguments(g, sampling, defaults, aliases={"num_samples": "-k"})
     g.add_argument("--json", action="store_true", help="print JSON lines")
 
-    e = sub.add_parser("evaluate", help="the report's Table 1: N samples per model")
-    e.add_argument("--adapters", nargs="+", default=["base"], help="'base' and/or adapter names")
-    e.add_argument("-n", "--num-samples", type=int, default=1000)
-    e.add_argument("--max-new-tokens", type=int, default=48)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", type=Path, default=Path("eval_results"))
+    e = sub.add_parser(
+        "evaluate",
+        help="the report's Table 1: N samples per model",
+        description="N completions per model on the held-out prompts: reward median / mean "
+        "/ std (the report's Table 1), diversity and a collapse flag; JSON, CSV and PNG saved.",
+        epilog="example: python -m grpo_demo evaluate --adapters base four-letter -n 200",
+    )
+    e.add_argument(
+        "--adapters", nargs="+", default=["base"], help="'base' and/or adapter names (default base)"
+    )
+    add_arguments(e, settings_of(EvalSize), {"num_samples": 1000}, aliases={"num_samples": "-n"})
+    add_arguments(
+        e, {k: sampling[k] for k in ("max_new_tokens", "seed")}, {"max_new_tokens": 48, "seed": 0}
+    )
+    e.add_argument(
+        "--out", type=Path, default=Path("eval_results"), help="folder (default eval_results)"
+    )
 
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
     return p
@@ -112,27 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
-        overrides = {
-            k: getattr(args, k)
-            for k in [
-                "task",
-                "max_steps",
-                "learning_rate",
-                "num_generations",
-                "per_device_train_batch_size",
-                "gradient_accumulation_steps",
-                "max_completion_length",
-                "beta",
-                "epsilon",
-                "temperature",
-                "lora_r",
-                "lora_alpha",
-                "seed",
-                "bf16",
-                "merged_rollouts",
-            ]
-        }
-        overrides["use_vllm"] = args.use_vllm or None
+        overrides = {k: getattr(args, k) for k in ("task", *SETTINGS)}
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
         return _train(_resident(args), config, args)
@@ -144,18 +151,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _check_sampling(args: argparse.Namespace) -> None:
-    from .evaluation import check_num_samples
-    from .generation import SamplingParams, check_prompts
+    """Flags are range-checked by argparse; the prompts are checked here."""
+    from .generation import check_prompts
 
-    if args.command == "generate":
-        SamplingParams(
-            args.num_samples, args.max_new_tokens, args.temperature, args.top_p, args.seed
-        )
-        if args.prompt is not None:
-            check_prompts(args.prompt)
-        return
-    SamplingParams(1, args.max_new_tokens, seed=args.seed)
-    check_num_samples(args.num_samples)
+    if args.command == "generate" and args.prompt is not None:
+        check_prompts(args.prompt)
 
 
 def _resident(args):

@@ -9,14 +9,27 @@ std is the population std (numpy's default), as a student's ``np.std`` would giv
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .rewards import REWARDS, distinct_ratio, real_words
+from .metrics import diversity, longest_run, looks_collapsed
+from .rewards import REWARDS
+from .settings import ConfigError, setting, settings_of
+
+__all__ = [
+    "EvalResult",
+    "EvalSize",
+    "diversity",
+    "evaluate",
+    "histogram",
+    "longest_run",
+    "looks_collapsed",
+    "save",
+    "summarize",
+]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,55 +37,6 @@ if TYPE_CHECKING:
     from .adapters import ResidentModel
 
 TABLE_REWARDS = ("four_letter", "word_count")  # the report's two rewards, shown first
-MAX_EVAL_SAMPLES = 10_000  # per model, from the CLI (the app allows 1000)
-COLLAPSE_DISTINCT = 0.5  # mean share of distinct words per completion below this ...
-COLLAPSE_RUN = 4  # ... or a typical completion repeating one word this many times in a row
-
-
-def longest_run(words: list[str]) -> int:
-    """Longest run of the same word (case-insensitive) in a row.
-
-    >>> longest_run("we went last last last week".split())
-    3
-    """
-    best = run = 0
-    prev = None
-    for w in (w.lower() for w in words):
-        run = run + 1 if w == prev else 1
-        best, prev = max(best, run), w
-    return best
-
-
-def diversity(texts: list[str]) -> dict[str, float]:
-    """Distinct-n over the whole set, and per-completion distinct share and longest run.
-
-    >>> d = diversity(["last last last last", "a new day"])
-    >>> d["distinct_1"], d["max_run"], d["mean_distinct"]
-    (0.571, 4, 0.625)
-    """
-    words = [real_words(t.lower()) for t in texts]
-    unigrams = [w for ws in words for w in ws]
-    bigrams = [b for ws in words for b in itertools.pairwise(ws)]
-    runs = sorted(longest_run(ws) for ws in words) or [0]
-    per = [distinct_ratio(ws) for ws in words if ws] or [0.0]
-    return {
-        "distinct_1": round(len(set(unigrams)) / len(unigrams), 3) if unigrams else 0.0,
-        "distinct_2": round(len(set(bigrams)) / len(bigrams), 3) if bigrams else 0.0,
-        "mean_distinct": round(sum(per) / len(per), 3),
-        "max_run": runs[-1],
-        "median_run": runs[len(runs) // 2],
-    }
-
-
-def looks_collapsed(div: dict[str, float]) -> bool:
-    """The report's failure mode: most completions repeat one word.
-
-    >>> looks_collapsed(diversity(["exam last last last last last"] * 3))
-    True
-    >>> looks_collapsed(diversity(["we went to the park", "it rained all day"]))
-    False
-    """
-    return div["mean_distinct"] < COLLAPSE_DISTINCT or div["median_run"] >= COLLAPSE_RUN
 
 
 def reward_stats(values: pd.Series) -> dict[str, float]:
@@ -118,13 +82,26 @@ def summarize(completions: pd.DataFrame) -> EvalResult:
     return EvalResult(completions, pd.DataFrame(rows), div)
 
 
-def check_num_samples(n: int, limit: int = MAX_EVAL_SAMPLES) -> int:
-    """The evaluation size every entry point allows (the app passes its own, lower limit)."""
+@dataclass(frozen=True)
+class EvalSize:
+    """How many completions an evaluation samples per model (the report's N = 1000)."""
+
+    num_samples: int = setting(
+        int, 1000, 1, 10_000, "completions per model", app_maximum=1000
+    )  # ~0.5 s each on 2 cores: the app's 1000 already holds the model for minutes
+
+
+EVAL_SIZE = settings_of(EvalSize)["num_samples"]
+
+
+def check_num_samples(n: int, app: bool = False) -> int:
+    """The evaluation size every entry point allows (the app's cap is lower)."""
     from .generation import GenerationError
 
-    if not 1 <= n <= limit:
-        raise GenerationError(f"num_samples must be 1..{limit} (got {n})")
-    return n
+    try:
+        return EVAL_SIZE.parse(n, app=app)
+    except ConfigError as exc:
+        raise GenerationError(str(exc)) from None
 
 
 def evaluate(

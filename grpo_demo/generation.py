@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 from .adapters import BASE, ResidentModel
 from .rewards import real_words, score_all
+from .settings import ConfigError, check_fields, setting
 
-MAX_SAMPLES = 64
-MAX_NEW_TOKENS = 512
 MAX_PROMPT_CHARS = 2000
 
 
@@ -42,23 +41,33 @@ class Completion:
 
 @dataclass(frozen=True)
 class SamplingParams:
-    num_samples: int = 4
-    max_new_tokens: int = 48
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
+    """One generation request's sampling settings (checked on creation)."""
+
+    num_samples: int = setting(
+        int, 4, 1, 64, "completions per prompt", app_maximum=16
+    )  # the app shows each completion: 16 fit a screen
+    max_new_tokens: int = setting(
+        int, 48, 1, 512, "new tokens per completion", app_maximum=256
+    )  # one request holds the shared model for everyone
+    temperature: float = setting(
+        float, 1.0, 0, 5, "sampling temperature", open_min=True, app_maximum=2.0, step=0.05
+    )
+    top_p: float = setting(
+        float,
+        1.0,
+        0,
+        1,
+        "nucleus sampling: keep this much probability mass",
+        open_min=True,
+        step=0.05,
+    )
+    seed: int = setting(int, 0, 0, 2**32 - 1, "the same seed gives the same completions")
 
     def __post_init__(self) -> None:
-        limits = {  # field -> (ok, allowed range as shown to the user)
-            "num_samples": (1 <= self.num_samples <= MAX_SAMPLES, f"1..{MAX_SAMPLES}"),
-            "max_new_tokens": (1 <= self.max_new_tokens <= MAX_NEW_TOKENS, f"1..{MAX_NEW_TOKENS}"),
-            "temperature": (0 < self.temperature <= 5, "in (0, 5]"),
-            "top_p": (0 < self.top_p <= 1, "in (0, 1]"),
-            "seed": (0 <= self.seed < 2**32, "0..2**32-1"),
-        }
-        for name, (ok, allowed) in limits.items():
-            if not ok:
-                raise GenerationError(f"{name} must be {allowed} (got {getattr(self, name)})")
+        try:
+            check_fields(self)
+        except ConfigError as exc:
+            raise GenerationError(str(exc)) from None
 
 
 def check_prompts(prompts: list[str]) -> list[str]:

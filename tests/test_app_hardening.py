@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from grpo_demo.config import SETTINGS
+from grpo_demo.generation import SamplingParams
+from grpo_demo.settings import settings_of
 from tests.test_app_client import submit_train
 from tests.test_ui_handlers import TRAIN
+
+SAMPLING = {name: spec.widget() for name, spec in settings_of(SamplingParams).items()}
 
 pytestmark = pytest.mark.bundled
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,20 +67,24 @@ def wait_until_idle(client, timeout: float = 600) -> None:
 
 
 # Values outside a widget's range are refused by Gradio itself ("Value 0 is less than minimum
-# value 8."); the rest reach the package's own checks, which name the setting.
+# value 1."), the range being the setting's own (grpo_demo.settings); the rest reach the
+# package's own checks, which name the setting.
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"prompt": ""}, "empty"),
         ({"prompt": "   "}, "empty"),
         ({"prompt": "word " * 4000}, "longer than"),
-        ({"max_new_tokens": 0}, "less than minimum value 8"),  # the widget's own range
+        ({"max_new_tokens": 0}, f"less than minimum value {SAMPLING['max_new_tokens']['minimum']}"),
         ({"max_new_tokens": -1}, "less than minimum"),
-        ({"max_new_tokens": 10**9}, "greater than maximum value 128"),
-        ({"temperature": 0}, "less than minimum value 0.1"),
+        (
+            {"max_new_tokens": 10**9},
+            f"greater than maximum value {SAMPLING['max_new_tokens']['maximum']}",
+        ),
+        ({"temperature": 0}, f"less than minimum value {SAMPLING['temperature']['minimum']}"),
         ({"temperature": -2}, "less than minimum"),
         ({"num_samples": 0}, "less than minimum value 1"),
-        ({"num_samples": 5000}, "greater than maximum value 16"),
+        ({"num_samples": 5000}, f"greater than maximum value {SAMPLING['num_samples']['maximum']}"),
         ({"adapter": "../../etc"}, "unknown adapter"),
     ],
 )
@@ -93,7 +102,7 @@ def test_bad_generate_input_is_a_clear_error_and_the_app_keeps_serving(client, c
         ({"learning_rate": 0}, "learning_rate"),
         ({"learning_rate": -1}, "less than minimum value 0"),
         ({"num_generations": 1}, "less than minimum value 2"),
-        ({"max_steps": 10**8}, "greater than maximum value 1000"),
+        ({"max_steps": 10**8}, f"greater than maximum value {SETTINGS['max_steps'].maximum}"),
         ({"name": ""}, "adapter name"),
         ({"name": "a/b"}, "adapter name"),
         ({"name": "../up"}, "adapter name"),

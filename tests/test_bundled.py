@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from grpo_demo.config import from_preset
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.models import load_base, resolve_spec
+from grpo_demo.presets import from_preset
 from grpo_demo.training import TrainingRun
 
 pytestmark = pytest.mark.bundled

@@ -16,15 +16,16 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from grpo_demo.adapters import (
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.config import ConfigError
+from grpo_demo.generation import SamplingParams, generate
+from grpo_demo.store import (
     LEFTOVER_AGE_S,
     AdapterError,
-    ResidentModel,
+    check_adapter_name,
     discover_adapters,
     validate_adapter_dir,
 )
-from grpo_demo.config import ConfigError, check_adapter_name
-from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.training import TrainingRun
 from grpo_demo.ui.handlers import Demo
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
@@ -76,7 +77,7 @@ def test_bad_generate_input_is_refused_and_the_next_request_works(demo, index, v
         ({"learning_rate": 0}, "learning_rate must be > 0"),
         ({"learning_rate": "fast"}, "learning_rate must be a number"),
         ({"learning_rate": float("inf")}, "finite"),
-        ({"num_generations": 1}, "num_generations must be >= 2"),
+        ({"num_generations": 1}, "num_generations must be 2..64"),
         ({"max_steps": 10**7}, "max_steps must be 1..10000"),
         ({"max_steps": 2.5}, "whole number"),
         ({"max_completion_length": -1}, "max_completion_length"),
@@ -168,16 +169,16 @@ def test_a_reward_that_raises_mid_run_ends_the_run_with_the_error(demo, monkeypa
 
 
 def test_stop_during_saving_still_saves_a_whole_adapter(tiny_resident, monkeypatch):
-    import grpo_demo.training as training
+    import grpo_demo.store as store
 
     run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "stop-save", prompts=PROMPTS)
-    original = training.save_adapter
+    original = store.save_adapter
 
     def stop_then_save(*args, **kwargs):
         run.stop()  # a Stop click that lands while the adapter is being written
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "save_adapter", stop_then_save)
+    monkeypatch.setattr(store, "save_adapter", stop_then_save)
     end = run.start().join(timeout=300)
     assert end.error is None and end.adapter is not None
     validate_adapter_dir(end.adapter.path, tiny_resident.spec.name)
@@ -187,16 +188,17 @@ def test_stop_during_saving_still_saves_a_whole_adapter(tiny_resident, monkeypat
 KILL_MID_SAVE = """
 import os, signal, sys
 from pathlib import Path
-import grpo_demo.training as training
+import grpo_demo.store as store
 from grpo_demo.adapters import ResidentModel
+from grpo_demo.training import TrainingRun
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 
 def killed(path, base):  # runs after every file is written, before the rename
     os.kill(os.getpid(), signal.SIGKILL)
 
-training.validate_adapter_dir = killed
+store.validate_adapter_dir = killed
 resident = ResidentModel.load(sys.argv[1], Path(sys.argv[2]))
-training.TrainingRun(resident, tiny_config(max_steps=1), "half", prompts=PROMPTS).start().join()
+TrainingRun(resident, tiny_config(max_steps=1), "half", prompts=PROMPTS).start().join()
 """
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grpo_demo.adapters import discover_adapters
 from grpo_demo.generation import SamplingParams, sample
+from grpo_demo.store import discover_adapters
 
 pytestmark = pytest.mark.bundled
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -8,9 +8,11 @@ import threading
 import pytest
 import torch
 
-from grpo_demo.adapters import AdapterError, ResidentModel, discover_adapters
-from grpo_demo.config import ConfigError, from_preset
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.config import ConfigError
 from grpo_demo.generation import GenerationError, SamplingParams, compare, generate
+from grpo_demo.presets import from_preset
+from grpo_demo.store import AdapterError, discover_adapters
 from grpo_demo.training import BusyError, RunEnded, StepEvent, TrainingManager, TrainingRun
 
 PROMPTS = ["Tomorrow I'm gonna learn for exam", "Fill that sentence"]
@@ -175,12 +177,12 @@ def test_a_fresh_resident_finds_saved_adapters(tiny_resident, tiny_gpt2):
 
 
 def test_a_failed_run_reports_its_error_and_the_next_run_works(tiny_resident, monkeypatch):
-    import grpo_demo.training as training
+    import grpo_demo.store as store
 
     def broken(*args, **kwargs):
         raise RuntimeError("reward server exploded")
 
-    monkeypatch.setattr(training, "save_adapter", broken)
+    monkeypatch.setattr(store, "save_adapter", broken)
     end = TrainingRun(tiny_resident, tiny_config(max_steps=1), "boom", prompts=PROMPTS).start()
     end = end.join(timeout=300)
     assert end.error and "reward server exploded" in end.error and end.adapter is None

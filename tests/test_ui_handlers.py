@@ -10,10 +10,10 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from grpo_demo.config import from_preset
 from grpo_demo.generation import Completion
+from grpo_demo.presets import from_preset
 from grpo_demo.ui import build_app
-from grpo_demo.ui.handlers import Demo, with_generations
+from grpo_demo.ui.handlers import Demo
 from grpo_demo.ui.views import highlight, phrase_label
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,10 +110,10 @@ def test_bad_training_input_is_refused(demo, change, message):
 
 
 def test_with_generations_keeps_whole_groups():
-    cfg = with_generations(from_preset("classroom-four-letter"), 6)  # batch 32 -> 5 x 6
+    cfg = from_preset("classroom-four-letter").with_generations(6)  # batch 32 -> 5 x 6
     assert cfg.num_generations == 6 and cfg.per_device_train_batch_size == 30
     assert (
-        with_generations(from_preset("classroom-four-letter"), 4).per_device_train_batch_size == 32
+        from_preset("classroom-four-letter").with_generations(4).per_device_train_batch_size == 32
     )
 
 

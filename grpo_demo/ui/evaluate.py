@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .handlers import MAX_EVAL_SAMPLES, Demo
+from ..evaluation import EVAL_SIZE
+from .handlers import Demo
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -24,7 +25,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             label="Models",
             elem_id="eval-models",
         )
-        num_samples = gr.Slider(1, MAX_EVAL_SAMPLES, value=50, step=1, label="N per model")
+        num_samples = gr.Slider(value=50, label="N per model", **EVAL_SIZE.widget())
     go = gr.Button("Evaluate", variant="primary", elem_id="evaluate-btn")
     verdict = gr.Markdown()
     table1 = gr.Dataframe(label="Table 1: reward median / mean / std")

@@ -7,7 +7,6 @@ trainer live here, not in module globals. Handler parameter names are the public
 
 from __future__ import annotations
 
-import math
 import sys
 import tempfile
 import threading
@@ -15,13 +14,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from ..adapters import BASE, AdapterError, ResidentModel, default_checkpoints, discover_adapters
-from ..config import PRESETS, TASKS, ConfigError, RunConfig, from_preset, preset_field
+from ..adapters import BASE, ResidentModel
+from ..config import SETTINGS, ConfigError
 from ..evaluation import check_num_samples
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
@@ -29,32 +27,18 @@ from ..generation import GenerationError, SamplingParams
 from ..generation import compare as run_compare
 from ..generation import generate as run_generate
 from ..models import device_name, resolve_spec
+from ..presets import PRESETS, from_preset, preset_field
+from ..settings import settings_of
+from ..store import AdapterError, default_checkpoints, discover_adapters
+from ..tasks import TASKS
 from ..training import TrainingError, TrainingManager, TrainingRun
 from . import views
 
 USER_ERRORS = (ConfigError, GenerationError, AdapterError, TrainingError, ValueError)
-MAX_EVAL_SAMPLES = 1000
 
 
 def _user_error(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), title=type(exc).__name__)
-
-
-def _float(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number (got {value!r})") from None
-    if not math.isfinite(number):
-        raise gr.Error(f"{name} must be a finite number (got {value!r})")
-    return number
-
-
-def _int(value: Any, name: str) -> int:
-    number = _float(value, name)
-    if number != int(number):
-        raise gr.Error(f"{name} must be a whole number (got {value})")
-    return int(number)
 
 
 class Demo:
@@ -143,12 +127,15 @@ class Demo:
 
     # -- playground -------------------------------------------------------------------------
     def _params(self, num_samples, max_new_tokens, temperature, seed) -> SamplingParams:
-        return SamplingParams(
-            num_samples=_int(num_samples, "num_samples"),
-            max_new_tokens=_int(max_new_tokens, "max_new_tokens"),
-            temperature=_float(temperature, "temperature"),
-            seed=_int(seed, "seed"),
+        """Widget values -> SamplingParams, within the app's own caps (one shared model)."""
+        specs = settings_of(SamplingParams)
+        values = dict(
+            num_samples=num_samples,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
         )
+        return SamplingParams(**{k: specs[k].parse(v, app=True) for k, v in values.items()})
 
     def _busy_note(self) -> str:
         run = self.manager.current
@@ -232,14 +219,15 @@ class Demo:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
         manager = self.manager  # waits for the model (and its imports) before building configs
         try:
-            config = from_preset(
-                preset,
-                task=task,
-                learning_rate=_float(learning_rate, "learning_rate"),
-                max_steps=_int(max_steps, "max_steps"),
-                max_completion_length=_int(max_completion_length, "max_completion_length"),
-            )
-            config = with_generations(config, _int(num_generations, "num_generations"))
+            typed = {
+                "learning_rate": learning_rate,
+                "max_steps": max_steps,
+                "max_completion_length": max_completion_length,
+                "num_generations": num_generations,
+            }
+            typed = {k: SETTINGS[k].parse(v, app=True) for k, v in typed.items()}
+            gens = typed.pop("num_generations")
+            config = from_preset(preset, task=task, **typed).with_generations(gens)
             who = f"session {request.session_hash[:6]}" if request and request.session_hash else ""
             run = manager.start(
                 config,
@@ -275,7 +263,7 @@ class Demo:
         """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
         adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
         try:
-            n = check_num_samples(_int(num_samples, "num_samples"), MAX_EVAL_SAMPLES)
+            n = check_num_samples(num_samples, app=True)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
         progress(0, desc="sampling")
@@ -303,24 +291,6 @@ class Demo:
             str(paths["histogram"]),
             [str(p) for p in paths.values()],
         )
-
-
-def with_generations(config: RunConfig, num_generations: int) -> RunConfig:
-    """Set num_generations; if the batch is no longer whole groups, resize it to whole groups.
-
-    The UI edits num_generations alone, so the batch follows it (as many whole groups as fit
-    in the preset's batch) instead of refusing a value the user cannot fix from the page.
-    """
-    r = config.resolved()
-    per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
-    if num_generations < 2 or per_step % num_generations == 0:
-        return config.replace(num_generations=num_generations)
-    prompts = max(1, per_step // num_generations)
-    return config.replace(
-        num_generations=num_generations,
-        per_device_train_batch_size=prompts * num_generations,
-        gradient_accumulation_steps=1,
-    )
 
 
 def empty_curve() -> pd.DataFrame:

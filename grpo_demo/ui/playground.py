@@ -7,6 +7,8 @@ import pandas as pd
 
 from ..adapters import BASE
 from ..data import EXAMPLES
+from ..generation import MAX_PROMPT_CHARS, SamplingParams
+from ..settings import settings_of
 from .handlers import Demo
 from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS
 
@@ -15,7 +17,11 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(
-                label="Prompt", value=EXAMPLES[0], lines=2, max_length=2000, elem_id="prompt"
+                label="Prompt",
+                value=EXAMPLES[0],
+                lines=2,
+                max_length=MAX_PROMPT_CHARS,
+                elem_id="prompt",
             )
             gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
         with gr.Column(scale=2):
@@ -26,10 +32,15 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 allow_custom_value=True,  # adapters trained since page load; validated
                 elem_id="adapter-choice",
             )
-            num_samples = gr.Slider(1, 16, value=4, step=1, label="Samples")
-            max_new_tokens = gr.Slider(8, 128, value=40, step=1, label="Max new tokens")
-            temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature")
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            sampling = settings_of(SamplingParams)  # ranges from the one definition
+            num_samples = gr.Slider(value=4, label="Samples", **sampling["num_samples"].widget())
+            max_new_tokens = gr.Slider(
+                value=40, label="Max new tokens", **sampling["max_new_tokens"].widget()
+            )
+            temperature = gr.Slider(
+                value=1.0, label="Temperature", **sampling["temperature"].widget()
+            )
+            seed = gr.Number(value=0, precision=0, label="Seed", **sampling["seed"].widget())
     with gr.Row():
         go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
         cmp = gr.Button("Compare base vs every adapter (same seed)", elem_id="compare-btn")

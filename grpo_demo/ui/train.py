@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..config import PRESETS, TASKS
+from ..config import SETTINGS
+from ..presets import PRESETS
+from ..tasks import TASKS
 from .handlers import Demo, empty_curve
 
 DEFAULT_PRESET = "classroom-four-letter"
@@ -16,11 +18,11 @@ def _curve(title: str, elem_id: str) -> gr.LinePlot:
     )
 
 
-def _whole(value: int, label: str, minimum: int, maximum: int, **kwargs) -> gr.Number:
-    """A whole-number field whose range Gradio enforces on API calls too."""
-    return gr.Number(
-        value=value, precision=0, minimum=minimum, maximum=maximum, label=label, **kwargs
-    )
+def _number(name: str, value, label: str, **kwargs) -> gr.Number:
+    """A number field with the setting's own range and step (Gradio checks API calls too)."""
+    spec = SETTINGS[name]
+    precision = 0 if spec.kind is int else None
+    return gr.Number(value=value, precision=precision, label=label, **spec.widget(), **kwargs)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -35,11 +37,11 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         )
     remark = gr.Markdown(remark0)
     with gr.Row():
-        learning_rate = gr.Number(value=lr0, label="learning_rate", minimum=0, maximum=1)
-        num_generations = _whole(gens0, "num_generations (group size)", 2, 64)
-        max_steps = _whole(steps0, "max_steps", 1, 1000, elem_id="max-steps")
-        max_completion_length = _whole(
-            len0, "max_completion_length (tokens)", 1, 1024, elem_id="max-len"
+        learning_rate = _number("learning_rate", lr0, "learning_rate")
+        num_generations = _number("num_generations", gens0, "num_generations (group size)")
+        max_steps = _number("max_steps", steps0, "max_steps", elem_id="max-steps")
+        max_completion_length = _number(
+            "max_completion_length", len0, "max_completion_length (tokens)", elem_id="max-len"
         )
     with gr.Row():
         start = gr.Button("Start", variant="primary", elem_id="start-btn")

@@ -83,9 +83,8 @@ def reward_curve(history: list[StepEvent]) -> pd.DataFrame:
     rows = []
     for e in history:
         rows.append({"step": e.step, "value": e.reward, "series": "reward (weighted sum)"})
-        for key, value in e.metrics.items():
-            if key.startswith("rewards/") and key.endswith("/mean"):
-                rows.append({"step": e.step, "value": value, "series": key.split("/")[1]})
+        for name, value in e.reward_means.items():
+            rows.append({"step": e.step, "value": value, "series": name})
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 

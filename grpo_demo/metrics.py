@@ -1,0 +1,60 @@
+"""Pure text metrics: distinct-n, the longest run of one word, and the collapse flag.
+
+Reward goes up; these say whether the writing stayed writing. They take plain strings (no
+model, no pandas), so training events, evaluation, the quality bars and benchmarks share them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from .rewards import distinct_ratio, real_words
+
+COLLAPSE_DISTINCT = 0.5  # mean share of distinct words per completion below this ...
+COLLAPSE_RUN = 4  # ... or a typical completion repeating one word this many times in a row
+
+
+def longest_run(words: list[str]) -> int:
+    """Longest run of the same word (case-insensitive) in a row.
+
+    >>> longest_run("we went last last last week".split())
+    3
+    """
+    best = run = 0
+    prev = None
+    for w in (w.lower() for w in words):
+        run = run + 1 if w == prev else 1
+        best, prev = max(best, run), w
+    return best
+
+
+def diversity(texts: list[str]) -> dict[str, float]:
+    """Distinct-n over the whole set, and per-completion distinct share and longest run.
+
+    >>> d = diversity(["last last last last", "a new day"])
+    >>> d["distinct_1"], d["max_run"], d["mean_distinct"]
+    (0.571, 4, 0.625)
+    """
+    words = [real_words(t.lower()) for t in texts]
+    unigrams = [w for ws in words for w in ws]
+    bigrams = [b for ws in words for b in itertools.pairwise(ws)]
+    runs = sorted(longest_run(ws) for ws in words) or [0]
+    per = [distinct_ratio(ws) for ws in words if ws] or [0.0]
+    return {
+        "distinct_1": round(len(set(unigrams)) / len(unigrams), 3) if unigrams else 0.0,
+        "distinct_2": round(len(set(bigrams)) / len(bigrams), 3) if bigrams else 0.0,
+        "mean_distinct": round(sum(per) / len(per), 3),
+        "max_run": runs[-1],
+        "median_run": runs[len(runs) // 2],
+    }
+
+
+def looks_collapsed(div: dict[str, float]) -> bool:
+    """The report's failure mode: most completions repeat one word.
+
+    >>> looks_collapsed(diversity(["exam last last last last last"] * 3))
+    True
+    >>> looks_collapsed(diversity(["we went to the park", "it rained all day"]))
+    False
+    """
+    return div["mean_distinct"] < COLLAPSE_DISTINCT or div["median_run"] >= COLLAPSE_RUN

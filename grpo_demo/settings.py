@@ -1,0 +1,247 @@
+"""Every setting a user can type, defined once: its type, range and help text.
+
+``RunConfig`` (a training run), ``SamplingParams`` (a generation request) and the evaluation
+size declare their fields with :func:`setting`. From that one definition come the checks
+(:meth:`Setting.parse`), the CLI flags (:func:`add_arguments`), the Gradio widget ranges
+(:meth:`Setting.widget`) and README's limits table (:func:`limits_table`), so the four can no
+longer disagree. A test compares README with the generated table.
+
+Where the app asks for less than the package allows (``app_maximum``), the reason is that one
+request holds the shared model for every visitor; that cap is part of the same definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting a user can fix; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One typed, bounded setting. ``None`` as a value means "the default" and is not checked."""
+
+    kind: type  # int, float or bool
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+    open_min: bool = False  # the minimum itself is not allowed (learning_rate > 0)
+    open_max: bool = False
+    app_maximum: float | None = None  # the app's own, lower cap (one request holds the model)
+    step: float | None = None  # widget arrows; None: 1 for whole numbers
+    grpo: bool = False  # a GRPOConfig field of the same name, passed to TRL as it is
+    name: str = ""  # filled in from the field name by settings_of()
+
+    # -- checking ---------------------------------------------------------------------------
+    def parse(self, value: Any, *, app: bool = False) -> Any:
+        """A typed, in-range value from whatever a widget, an API client or the CLI sent."""
+        if value is None:
+            return None
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{self.name} must be true or false (got {value!r})")
+            return value
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise ConfigError(f"{self.name} must be a number (got {value!r})") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{self.name} must be a number (got {value!r})")
+        if not math.isfinite(value):
+            raise ConfigError(f"{self.name} must be a finite number (got {value!r})")
+        if self.kind is int:
+            if value != int(value):
+                raise ConfigError(f"{self.name} must be a whole number (got {value!r})")
+            value = int(value)
+        else:
+            value = float(value)
+        self.check(value, app=app)
+        return value
+
+    def check(self, value: float, *, app: bool = False) -> None:
+        """Raise ``ConfigError`` naming the setting and its range when ``value`` is outside."""
+        hi = self.upper(app)
+        low = self.minimum is not None and (
+            value <= self.minimum if self.open_min else value < self.minimum
+        )
+        high = hi is not None and (value >= hi if self.open_max else value > hi)
+        if low or high:
+            shown = int(value) if self.kind is int else value
+            raise ConfigError(f"{self.name} must be {self.allowed(app, low)} (got {shown})")
+
+    def upper(self, app: bool = False) -> float | None:
+        return self.app_maximum if app and self.app_maximum is not None else self.maximum
+
+    def allowed(self, app: bool = False, low_side: bool | None = None) -> str:
+        """The range in words: ``1..10000`` for whole numbers, else the violated side."""
+        lo, hi = self.minimum, self.upper(app)
+        if self.kind is int and lo is not None and hi is not None:
+            return f"{_num(lo)}..{_num(hi)}"
+        lo_text = None if lo is None else f"{'>' if self.open_min else '>='} {_num(lo)}"
+        hi_text = None if hi is None else f"{'<' if self.open_max else '<='} {_num(hi)}"
+        if low_side is True or (low_side is None and hi_text is None):
+            return lo_text or "any number"
+        if low_side is False or lo_text is None:
+            return hi_text or "any number"
+        return f"{lo_text} and {hi_text}"
+
+    # -- widgets and flags ------------------------------------------------------------------
+    def widget(self, app: bool = True) -> dict[str, Any]:
+        """``minimum``/``maximum``/``step`` for a Gradio Number or Slider (same range)."""
+        step = self.step or (1 if self.kind is int else None)
+        lo = self.minimum
+        if lo is not None and self.open_min and step:  # a slider cannot stop short of lo
+            lo = lo + step
+        out = {"minimum": lo, "maximum": self.upper(app)}
+        if step:
+            out["step"] = step
+        return out
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _num(x: float) -> str:
+    """``10000``, ``0.05``, ``1e-06``: whole numbers without a trailing ``.0``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def setting(kind: type, default: Any = None, minimum=None, maximum=None, help="", **kw) -> Any:
+    """A dataclass field carrying its :class:`Setting` (type, range, help) as metadata."""
+    spec = Setting(kind, minimum, maximum, help, **kw)
+    return dataclasses.field(default=default, metadata={"setting": spec})
+
+
+def settings_of(cls: type) -> dict[str, Setting]:
+    """The :class:`Setting` of every field of ``cls`` declared with :func:`setting`."""
+    return {
+        f.name: dataclasses.replace(f.metadata["setting"], name=f.name)
+        for f in dataclasses.fields(cls)
+        if "setting" in f.metadata
+    }
+
+
+def check_fields(obj: Any) -> None:
+    """Parse every setting field of a dataclass instance in place (typed, finite, in range)."""
+    for name, spec in settings_of(type(obj)).items():
+        object.__setattr__(obj, name, spec.parse(getattr(obj, name)))
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def _cli_type(spec: Setting):
+    def parse(text: str):
+        try:
+            return spec.parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    specs: dict[str, Setting],
+    defaults: dict[str, Any] | None = None,
+    aliases: dict[str, str] | None = None,
+    notes: dict[str, str] | None = None,
+) -> None:
+    """One flag per setting with its help, range and default.
+
+    ``defaults`` are the values a flag left out stands for; a flag without one defaults to
+    ``None`` and its ``notes`` entry says what ``None`` means (e.g. "the preset's").
+    """
+    for name, spec in specs.items():
+        flags = [*([aliases[name]] if aliases and name in aliases else []), spec.flag]
+        default = (defaults or {}).get(name)
+        shown = (notes or {}).get(name) or f"default {default}"
+        if spec.kind is bool:
+            parser.add_argument(
+                *flags,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{spec.help} ({shown})",
+            )
+            continue
+        parser.add_argument(
+            *flags,
+            type=_cli_type(spec),
+            default=default,
+            metavar=spec.kind.__name__.upper(),
+            help=f"{spec.help} [{spec.allowed()}; {shown}]",
+        )
+
+
+# -- README ------------------------------------------------------------------------------------
+def limits_rows() -> list[tuple[str, str, str, str]]:
+    """(setting, allowed, app's cap, help) for every bounded setting, from their definitions."""
+    from .config import RunConfig
+    from .evaluation import EvalSize
+    from .generation import MAX_PROMPT_CHARS, SamplingParams
+
+    rows = [("prompt", f"1..{MAX_PROMPT_CHARS} characters", "—", "not only whitespace")]
+    for owner in (RunConfig, SamplingParams, EvalSize):
+        for spec in settings_of(owner).values():
+            if spec.kind is bool:
+                continue
+            allowed = spec.allowed() if spec.kind is int else _range(spec)
+            app = "" if spec.app_maximum is None else f"≤ {_num(spec.app_maximum)}"
+            label = f"{owner.__name__}.{spec.name}"
+            rows.append((label, allowed, app, spec.help))
+    return rows
+
+
+def _range(spec: Setting) -> str:
+    lo = "-∞" if spec.minimum is None else _num(spec.minimum)
+    hi = "∞" if spec.maximum is None else _num(spec.maximum)
+    left = "(" if spec.open_min or spec.minimum is None else "["
+    right = ")" if spec.open_max or spec.maximum is None else "]"
+    return f"{left}{lo}, {hi}{right}"
+
+
+TABLE_START = "<!-- limits-table: generated by `python -m grpo_demo.settings`; do not edit -->"
+TABLE_END = "<!-- /limits-table -->"
+
+
+def limits_table() -> str:
+    """README's settings table (between the two markers), generated from the definitions."""
+    lines = [
+        TABLE_START,
+        "| setting | allowed (package, CLI, API) | the app's own cap | what it is |",
+        "|---|---|---|---|",
+        *(
+            f"| `{name}` | {allowed} | {app or '—'} | {text} |"
+            for name, allowed, app, text in limits_rows()
+        ),
+        TABLE_END,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grpo_demo.settings [--write README.md]``: print or rewrite the table."""
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--write", type=Path, help="replace the table between the markers in FILE")
+    args = p.parse_args(argv)
+    table = limits_table()
+    if args.write is None:
+        print(table)
+        return 0
+    text = args.write.read_text()
+    start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
+    args.write.write_text(text[:start] + table + text[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

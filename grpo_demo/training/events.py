@@ -1,0 +1,64 @@
+"""What a run tells whoever watches it: one ``StepEvent`` per optimizer step, then ``RunEnded``.
+
+Events use the package's own metric names (``reward``, ``rewards/<func>``, ``kl``, ...); the
+TRL backend maps TRL's logged keys to them, so viewers never depend on TRL's naming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..store import AdapterInfo
+
+
+class TrainingError(RuntimeError):
+    """A run could not start or finish; the message is meant for the user."""
+
+
+class BusyError(TrainingError):
+    """Another run holds the (single) trainer."""
+
+
+@dataclass
+class StepCompletion:
+    prompt: str
+    completion: str
+    rewards: dict[str, float]  # each reward function's score
+    reward: float  # their weighted sum: what the group's advantage is computed from
+    advantage: float
+
+
+@dataclass
+class StepEvent:
+    """What happened in one optimizer step: metrics + that step's samples."""
+
+    step: int
+    max_steps: int
+    elapsed: float
+    metrics: dict[str, float]  # package names: reward, reward_std, rewards/<func>, kl, ...
+    completions: list[StepCompletion]
+    distinct_1: float
+    collapsed: bool
+    logged: dict[str, float] = field(default_factory=dict)  # TRL's record, as logged
+
+    @property
+    def reward(self) -> float:
+        return self.metrics.get("reward", float("nan"))
+
+    @property
+    def reward_means(self) -> dict[str, float]:
+        """Each reward function's batch mean, by function name."""
+        return {k.split("/", 1)[1]: v for k, v in self.metrics.items() if k.startswith("rewards/")}
+
+
+@dataclass
+class RunEnded:
+    name: str
+    adapter: AdapterInfo | None
+    stopped: bool
+    steps: int
+    elapsed: float
+    error: str | None = None
+
+
+Event = StepEvent | RunEnded

@@ -1,0 +1,277 @@
+"""One GRPO run in a worker thread: events, a stop flag, one run at a time, an atomic save.
+
+Simplifications, stated: the loss, sampling and advantages are TRL's own (nothing hand-written
+here); this module (1) trains in a worker thread, (2) publishes one ``StepEvent`` per
+optimizer step with the step's completions (prompt, each reward, advantage), (3) honours a
+stop flag at the end of the current step and (4) hands the trained weights and a plain
+record of the run to the adapter store. How TRL is driven lives in ``trl_backend``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import store
+from ..adapters import ResidentModel
+from ..config import ConfigError, RunConfig
+from ..data import train_prompts
+from ..metrics import diversity, looks_collapsed
+from ..models import device_name
+from ..rewards import get_reward
+from . import trl_backend
+from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
+
+
+def is_main_process() -> bool:
+    """Rank 0, or not distributed (``accelerate launch`` / torchrun set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@dataclass
+class TrainingRun:
+    """A run's request and its growing event history (readable by any number of viewers)."""
+
+    resident: ResidentModel
+    config: RunConfig
+    name: str
+    preset: str | None = None
+    prompts: list[str] | None = None
+    overwrite: bool = False
+    owner: str = ""
+    callbacks: list[Any] = field(default_factory=list)  # extra transformers TrainerCallbacks
+    history: list[StepEvent] = field(default_factory=list)
+    ended: RunEnded | None = None
+    started_at: float = 0.0
+    hook_calls: dict[str, int] = field(default_factory=dict)  # trl_backend's hooks that fired
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        store.check_adapter_name(self.name)
+        if (self.resident.adapter_dir / self.name).exists() and not self.overwrite:
+            raise ConfigError(f"adapter {self.name!r} already exists; pick a new name")
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> TrainingRun:
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._work, name=f"grpo-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the trainer to stop after the current step; the adapter is still saved."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self.ended is None and self._thread is not None
+
+    def join(self, timeout: float | None = None) -> RunEnded | None:
+        if self._thread:
+            self._thread.join(timeout)
+        return self.ended
+
+    # -- events --------------------------------------------------------------------------
+    def _publish(self, event: Event) -> None:
+        with self._changed:
+            if isinstance(event, RunEnded):
+                self.ended = event
+            else:
+                self.history.append(event)
+            self._changed.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Block until there are more than ``seen`` step events or the run ended."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: len(self.history) > seen or self.ended is not None, timeout
+            )
+
+    def events(self, poll: float = 1.0) -> Iterator[Event]:
+        """Every step event from the first, then the end event; blocks while running."""
+        seen = 0
+        while True:
+            self.wait(seen, poll)
+            while seen < len(self.history):
+                seen += 1
+                yield self.history[seen - 1]
+            if self.ended is not None and seen == len(self.history):
+                yield self.ended
+                return
+
+    # -- the work --------------------------------------------------------------------------
+    def _work(self) -> None:
+        steps = 0
+        try:
+            adapter = train(self, on_step=self._publish)
+            steps = len(self.history)
+            self._publish(
+                RunEnded(self.name, adapter, self.stopping, steps, time.time() - self.started_at)
+            )
+        except Exception as exc:  # report, don't swallow: the traceback goes to the log
+            traceback.print_exc()
+            self._publish(
+                RunEnded(
+                    self.name,
+                    None,
+                    self.stopping,
+                    steps,
+                    time.time() - self.started_at,
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
+
+
+class TrainingManager:
+    """One trainer per resident model: a second start gets ``BusyError``, never a 2nd run."""
+
+    def __init__(self, resident: ResidentModel):
+        self.resident = resident
+        self.current: TrainingRun | None = None
+        self._guard = threading.Lock()
+
+    def start(self, config: RunConfig, name: str, **kwargs: Any) -> TrainingRun:
+        with self._guard:
+            if self.current is not None and self.current.running:
+                run = self.current
+                who = f", started by {run.owner}" if run.owner else ""
+                raise BusyError(
+                    f"a training run is already going: {run.name!r} ({run.config.task}, step "
+                    f"{len(run.history)}/{run.config.max_steps}{who}). One run at a time on "
+                    "this machine - try again when it ends."
+                )
+            self.current = TrainingRun(self.resident, config, name, **kwargs).start()
+            return self.current
+
+    def stop(self) -> bool:
+        run = self.current
+        if run is None or not run.running:
+            return False
+        run.stop()
+        return True
+
+
+def train(
+    run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None
+) -> store.AdapterInfo | None:
+    """Run GRPO for ``run`` on the resident model, save the adapter, load it by name.
+
+    Returns the saved adapter (``None`` on the non-main ranks of a distributed run).
+    """
+    resident, cfg = run.resident, run.config
+    prompts = run.prompts or train_prompts()
+    if not prompts:
+        raise TrainingError("no training prompts")
+    start = time.time()
+    summary: dict[str, float] = {}
+
+    def on_log(step: int, logs: dict[str, float], samples: trl_backend.Samples) -> None:
+        if not trl_backend.is_step_log(logs):  # the final train_runtime/train_loss record
+            summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
+            return
+        event = _step_event(step, cfg, time.time() - start, logs, samples)
+        if on_step:
+            on_step(event)
+
+    saved: store.AdapterInfo | None = None
+    with tempfile.TemporaryDirectory(prefix="grpo-run-") as workdir:
+        model = resident.training_model(trl_backend.lora_config(resident.spec, cfg))
+        try:
+            trainer = trl_backend.make_trainer(
+                model,
+                cfg,
+                list(prompts),
+                resident.tokenizer,
+                workdir=workdir,
+                reward_funcs=[get_reward(n) for n in cfg.task_spec.reward_funcs],
+                lock=resident.lock,
+                on_log=on_log,
+                stop=run._stop,
+                callbacks=run.callbacks,
+            )
+            try:
+                trainer.train()
+            finally:
+                run.hook_calls = dict(trainer.hook_calls)
+            # under `accelerate launch` every rank trains (DDP keeps the weights equal); the
+            # main process alone writes the adapter
+            if trainer.accelerator.is_main_process:
+                record = run_record(run, summary, time.time() - start)
+                with resident.lock:
+                    saved = store.save_adapter(
+                        resident.adapter_dir,
+                        run.name,
+                        lambda folder: trl_backend.write_trained_weights(resident.model, folder),
+                        record,
+                        overwrite=run.overwrite,
+                    )
+        finally:
+            resident.end_training(saved)
+    return saved
+
+
+def _step_event(
+    step: int, cfg: RunConfig, elapsed: float, logs: dict, samples: trl_backend.Samples
+) -> StepEvent:
+    prompts, completions, rewards, advantages = samples
+    weights = cfg.task_spec.weights
+    rows = []
+    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+        scores = {name: float(vals[i]) for name, vals in rewards.items()}
+        total = sum(weights[name] * v for name, v in scores.items())
+        rows.append(StepCompletion(p, c, scores, total, float(advantages[i])))
+    div = diversity([r.completion for r in rows])
+    return StepEvent(
+        step,
+        cfg.max_steps,
+        elapsed,
+        trl_backend.step_metrics(logs, cfg.task_spec.reward_funcs),
+        rows,
+        div["distinct_1"],
+        looks_collapsed(div),
+        logged={k: float(v) for k, v in logs.items() if isinstance(v, int | float)},
+    )
+
+
+def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:
+    """What ``run.json`` holds: the full config, seed, versions, device and every step."""
+    resident, cfg = run.resident, run.config
+    history = [
+        {"step": e.step, "elapsed": round(e.elapsed, 2), "distinct_1": e.distinct_1, **e.logged}
+        for e in run.history
+    ]
+    rewards = [e.reward for e in run.history]
+    return {
+        "name": run.name,
+        "base": resident.spec.name,
+        "base_model": resident.spec.hub_id,
+        "preset": run.preset,
+        "config": cfg.to_dict(),
+        "grpo": cfg.resolved(),
+        "reward_funcs": list(cfg.task_spec.reward_funcs),
+        "seed": cfg.seed,
+        "steps": len(history),
+        "stopped_early": run.stopping,
+        "wall_time_s": round(wall_time, 1),
+        "seconds_per_step": round(wall_time / max(len(history), 1), 2),
+        "reward_first": rewards[0] if rewards else None,
+        "reward_last": rewards[-1] if rewards else None,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": trl_backend.versions(),
+        "device": device_name(),  # a step's seconds mean little without it
+        "summary": summary,
+        "history": history,
+    }

@@ -1,0 +1,83 @@
+"""The TRL/PEFT internals the demo relies on: checked at start, and each one proven to fire."""
+
+from __future__ import annotations
+
+import pytest
+
+from grpo_demo.training import TrainingError, TrainingRun, trl_backend
+from tests.test_tiny_pipeline import PROMPTS, tiny_config
+
+HOOK_COUNTS = ("training_step", "_generate_single_turn", "log", "merged_layers")
+
+
+def test_every_hook_fires_in_a_one_step_run(tiny_resident):
+    run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "hooks", prompts=PROMPTS)
+    assert run.start().join(timeout=300).error is None
+    calls = run.hook_calls
+    assert all(calls.get(hook, 0) >= 1 for hook in HOOK_COUNTS), calls
+    # the tiny GPT-2 has LoRA on c_attn, c_proj (x2: attention and MLP) in each of 2 blocks
+    assert calls["merged_layers"] == 6 * calls["_generate_single_turn"]
+    assert run.history[0].metrics["reward"] == pytest.approx(run.history[0].logged["reward"])
+
+
+def test_without_merged_rollouts_the_merge_hook_stays_silent(tiny_resident):
+    cfg = tiny_config(max_steps=1, merged_rollouts=False)
+    run = TrainingRun(tiny_resident, cfg, "unmerged", prompts=PROMPTS)
+    assert run.start().join(timeout=300).error is None
+    assert run.hook_calls["_generate_single_turn"] >= 1
+    assert run.hook_calls.get("merged_layers", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("owner", "attr"),
+    [
+        ("trl", "_generate_single_turn"),
+        ("trl", "log"),
+        ("peft", "merge"),
+        ("peft", "merged_adapters"),
+    ],
+)
+def test_a_missing_hook_fails_before_training_naming_the_versions(monkeypatch, owner, attr):
+    from peft.tuners.lora import LoraLayer
+    from trl import GRPOTrainer
+
+    cls = GRPOTrainer if owner == "trl" else LoraLayer
+    holder = next(c for c in cls.__mro__ if attr in vars(c))
+    monkeypatch.delattr(holder, attr)  # for "log": Trainer's plain one is left, not GRPO's
+    with pytest.raises(TrainingError, match=rf"{attr}.*installed trl .* / peft .*requirements"):
+        trl_backend.check_hooks()
+
+
+def test_a_run_on_a_trl_without_the_hook_ends_with_that_message(tiny_resident, monkeypatch):
+    from trl import GRPOTrainer
+
+    holder = next(c for c in GRPOTrainer.__mro__ if "_generate_single_turn" in vars(c))
+    monkeypatch.delattr(holder, "_generate_single_turn")
+    run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "no-hook", prompts=PROMPTS)
+    end = run.start().join(timeout=300)
+    assert end.error and "_generate_single_turn" in end.error and not run.history
+    assert "no-hook" not in tiny_resident.names()
+
+
+def test_trl_metric_names_are_mapped_in_one_place():
+    logs = {
+        "reward": -1.5,
+        "reward_std": 0.3,
+        "rewards/four_letter/mean": -2.0,
+        "rewards/four_letter/std": 0.5,
+        "kl": 0.01,
+        "frac_reward_zero_std": 0.25,
+        "clip_ratio/region_mean": 0.0,
+        "completions/mean_length": 30.0,
+    }
+    metrics = trl_backend.step_metrics(logs, ("four_letter",))
+    assert metrics == {
+        "reward": -1.5,
+        "reward_std": 0.3,
+        "kl": 0.01,
+        "frac_tied_groups": 0.25,
+        "clip_ratio": 0.0,
+        "rewards/four_letter": -2.0,
+    }
+    with pytest.raises(TrainingError, match="'reward' metric"):
+        trl_backend.step_metrics({"loss": 0.1}, ("four_letter",))
