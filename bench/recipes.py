@@ -3,16 +3,17 @@
 Made for a GPU machine, where one 40-step run takes about two minutes and a dozen share the
 card (on this project's 2-core CPU a single run of the shipped recipe takes hours):
 
-    python bench/recipes.py train bench/four_letter_recipes.txt --checkpoints /tmp/ck
-    python bench/recipes.py screen --checkpoints /tmp/ck --out results/gpu-screen
-    python bench/recipes.py table results/gpu-screen/summary.json
+    python -m bench.recipes train bench/four_letter_recipes.txt --checkpoints /tmp/ck
+    python -m bench.recipes screen --checkpoints /tmp/ck --out results/gpu-screen
+    python -m bench.recipes table results/gpu-screen/summary.json
 
 ``train`` starts one ``python -m grpo_demo train`` per recipe line (``label --flag value ...``,
 on top of the shipped four-letter command) and waits; a run past ``--deadline`` seconds gets
 Ctrl-C and still saves its adapter. ``screen`` samples N completions per model (base and every
-adapter, same seeds, large batches) and writes ``summary.json`` + ``completions.csv.gz``. The
-numbers screen recipes; the shipped adapter is then re-evaluated with ``grpo_demo evaluate``
-like every other model in RESULTS.md.
+adapter, same seeds, large batches) and writes ``summary.json`` (what the issue's bars look at,
+per model: ``table`` prints it) and the raw ``completions.csv.gz`` (to read; only the summary is
+kept in ``results/``). The numbers screen recipes; the shipped adapter is then re-evaluated with
+``grpo_demo evaluate`` like every other model in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 SHIPPED_RECIPE = (
     "--preset classroom-four-letter --task four-letter-strict --max-completion-length 48 "
@@ -76,11 +76,9 @@ def train(recipes: Path, checkpoints: Path, logs: Path, deadline: float) -> int:
 
 
 def summary_rows(result) -> dict[str, dict]:
-    """Per model: what the issue's bars look at (``bench/reproduce.py``'s own checks), the
-    gain over base, length and the apostrophe hack."""
-    from reproduce import bars, drops_apostrophe, loops
-
-    from grpo_demo.rewards import real_words
+    """Per model: what the issue's bars look at (``grpo_demo.quality``, as ``bench.reproduce``
+    checks them), the gain over base, length and the apostrophe hack."""
+    from grpo_demo.quality import drops_apostrophe, judge, loops, mean_words
 
     means = result.summary.set_index(["adapter", "reward"])["mean"]
     rows = {}
@@ -91,10 +89,10 @@ def summary_rows(result) -> dict[str, dict]:
             "distinct_2": div["distinct_2"],
             "over3": sum(map(loops, texts)),
             "max_run": div["max_run"],
-            "words": round(sum(len(real_words(t)) for t in texts) / len(texts), 1),
+            "words": mean_words(texts),
             "drops": sum(map(drops_apostrophe, texts)),
             # the no-collapse bars; the gain bar is the "gain" column
-            "clean": all(ok for ok, _ in bars("four-letter", result, "four_letter", name)[1:]),
+            "clean": all(ok for ok, _ in judge(result, "four-letter", name)[1:]),
         }
     for row in rows.values():
         row["gain"] = round(row["four_letter"] - rows["base"]["four_letter"], 4)

@@ -1,65 +1,79 @@
 """Reproduce the lab report on the bundled model: config sweep, Table 1, samples, quality bars.
 
-Stages (each writes under ``results/``, so they can run apart and be re-run one at a time):
+Stages (run from the repository root; each reads and writes under ``results/``, so they can run
+apart and be re-run one at a time):
 
-    python bench/reproduce.py sweep --steps 8        # default, config_1..4: reward curves
+    python -m bench.reproduce sweep --steps 8        # default, config_1..4: reward curves
     python -m grpo_demo evaluate ... --out results/eval/<name>   # N = 1000 per model (README)
-    python bench/reproduce.py report                 # Table 1, bars, samples -> results/*.md
+    python -m bench.reproduce record <label> --task four-letter --status experiment --change ...
+    python -m bench.reproduce report                 # Table 1, bars, samples -> results/tables.md
+
+``record`` turns an attempt's evaluation (``results/eval/<label>-<tokens>/``) into one row of
+``bench/attempts.csv``: what changed from the shipped recipe, its status, and every number the
+report prints for it (``median``/``mean``/``std`` are the task's bar metric; ``gain`` is the
+gain rule's change vs base: an absolute gain or a ratio; ``over3`` counts completions with a
+run of one word over three; ``drops`` the apostrophe hack; ``words`` real words per completion,
+punctuation stripped, as in the GPU screen). The raw completions can then go.
+``report`` judges the shipped adapters on their kept evaluations and re-judges every recorded
+attempt from its row, with the same bars (``grpo_demo.quality``).
 
 The sweep shortens the report's runs (equal step counts, completions capped at
 ``--max-completion-length`` tokens) to fit a 2-core CPU; everything else is the preset as the
-report wrote it. The quality bars are issue #4's and are checked here, not in timed tests.
+report wrote it.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from grpo_demo.quality import TASKS, Bars, Scores, apostrophe_drops, count_drops, judge, verdicts
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 RESULTS = ROOT / "results"
+ATTEMPTS = ROOT / "bench" / "attempts.csv"
 SWEEP_PRESETS = ("default", "config_1", "config_2", "config_3", "config_4")
-TASK_EVALS = {  # task -> (adapter, tokens, the reward the bar is about)
-    "four-letter": ("four-letter", 48, "four_letter"),
-    "long-answer": ("long-answer", 128, "word_count_real"),
-}
-EXTRA_EVALS = {  # task -> earlier adapters kept for comparison (eval folder: <label>-<tokens>)
-    "four-letter": (
-        "four-letter-b02",  # shipped 2026-11-25: 4 prompts x 8 completions, gain +0.9997
-        "four-letter-s07e",  # shipped recipe at beta 0.03 (GPU-trained): gain +1.20
-        "four-letter-v1",  # shipped first: 2 runs > 3
-        "four-letter-v2",  # + no_repeats: see RESULTS.md
-        "four-letter-v3",  # + no_long_runs: one run of 4
-        "four-letter-b01",  # v3 + beta 0.01: 3 runs of 4
-        "four-letter-v4",  # v3 + beta 0.04: gain +0.70
-        "four-letter-b015",  # beta 0.015: gain +0.94
-        "four-letter-b02s50",  # beta 0.02, 50 steps: +0.92
-        "four-letter-b02s1",  # beta 0.02, seed 1
-        "four-letter-b02lr15",  # beta 0.02, lr 1.5e-3
-        "four-letter-b0125",  # beta 0.0125
-        "four-letter-b01s7",  # beta 0.01, seed 7
-    ),
-    "long-answer": ("long-answer-v1",),  # word_count_diverse: collapsed
-}
-# Contractions without their apostrophe are four letters by the report's split(" "): a hack.
-APOSTROPHE_DROPS = frozenset({"dont", "cant", "wont", "im"})
+STATUSES = ("shipped", "superseded", "experiment")
+ATTEMPT_FIELDS = [
+    "label",
+    "task",
+    "tokens",
+    "status",
+    "change",
+    "n",
+    "median",
+    "mean",
+    "std",
+    "gain",
+    "distinct_1",
+    "distinct_2",
+    "mean_distinct",
+    "max_run",
+    "over3",
+    "drops",
+    "words",
+    "collapsed",
+]
 
 
-def sweep(steps: int, max_len: int, model: str | None) -> None:
+def sweep(steps: int, max_len: int, model: str | None, results: Path) -> None:
     """Each report config for ``steps`` steps on the four-letter task; one curve each."""
     from grpo_demo.adapters import ResidentModel
-    from grpo_demo.config import from_preset, preset_field
-    from grpo_demo.evaluation import diversity, looks_collapsed
+    from grpo_demo.metrics import diversity, looks_collapsed
+    from grpo_demo.presets import from_preset, preset_field
     from grpo_demo.training import TrainingRun
 
-    out = RESULTS / "sweep"
+    out = results / "sweep"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         resident = ResidentModel.load(model, Path(tmp))
@@ -114,46 +128,114 @@ def plot_sweep(out: Path) -> None:
     fig.savefig(out / "reward_curves.png", dpi=100)
 
 
-def load_eval(name: str):
+def load_eval(results: Path, name: str, adapter: str) -> pd.DataFrame:
+    """One evaluation's completions, named ``adapter`` whatever name it was evaluated under."""
     import pandas as pd
 
-    return pd.read_csv(RESULTS / "eval" / name / "completions.csv", keep_default_na=False)
+    path = results / "eval" / name / "completions.csv"
+    return pd.read_csv(path, keep_default_na=False).assign(adapter=adapter)
 
 
-def report(samples: int) -> int:
-    """Merge base + adapter evaluations per task, check the bars, write tables and samples."""
+def read_attempts(path: Path = ATTEMPTS) -> list[dict[str, str]]:
+    """The attempts table as it is on disk, one dict of strings per row, in file order."""
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def attempt_scores(row: dict[str, str]) -> Scores:
+    """What the bars need from a recorded attempt."""
+    return Scores(
+        mean=float(row["mean"]),
+        distinct_2=float(row["distinct_2"]),
+        max_run=int(row["max_run"]),
+        over3=int(row["over3"]),
+    )
+
+
+def record(
+    label: str, task: str, status: str, change: str, results: Path, attempts: Path
+) -> dict[str, object]:
+    """Measure ``results/eval/<label>-<tokens>`` against its base; add or replace its row."""
+    import pandas as pd
+
+    from grpo_demo.evaluation import summarize
+    from grpo_demo.quality import numbers
+
+    bars = TASKS[task]
+    base = load_eval(results, f"base-{bars.tokens}", "base")
+    tuned = load_eval(results, f"{label}-{bars.tokens}", label)
+    result = summarize(pd.concat([base, tuned], ignore_index=True))
+    row = {"label": label, "task": task, "tokens": bars.tokens, "status": status}
+    row |= {"change": change, **numbers(result, label, bars)}
+    rows = read_attempts(attempts) if attempts.exists() else []
+    at = next((i for i, r in enumerate(rows) if r["label"] == label), len(rows))
+    rows[at : at + 1] = [row]
+    with attempts.open("w", newline="") as f:
+        writer = csv.DictWriter(f, ATTEMPT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return row
+
+
+def attempts_section(bars: Bars, base: Scores, rows: list[dict[str, str]]) -> list[str]:
+    """The recorded attempts as a table, then each one judged by the bars against this base."""
+    metric = bars.metric
+    head = ["attempt", "status", "change from the shipped recipe"]
+    head += [f"{metric} median", f"{metric} mean", f"{metric} std", "gain"]
+    head += ["distinct_1", "distinct_2", "mean_distinct", "max_run", "runs > 3"]
+    head += ["drop apostrophes", "words", "collapsed"]
+    body = [
+        [r["label"], r["status"], r["change"]]
+        + [f"{float(r[k]):.3f}" for k in ("median", "mean", "std")]
+        + [bars.gain.show(float(r["gain"]))]
+        + [f"{float(r[k]):.3f}" for k in ("distinct_1", "distinct_2", "mean_distinct")]
+        + [r[k] for k in ("max_run", "over3", "drops", "words", "collapsed")]
+        for r in rows
+    ]
+    lines = [md_table(head, body), ""]
+    for r in rows:
+        checks = verdicts(bars, base, attempt_scores(r))
+        lines.append(
+            f"- {r['label']}: "
+            + "; ".join(f"{'pass' if ok else 'FAIL'} {text}" for ok, text in checks)
+        )
+    return lines
+
+
+def report(samples: int, results: Path, out: Path, attempts: Path) -> int:
+    """Base + shipped adapter per task: tables, bars, histograms and samples; the recorded
+    attempts beside them. 1 if a shipped adapter misses a bar."""
     import pandas as pd
 
     from grpo_demo.evaluation import histogram, summarize
+    from grpo_demo.quality import scores
 
-    lines, failed = ["# Generated by `python bench/reproduce.py report`", ""], 0
-    for task, (adapter, tokens, metric) in TASK_EVALS.items():
-        base = load_eval(f"base-{tokens}").assign(adapter="base")
-        tuned = load_eval(f"{adapter}-{tokens}").assign(adapter=adapter)  # as shipped
-        extra = [
-            load_eval(f"{label}-{tokens}").assign(adapter=label)
-            for label in EXTRA_EVALS[task]
-            if (RESULTS / "eval" / f"{label}-{tokens}").is_dir()
-        ]
-        result = summarize(pd.concat([base, tuned, *extra], ignore_index=True))
-        histogram(result, ("four_letter", metric)).savefig(
-            RESULTS / f"histograms-{task}.png", dpi=100, bbox_inches="tight"
+    recorded = read_attempts(attempts)
+    lines, failed = ["# Generated by `python -m bench.reproduce report`", ""], 0
+    for task, bars in TASKS.items():
+        adapter, tokens, metric = bars.adapter, bars.tokens, bars.metric
+        base = load_eval(results, f"base-{tokens}", "base")
+        tuned = load_eval(results, f"{adapter}-{tokens}", adapter)  # as shipped
+        rows = [r for r in recorded if r["task"] == task and r["label"] != adapter]
+        result = summarize(pd.concat([base, tuned], ignore_index=True))
+        panels = tuple(dict.fromkeys(("four_letter", metric)))  # the report's reward, the bar's
+        histogram(result, panels).savefig(
+            out.parent / f"histograms-{task}.png", dpi=100, bbox_inches="tight"
         )
         lines += [f"## {task}: base vs `{adapter}`, {tokens} new tokens, N = {len(base)}", ""]
         lines += [markdown(result.table1(("four_letter", "word_count", "word_count_real")))]
         lines += ["", markdown(result.diversity_table()), ""]
-        if task == "four-letter":
-            lines += [apostrophe_drops(result.completions), ""]
-        for ok, text in bars(task, result, metric, adapter):
+        if metric == "four_letter":  # the hack this reward invites
+            drops = count_drops(result) | {r["label"]: int(r["drops"]) for r in rows}
+            lines += [apostrophe_drops(drops), ""]
+        for ok, text in judge(result, task):
             failed += not ok
             lines.append(f"- {'PASS' if ok else 'FAIL'}: {text}")
-        for label in EXTRA_EVALS[task]:
-            if label in result.diversity:
-                checks = bars(task, result, metric, label)
-                lines.append(
-                    f"- {label}: "
-                    + "; ".join(f"{'pass' if ok else 'FAIL'} {text}" for ok, text in checks)
-                )
+        if rows:
+            where = attempts.resolve()
+            where = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+            lines += ["", f"### Earlier attempts (`{where}`), judged against this base", ""]
+            lines += attempts_section(bars, scores(result, "base", bars), rows)
         lines += ["", f"### Samples ({adapter}): same prompt, same seed", ""]
         for i in range(samples):
             row = i * (len(base) // samples)
@@ -162,95 +244,53 @@ def report(samples: int) -> int:
                 text = " ".join(df.text[row].split())
                 lines.append(f"- *{label}* ({df[metric][row]:.2f}): {text}")
             lines.append("")
-    (RESULTS / "tables.md").write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 1 if failed else 0
 
 
-def drops_apostrophe(text: str) -> bool:
-    """Writes "dont", "cant", "wont" or "im" as a word (punctuation stripped, any case)."""
-    from grpo_demo.rewards import real_words
-
-    return bool(APOSTROPHE_DROPS & set(real_words(text.lower())))
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    """A GitHub table from already formatted cells."""
+    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows])
 
 
-def loops(text: str) -> bool:
-    """Repeats one word more than three times in a row: what the no-collapse bar counts."""
-    from grpo_demo.evaluation import longest_run
-    from grpo_demo.rewards import real_words
-
-    return longest_run(real_words(text.lower())) > 3
-
-
-def apostrophe_drops(completions) -> str:
-    """How many completions per model write "dont", "cant", "wont" or "im" as a word."""
-    hits = completions.text.map(drops_apostrophe)
-    counts = hits.groupby(completions.adapter, sort=False).sum()
-    return (
-        "Completions dropping an apostrophe ("
-        + ", ".join(f'"{w}"' for w in sorted(APOSTROPHE_DROPS))
-        + " as a word): "
-        + ", ".join(f"{a} {n}" for a, n in counts.items())
-        + "."
-    )
-
-
-def markdown(df) -> str:
+def markdown(df: pd.DataFrame) -> str:
     """A DataFrame as a GitHub table (pandas' own needs the optional ``tabulate``)."""
     head = [df.index.name or "", *map(str, df.columns)]
     rows = [
         [str(i), *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r)]
         for i, r in zip(df.index, df.itertuples(index=False), strict=True)
     ]
-    return "\n".join("| " + " | ".join(r) + " |" for r in [head, ["---"] * len(head), *rows])
-
-
-def bars(task: str, result, metric: str, adapter: str) -> list[tuple[bool, str]]:
-    """Issue #4's quality bars for one task: the reward gain and 'no collapse'."""
-    s = result.summary.set_index(["adapter", "reward"])["mean"]
-    div = result.diversity
-    base_mean, tuned_mean = s[("base", metric)], s[(adapter, metric)]
-    if task == "four-letter":
-        gain = (
-            tuned_mean >= base_mean + 1.0,
-            f"mean {metric} {tuned_mean:.3f} >= base {base_mean:.3f} + 1.0 "
-            f"(gain {tuned_mean - base_mean:+.4f})",
-        )
-    else:
-        gain = (
-            tuned_mean >= 1.35 * base_mean,
-            f"mean {metric} {tuned_mean:.2f} >= 1.35 x base "
-            f"{base_mean:.2f} ({tuned_mean / base_mean:.2f}x)",
-        )
-    d2, base_d2 = div[adapter]["distinct_2"], div["base"]["distinct_2"]
-    texts = result.completions.set_index("adapter")["text"]
-    over = {a: sum(map(loops, texts[a])) for a in ("base", adapter)}
-    return [
-        gain,
-        (d2 >= 0.6 * base_d2, f"distinct-2 {d2:.3f} >= 0.6 x base {base_d2:.3f}"),
-        (
-            div[adapter]["max_run"] <= 3,
-            f"longest run of one word {div[adapter]['max_run']} <= 3 (completions with a run "
-            f"over 3: {over[adapter]}; base: {over['base']}, longest {div['base']['max_run']})",
-        ),
-    ]
+    return md_table(head, rows)
 
 
 def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=RESULTS, help="results root (eval/, sweep/)")
+    p.add_argument("--attempts", type=Path, default=ATTEMPTS, help="the attempts table (CSV)")
     sub = p.add_subparsers(dest="stage", required=True)
-    s = sub.add_parser("sweep")
+    s = sub.add_parser("sweep", help="the report's configs, shortened: reward curves")
     s.add_argument("--steps", type=int, default=8)
     s.add_argument("--max-completion-length", type=int, default=64)
     s.add_argument("--model")
-    r = sub.add_parser("report")
+    c = sub.add_parser("record", help="an attempt's evaluation -> one row of the attempts table")
+    c.add_argument("label", help="the adapter; its evaluation is results/eval/<label>-<tokens>")
+    c.add_argument("--task", choices=TASKS, required=True)
+    c.add_argument("--status", choices=STATUSES, required=True)
+    c.add_argument("--change", required=True, help="one line: what differs from the shipped")
+    r = sub.add_parser("report", help="tables, bars, histograms and samples")
     r.add_argument("--samples", type=int, default=6)
+    r.add_argument("--out", type=Path, help="default: <results>/tables.md")
     args = p.parse_args()
     if args.stage == "sweep":
-        sweep(args.steps, args.max_completion_length, args.model)
+        sweep(args.steps, args.max_completion_length, args.model, args.results)
         return 0
-    return report(args.samples)
+    if args.stage == "record":
+        row = record(args.label, args.task, args.status, args.change, args.results, args.attempts)
+        print(", ".join(f"{k} {v}" for k, v in row.items()))
+        return 0
+    return report(args.samples, args.results, args.out or args.results / "tables.md", args.attempts)
 
 
 if __name__ == "__main__":

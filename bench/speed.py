@@ -1,7 +1,11 @@
-"""Speed suite (issue #5): GRPO step vs plain TRL, time-to-effect, evaluation throughput,
-generation tokens/s, adapter switch, app start. Writes BENCHMARKS.md.
+"""Speed suite (issue #5), the project's one benchmark report: writes BENCHMARKS.md.
 
-    .venv/bin/python bench/speed.py [--steps 4] [--out BENCHMARKS.md]
+    python -m bench.speed [--steps 4] [--only SECTION ...] [--skip SECTION ...] [--out FILE]
+
+Sections: ``load`` (bundled model load in a fresh process, cold and warm cache), ``step`` (GRPO
+step vs plain TRL), ``effect`` (time-to-effect), ``eval`` (evaluation throughput), ``gen``
+(generation tokens/s, request latency per adapter, adapter hot-load, base reload), ``app``
+(``python app.py`` to first page and to page config, warm and cold cache).
 
 Everything runs in one process on this machine, side by side, so ratios survive the machine's
 drift. Step times drop each run's first step (warm-up) and report median / min / max of the rest.
@@ -13,18 +17,105 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from bench import adapter_switching, app_first_page  # noqa: E402
-
+SECTIONS = ("load", "step", "effect", "eval", "gen", "app")
 GROUP, TOKENS = 8, 32  # the issue's comparison: 8 completions x 32 tokens, one prompt a step
+
+
+def timed(fn, repeat: int = 1) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def model_load(cold_cache: bool) -> float:
+    """Seconds for a fresh process to import and load the bundled base (what a user waits for);
+    a cold cache converts the bundled GGUF to safetensors first."""
+    env = dict(os.environ)
+    if cold_cache:
+        env["GRPO_DEMO_CACHE"] = tempfile.mkdtemp(prefix="bench-cache-")
+    code = "from grpo_demo.models import load_base, resolve_spec; load_base(resolve_spec())"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def app_first_page(env_extra: dict[str, str] | None = None) -> tuple[float, float]:
+    """Seconds from `python app.py` to HTTP 200 on / and to the page's config (all of it)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env_extra or {}),
+    }
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                page = time.perf_counter() - start
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=10).read()
+                return page, time.perf_counter() - start
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("app exited") from None
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def adapter_switching(rounds: int = 5) -> dict[str, float]:
+    """Request latency per shipped adapter (interleaved, so drift hits all alike), adapter
+    hot-load, and 8 samples per adapter, on a resident model of its own (the shipped adapters)."""
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.generation import SamplingParams, generate
+
+    resident = ResidentModel.load()
+    names = resident.names()
+    params = SamplingParams(num_samples=1, max_new_tokens=1, seed=0)
+    generate(resident, "Warm up", "base", params)
+    per_name: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(rounds):  # interleaved: base, a, b, base, a, b, ...
+        for name in names:
+            per_name[name] += timed(
+                lambda n=name: generate(resident, "Fill that sentence", n, params)
+            )
+    results = {f"1-token request, {n}": statistics.median(v) for n, v in per_name.items()}
+    adapters = [resident.adapters[n] for n in names[1:]]
+    if adapters:
+        info = adapters[0]
+        loads = timed(lambda: resident.add(info), repeat=3)
+        results[f"hot-load adapter from disk ({info.name})"] = statistics.median(loads)
+    gen32 = SamplingParams(num_samples=8, max_new_tokens=32, seed=0)
+    for name in names:
+        t = statistics.median(
+            timed(lambda n=name: generate(resident, "Fill that sentence", n, gen32), repeat=2)
+        )
+        results[f"8 samples x 32 tokens, {name}"] = t
+    return results
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -89,8 +180,9 @@ def plain_trl_steps(steps: int, **overrides) -> list[float]:
     return timer.times[1:]
 
 
-def project_steps(resident, steps: int, **overrides):
-    from grpo_demo.config import from_preset
+def project_steps(resident, steps: int, **overrides) -> list[float]:
+    """The project's path on the same sizes; every step, the warm-up first."""
+    from grpo_demo.presets import from_preset
     from grpo_demo.training import TrainingRun
 
     cfg = from_preset(
@@ -107,7 +199,7 @@ def project_steps(resident, steps: int, **overrides):
     end = run.join()
     if end is None or end.error:
         raise RuntimeError(f"bench run failed: {end}")
-    return timer.times[1:]
+    return timer.times
 
 
 def eval_reward(model, tok, prompts: list[str], seed: int = 0, **generate_kwargs) -> float:
@@ -135,8 +227,8 @@ def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str
     """Training seconds (evaluation excluded) until the eval-split reward is base + gain."""
     from transformers import TrainerCallback
 
-    from grpo_demo.config import from_preset
     from grpo_demo.data import eval_prompts
+    from grpo_demo.presets import from_preset
     from grpo_demo.training import TrainingRun
 
     prompts = eval_prompts()[:32]
@@ -206,12 +298,15 @@ def tokens_per_second(resident, batch: int, tokens: int = 32) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per variant (1 warm-up)")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    parser.add_argument("--skip", nargs="*", default=[], help="step effect eval gen app")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run just these sections")
+    parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, metavar="SECTION")
     parser.add_argument("--append", action="store_true", help="add rows to an existing --out")
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    run = [s for s in (args.only or SECTIONS) if s not in args.skip]
 
     import torch
     import transformers
@@ -220,7 +315,6 @@ def main() -> None:
     from grpo_demo.adapters import ResidentModel
     from grpo_demo.models import load_base, resolve_spec
 
-    resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
     rows: list[str] = []
 
     def row(what: str, values: list[float] | float, unit: str = "s", note: str = "") -> None:
@@ -229,22 +323,27 @@ def main() -> None:
         rows.append(f"| {what} | {med:.3f} | {lo:.3f} | {hi:.3f} | {unit} | {note} |")
         print(rows[-1], flush=True)
 
-    if "step" not in args.skip:
+    if "load" in run:  # fresh processes: before this one holds a model of its own
+        row("bundled model load, new process, cold cache (GGUF -> safetensors)", model_load(True))
+        row("bundled model load, new process, warm cache", model_load(False))
+    if {"step", "effect", "eval", "gen"} & set(run):
+        resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
+    if "step" in run:
+        project = project_steps(resident, args.steps)
         variants = {
             "TRL GRPOTrainer defaults": plain_trl_steps(args.steps),
             "TRL + bf16 off": plain_trl_steps(args.steps, bf16=False),
             "project, merged rollouts off": project_steps(
                 resident, args.steps, merged_rollouts=False
-            ),
-            "project (bf16 off, no grad. checkpointing, merged-LoRA rollouts)": project_steps(
-                resident, args.steps
-            ),
+            )[1:],
+            "project (bf16 off, no grad. checkpointing, merged-LoRA rollouts)": project[1:],
         }
         trl_default = statistics.median(variants["TRL GRPOTrainer defaults"])
         for name, times in variants.items():
             ratio = statistics.median(times) / trl_default
             row(f"GRPO step: {name}", times, note=f"{ratio:.2f} x TRL default")
-    if "effect" not in args.skip:
+        row("GRPO step: project, first step (warm-up, not in the row above)", project[0])
+    if "effect" in run:
         found = time_to_effect(resident)
         note = f"base {found['base']:.3f}; " + ", ".join(
             f"{k} {v:.3f}" for k, v in found.items() if k.startswith("step ")
@@ -252,7 +351,7 @@ def main() -> None:
         if "seconds" in found:
             row(f"time-to-effect (+0.5, reached at step {found['steps']})", found["seconds"])
         rows.append(f"| time-to-effect rewards | | | | | {note} |")
-    if "eval" not in args.skip:
+    if "eval" in run:
         ev = evaluation_throughput(resident)
         row("evaluation, grpo_demo.evaluation, per completion", ev["fast"])
         row("evaluation, per-sample pipeline loop, per completion", ev["loop"])
@@ -262,7 +361,7 @@ def main() -> None:
             ev["loop"] * 1000,
             note=f"{ev['loop'] / ev['fast']:.1f} x slower",
         )
-    if "gen" not in args.skip:
+    if "gen" in run:
         for batch in (1, 8, 32):
             row(f"generation, batch {batch}", [tokens_per_second(resident, batch)], "tokens/s")
         for what, seconds in adapter_switching().items():
@@ -273,11 +372,14 @@ def main() -> None:
             "reloading the base model in-process (the alternative to switching)",
             [time.perf_counter() - start],
         )
-    if "app" not in args.skip:
-        row("`python app.py` -> first page, warm cache", [app_first_page()[0] for _ in range(3)])
+    if "app" in run:
+        warm = [app_first_page() for _ in range(3)]
+        row("`python app.py` -> first page, warm cache", [page for page, _ in warm])
+        row("`python app.py` -> page config served, warm cache", [config for _, config in warm])
         cold = {"GRPO_DEMO_CACHE": tempfile.mkdtemp(prefix="bench-cache-")}
-        first = app_first_page(cold)[0]
+        first, config = app_first_page(cold)
         row("`python app.py` -> first page, first ever (empty model cache)", first)
+        row("`python app.py` -> page config served, first ever (empty model cache)", config)
 
     machine = (
         f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -285,17 +387,18 @@ def main() -> None:
         f"{platform.python_version()}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}, TRL {trl.__version__}"
     )
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = " ".join(["python -m bench.speed", *sys.argv[1:]])
     head = [
         "# Speed benchmarks",
         "",
-        f"Machine: {machine}. Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"`python bench/speed.py --steps {args.steps}`.",
+        f"Machine: {machine}. Run: {when}, `{command}`.",
         "",
         "| what | median | min | max | unit | note |",
         "|---|---|---|---|---|---|",
     ]
     if args.append and args.out.exists():
-        stamp = f"Appended: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, skip={args.skip}"
+        stamp = f"Appended: {when}, `{command}`"
         args.out.write_text(args.out.read_text() + "\n".join(rows) + f"\n\n{stamp}.\n")
     else:
         args.out.write_text("\n".join(head + rows) + "\n")

@@ -200,16 +200,3 @@ def validate(cfg: RunConfig) -> None:
             f"divisible by num_generations ({r['num_generations']}): each prompt needs a "
             "whole group of completions"
         )
-
-
-def __getattr__(name: str) -> Any:
-    """Presets and adapter names moved to their own modules; old imports keep working."""
-    if name in {"PRESETS", "Preset", "from_preset", "preset_field", "REPORT_PRESETS"}:
-        from . import presets
-
-        return getattr(presets, name)
-    if name in {"check_adapter_name", "RESERVED_NAMES"}:
-        from . import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """The adapters shipped in checkpoints/: valid for the bundled base, and they change what it says.
 
-The quality bars themselves (reward gain, no collapse, N = 1000) live in bench/reproduce.py and
-RESULTS.md; here a small same-seed sample only has to move in the trained direction.
+The quality bars themselves (reward gain, no collapse) live in grpo_demo/quality.py (tested in
+test_quality.py) and are checked on N = 1000 by ``python -m bench.reproduce report`` (RESULTS.md);
+here a small same-seed sample only has to move in the trained direction.
 """
 
 from __future__ import annotations
