@@ -4,7 +4,8 @@ An adapter lives in ``checkpoints/<base>/<name>/`` as a standard PEFT folder
 (``adapter_config.json`` + ``adapter_model.safetensors``) plus ``run.json`` (how it was
 trained) and a model card (``README.md``). This module is the only one that knows that
 layout: training hands it plain data and a function that writes the weights; the resident
-model asks it which folders are safe to load. Nothing here imports torch, PEFT or TRL.
+model asks it which folders are safe to load. Nothing here uses PEFT or TRL (torch only to
+list the attribute names an adapter cannot take).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,20 @@ def check_adapter_name(name: str) -> str:
         )
     if name in RESERVED_NAMES:
         raise ConfigError(f"adapter name {name!r} is reserved; pick another")
+    if name.isidentifier() and name in _module_attributes():
+        raise ConfigError(
+            f"adapter name {name!r} is already a PyTorch module attribute (PEFT cannot load an "
+            "adapter under it); pick another"
+        )
     return name
+
+
+@cache
+def _module_attributes() -> frozenset[str]:
+    """``half``, ``train``, ``to`` ...: PEFT stores adapters as module attributes."""
+    import torch
+
+    return frozenset(dir(torch.nn.Module))
 
 
 # -- reading -----------------------------------------------------------------------------------

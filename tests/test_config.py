@@ -110,7 +110,9 @@ def test_round_trip_through_dict():
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("bad", ["", "Base", "has space", "../up", "base", "default", "ref"])
+@pytest.mark.parametrize(
+    "bad", ["", "Base", "has space", "../up", "base", "default", "ref", "half", "train"]
+)
 def test_adapter_names_are_plain(bad):
     with pytest.raises(ConfigError):
         check_adapter_name(bad)

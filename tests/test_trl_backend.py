@@ -20,6 +20,21 @@ def test_every_hook_fires_in_a_one_step_run(tiny_resident):
     assert run.history[0].metrics["reward"] == pytest.approx(run.history[0].logged["reward"])
 
 
+def test_adapters_are_saved_in_bf16_and_load_back_as_saved(tiny_resident):
+    import torch
+    from safetensors.torch import load_file
+
+    run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "bf16-saved", prompts=PROMPTS)
+    end = run.start().join(timeout=300)
+    saved = load_file(str(end.adapter.path / "adapter_model.safetensors"))
+    assert {v.dtype for v in saved.values()} == {torch.bfloat16}
+    loaded = {k: v for k, v in tiny_resident.model.named_parameters() if ".bf16-saved." in k}
+    assert len(loaded) == len(saved)
+    for key, value in saved.items():
+        param = loaded[key.replace(".weight", ".bf16-saved.weight")]
+        assert param.dtype == torch.float32 and torch.equal(param, value.float())
+
+
 def test_without_merged_rollouts_the_merge_hook_stays_silent(tiny_resident):
     cfg = tiny_config(max_steps=1, merged_rollouts=False)
     run = TrainingRun(tiny_resident, cfg, "unmerged", prompts=PROMPTS)
