@@ -1,9 +1,9 @@
-"""Issue #4's quality bars: when an adapter is good enough to ship.
+"""The quality bars: when an adapter is good enough to ship.
 
 Reward going up is not enough (the report's "last last last ..." went up too). An adapter
 ships when, on N held-out completions, its task's reward beats the base by the task's gain rule
 *and* the writing did not collapse: distinct-2 keeps 0.6 of the base's, and no completion
-repeats one word more than three times in a row. The bars are data (``TASKS``) checked on a
+repeats one word more than three times in a row. The bars are data (``BARS``) checked on a
 few plain numbers (``Scores``), so a fresh evaluation and an attempt recorded in a table are
 judged by the same code.
 """
@@ -126,7 +126,7 @@ class Bars:
     max_run: int = MAX_RUN
 
 
-TASKS: dict[str, Bars] = {
+BARS: dict[str, Bars] = {  # evaluated task -> its bars
     "four-letter": Bars("four-letter", 48, "four_letter", Plus(1.0)),
     "long-answer": Bars("long-answer", 128, "word_count_real", Times(1.35)),
 }
@@ -159,7 +159,7 @@ def verdicts(bars: Bars, base: Scores, tuned: Scores) -> list[Check]:
     """The gain bar, then the two no-collapse bars, each against the base.
 
     >>> base, tuned = Scores(-2.0, 0.6, 16, 2), Scores(-0.9, 0.3, 3, 0)
-    >>> [c.ok for c in verdicts(TASKS["four-letter"], base, tuned)]
+    >>> [c.ok for c in verdicts(BARS["four-letter"], base, tuned)]
     [True, False, True]
     """
     run = (
@@ -182,7 +182,7 @@ def verdicts(bars: Bars, base: Scores, tuned: Scores) -> list[Check]:
 
 def judge(result: EvalResult, task: str, adapter: str | None = None) -> list[Check]:
     """The bars of ``task`` for ``adapter`` (default: the shipped one) against "base"."""
-    bars = TASKS[task]
+    bars = BARS[task]
     adapter = adapter or bars.adapter
     return verdicts(bars, scores(result, "base", bars), scores(result, adapter, bars))
 

@@ -40,15 +40,15 @@ def report(tmp_path_factory) -> tuple[str, Path]:
 
 
 def test_report_lists_every_attempt_and_passes_both_shipped_adapters(report):
-    from grpo_demo.quality import TASKS
+    from grpo_demo.quality import BARS
 
     text, folder = report
     for row in attempts():
         assert f"| {row['label']} | {row['status']} |" in text or row["status"] == "shipped"
         assert row["label"] in text
     sections = {s.split(":", 1)[0]: s for s in text.split("\n## ")[1:]}
-    assert set(sections) == set(TASKS)
-    for task, bars in TASKS.items():
+    assert set(sections) == set(BARS)
+    for task, bars in BARS.items():
         section = sections[task]
         assert section.startswith(f"{task}: base vs `{bars.adapter}`")
         assert section.count("\n- PASS: ") == 3
@@ -57,17 +57,17 @@ def test_report_lists_every_attempt_and_passes_both_shipped_adapters(report):
 
 
 def test_attempts_table_is_complete():
-    from grpo_demo.quality import TASKS
+    from grpo_demo.quality import BARS
 
     rows = attempts()
     labels = [r["label"] for r in rows]
     assert len(labels) == len(set(labels))
     assert {r["status"] for r in rows} <= {"shipped", "superseded", "experiment"}
     shipped = {r["task"]: r["label"] for r in rows if r["status"] == "shipped"}
-    assert shipped == {task: bars.adapter for task, bars in TASKS.items()}
+    assert shipped == {task: bars.adapter for task, bars in BARS.items()}
     for r in rows:
         assert r["change"].strip() and "\n" not in r["change"]
-        assert int(r["tokens"]) == TASKS[r["task"]].tokens
+        assert int(r["tokens"]) == BARS[r["task"]].tokens
 
 
 def test_shipped_rows_match_their_kept_evaluations(tmp_path):

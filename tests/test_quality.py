@@ -12,7 +12,7 @@ import pytest
 
 from grpo_demo.evaluation import summarize
 from grpo_demo.quality import (
-    TASKS,
+    BARS,
     Plus,
     Scores,
     Times,
@@ -103,7 +103,7 @@ def test_a_looping_adapter_fails_the_run_bar_and_is_counted(base):
     *_, (bad, text) = judge(bad_result, "four-letter", "tuned")
     assert ok and not bad
     assert text.startswith("longest run of one word 4 <= 3 (completions with a run over 3: 1;")
-    assert scores(bad_result, "tuned", TASKS["four-letter"]).over3 == 1
+    assert scores(bad_result, "tuned", BARS["four-letter"]).over3 == 1
     # the gain bar does not see the loop: that is why the run bar exists
     assert judge(bad_result, "four-letter", "tuned")[0].ok
 
@@ -121,7 +121,7 @@ def test_distinct_2_below_six_tenths_of_the_base_fails(base):
 
 
 def test_distinct_2_threshold_is_inclusive():
-    bars = TASKS["four-letter"]
+    bars = BARS["four-letter"]
     base = Scores(mean=-2.0, distinct_2=0.5, max_run=1, over3=0)
     at = verdicts(bars, base, Scores(mean=-1.0, distinct_2=0.3, max_run=1, over3=0))
     below = verdicts(bars, base, Scores(mean=-1.0, distinct_2=0.299, max_run=1, over3=0))
@@ -163,7 +163,7 @@ def test_recorded_numbers_judge_like_the_completions_they_came_from(base):
     """An attempt kept as a row of numbers must get the verdicts its completions got."""
     tuned = [distance_text(30, 29, 6, 100 * i) for i in range(8)] + ["dont dont dont dont go"]
     result = summarize(table(base=base, tuned=tuned))
-    bars = TASKS["four-letter"]
+    bars = BARS["four-letter"]
     row = numbers(result, "tuned", bars)
     kept = Scores(row["mean"], row["distinct_2"], row["max_run"], row["over3"])
     base_scores = scores(result, "base", bars)
@@ -174,7 +174,7 @@ def test_recorded_numbers_judge_like_the_completions_they_came_from(base):
 
 
 def test_gain_rules_are_data():
-    assert TASKS["four-letter"].gain == Plus(1.0)
-    assert TASKS["long-answer"].gain == Times(1.35)
-    assert {b.metric for b in TASKS.values()} == {"four_letter", "word_count_real"}
-    assert all(b.distinct2_share == 0.6 and b.max_run == 3 for b in TASKS.values())
+    assert BARS["four-letter"].gain == Plus(1.0)
+    assert BARS["long-answer"].gain == Times(1.35)
+    assert {b.metric for b in BARS.values()} == {"four_letter", "word_count_real"}
+    assert all(b.distinct2_share == 0.6 and b.max_run == 3 for b in BARS.values())
