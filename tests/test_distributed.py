@@ -53,8 +53,9 @@ def test_two_cpu_processes_train_one_adapter(tmp_path):
     saved = load_file(folder / "dist" / "adapter_model.safetensors")
     held = [load_file(out / f"rank{r}.safetensors") for r in (0, 1)]
     assert set(saved) == set(held[0]) == set(held[1]) and saved
-    for name, weight in saved.items():
-        assert weight.equal(held[0][name]) and weight.equal(held[1][name]), name
+    for name, weight in saved.items():  # saved in bf16: each rank's weights, rounded so
+        assert weight.equal(held[0][name].to(weight.dtype)), name
+        assert weight.equal(held[1][name].to(weight.dtype)), name
     assert any(w.abs().max() > 0 for n, w in saved.items() if "lora_B" in n)  # it trained
 
     history = json.loads((folder / "dist" / "run.json").read_text())["history"]

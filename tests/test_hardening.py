@@ -198,7 +198,7 @@ def killed(path, base):  # runs after every file is written, before the rename
 
 store.validate_adapter_dir = killed
 resident = ResidentModel.load(sys.argv[1], Path(sys.argv[2]))
-TrainingRun(resident, tiny_config(max_steps=1), "half", prompts=PROMPTS).start().join()
+TrainingRun(resident, tiny_config(max_steps=1), "half-saved", prompts=PROMPTS).start().join()
 """
 
 
@@ -213,9 +213,9 @@ def test_a_process_killed_mid_save_never_lists_a_half_adapter(tiny_gpt2, tmp_pat
         timeout=300,
     )
     assert out.returncode == -9, out.stderr.decode()[-2000:]
-    leftovers = list(checkpoints.glob("*/.tmp-half-*"))
+    leftovers = list(checkpoints.glob("*/.tmp-half-saved-*"))
     assert len(leftovers) == 1 and (leftovers[0] / "adapter_model.safetensors").is_file()
-    assert not (leftovers[0].parent / "half").exists()
+    assert not (leftovers[0].parent / "half-saved").exists()
 
     fresh = ResidentModel.load(str(tiny_gpt2), checkpoints)
     assert fresh.names() == ["base"] and leftovers[0].exists()  # too young to be sure: kept

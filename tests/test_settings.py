@@ -106,7 +106,9 @@ def test_app_caps_are_part_of_the_definition():
         check_num_samples(5000, app=True)
 
 
-def test_an_open_minimum_keeps_sliders_off_the_forbidden_value():
+def test_an_open_minimum_reaches_the_check_that_names_the_setting():
     temperature = Setting(float, 0, 5, open_min=True, step=0.05, name="temperature")
-    assert temperature.widget(app=False) == {"minimum": 0.05, "maximum": 5, "step": 0.05}
+    assert temperature.widget(app=False) == {"minimum": 0, "maximum": 5, "step": 0.05}
     assert temperature.allowed() == "> 0 and <= 5"
+    with pytest.raises(ConfigError, match=r"temperature must be > 0 \(got 0.0\)"):
+        temperature.parse(0)

@@ -42,6 +42,13 @@ def build_app(demo: Demo) -> gr.Blocks:
     return app
 
 
+def server_name() -> str:
+    """A Space's proxy must reach the app (0.0.0.0); locally only this machine can."""
+    from ..space import on_space
+
+    return os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--model", help="smollm2-135m (default, offline), gpt2, hub id or folder")
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     app = build_app(Demo(model=args.model, checkpoints=args.checkpoints))
     app.queue(default_concurrency_limit=1).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_name=server_name(),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         share=args.share,
         max_file_size="1mb",  # the app takes no uploads; refuse big ones before they land

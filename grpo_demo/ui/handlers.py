@@ -29,6 +29,7 @@ from ..generation import generate as run_generate
 from ..models import device_name, resolve_spec
 from ..presets import PRESETS, from_preset, preset_field
 from ..settings import settings_of
+from ..space import RunCaps, on_space, run_caps
 from ..store import AdapterError, default_checkpoints, discover_adapters
 from ..tasks import TASKS
 from ..training import TrainingError, TrainingManager, TrainingRun
@@ -111,6 +112,16 @@ class Demo:
             f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "
             f"**adapters:** {adapters}{problems}"
         )
+
+    def run_caps(self) -> RunCaps | None:
+        """Run-size caps on a Hugging Face Space (by its hardware), none on a local app."""
+        if not on_space():  # a local app is yours: no caps, and no torch import here
+            return None
+        return run_caps(cuda=device_name().startswith("cuda"))
+
+    def caps_note(self) -> str:
+        caps = self.run_caps()
+        return caps.note() if caps else ""
 
     def adapter_names(self) -> list[str]:
         """Every adapter; before the model is loaded, the valid ones on disk."""
@@ -228,6 +239,9 @@ class Demo:
             typed = {k: SETTINGS[k].parse(v, app=True) for k, v in typed.items()}
             gens = typed.pop("num_generations")
             config = from_preset(preset, task=task, **typed).with_generations(gens)
+            caps = self.run_caps()
+            if caps is not None:
+                caps.check(config.resolved())
             who = f"session {request.session_hash[:6]}" if request and request.session_hash else ""
             run = manager.start(
                 config,

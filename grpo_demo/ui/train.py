@@ -36,6 +36,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             value="my-adapter", label="Adapter name", max_length=48, elem_id="adapter-name"
         )
     remark = gr.Markdown(remark0)
+    gr.Markdown(demo.caps_note(), elem_id="space-caps")  # empty unless on a Space
     with gr.Row():
         learning_rate = _number("learning_rate", lr0, "learning_rate")
         num_generations = _number("num_generations", gens0, "num_generations (group size)")
