@@ -218,6 +218,7 @@ on `{r["base"]}` for the task **{r["config"]["task"]}** (rewards: {", ".join(r["
   max_completion_length {g["max_completion_length"]}, beta {g["beta"]}, epsilon {g["epsilon"]}
 - mean reward of the batch: first step {first}, last step {last}
 
-Load it with `peft.PeftModel.from_pretrained(base_model, "<this folder>")`; `run.json` holds the
+Load it with `peft.PeftModel.from_pretrained(base_model, "<this folder>")` (weights stored in
+{r.get("weights_dtype", "float32")}; PEFT casts them to the model's dtype); `run.json` holds the
 full configuration, library versions and the per-step metrics.
 """

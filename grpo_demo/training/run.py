@@ -272,6 +272,7 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": trl_backend.versions(),
         "device": device_name(),  # a step's seconds mean little without it
+        "weights_dtype": trl_backend.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
         "summary": summary,
         "history": history,
     }

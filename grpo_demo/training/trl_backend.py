@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..config import RunConfig
     from ..models import ModelSpec
 
+WEIGHTS_DTYPE = "bfloat16"  # how saved adapters store their weights (write_trained_weights)
 TRAINING_SLOT = "default"  # the PEFT adapter TRL trains
 REF_SLOT = "ref"  # TRL's copy of it as the KL reference when beta > 0
 TRL_SLOTS = (TRAINING_SLOT, REF_SLOT)
@@ -191,7 +192,7 @@ def write_trained_weights(model, folder) -> None:
         metadata = f.metadata()
     tensors = load_file(weights)
     half = {
-        k: v.to(torch.bfloat16).contiguous() if v.is_floating_point() else v
+        k: v.to(getattr(torch, WEIGHTS_DTYPE)).contiguous() if v.is_floating_point() else v
         for k, v in tensors.items()
     }
     save_file(half, weights, metadata=metadata)
