@@ -41,6 +41,8 @@ class ResidentModel:
         self.tokenizer = tokenizer
         self.checkpoints = Path(checkpoints)
         self.lock = threading.RLock()
+        self._arrived = self._served = 0  # requests that asked for the lock / that got it
+        self._tickets = threading.Lock()
         self.adapters: dict[str, AdapterInfo] = {}
         self.problems: list[str] = []
         self.load_seconds = 0.0
@@ -126,7 +128,11 @@ class ResidentModel:
         """
         for name in set(adapters):
             self.get(name)
+        with self._tickets:
+            self._arrived += 1
         with self.lock:
+            with self._tickets:
+                self._served += 1
             was_training = self.model.training
             self.model.eval()
             try:
@@ -137,6 +143,19 @@ class ResidentModel:
                     yield {}
             finally:
                 self.model.train(was_training)
+
+    def let_requests_in(self, timeout: float = 120.0) -> None:
+        """Called by a trainer between phases, without the lock: every request already waiting
+        for the model gets it first (Python's locks are not fair: a trainer releasing and
+        re-taking the lock at once would keep it for the whole step)."""
+        with self._tickets:
+            target = self._arrived
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._tickets:
+                if self._served >= target:
+                    return
+            time.sleep(0.005)
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""

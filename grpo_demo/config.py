@@ -99,13 +99,22 @@ class RunConfig:
     )
     lora_target_modules: tuple[str, ...] | None = None  # None: the base model's default
     bf16: bool | None = setting(
-        bool, None, help="bfloat16 mixed precision (None: on where a GPU supports it, off on CPU)"
+        bool,
+        None,
+        help="bfloat16 autocast for the whole step, master weights fp32 (None: on where the "
+        "chip does bf16 natively - a recent GPU, or a CPU with AVX-512 BF16 or AMX)",
     )
     use_vllm: bool = setting(
         bool, False, help="generate rollouts with vLLM, colocated (needs vLLM and a CUDA GPU)"
     )
     merged_rollouts: bool = setting(
         bool, True, help="sample rollouts with the LoRA folded into the base weights (faster)"
+    )
+    bf16_rollouts: bool | None = setting(
+        bool,
+        None,
+        help="sample rollouts under bfloat16 autocast (None: on where the chip does bf16 "
+        "natively; the weights and the update stay fp32)",
     )
 
     def __post_init__(self) -> None:

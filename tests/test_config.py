@@ -135,14 +135,18 @@ def test_use_vllm_without_vllm_is_a_clear_error():
         from_preset("gpu-config_3", use_vllm=True)
 
 
-def test_on_cpu_bf16_is_off_unless_asked_and_vllm_is_refused(tmp_path):
+def test_bf16_follows_the_chip_unless_asked_and_vllm_without_cuda_is_refused(tmp_path):
     import torch
 
     from grpo_demo.training import TrainingError, grpo_args
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert grpo_args(from_preset("gpu-config_3"), str(tmp_path)).bf16 is False
+    from grpo_demo.models import native_bf16
+
+    auto = grpo_args(from_preset("gpu-config_3"), str(tmp_path)).bf16
+    assert auto is native_bf16()  # on with AVX-512 BF16 / AMX, off on an AVX2-only CPU
+    assert grpo_args(from_preset("gpu-config_3", bf16=False), str(tmp_path)).bf16 is False
     assert grpo_args(from_preset("gpu-config_3", bf16=True), str(tmp_path)).bf16 is True
     with pytest.raises(ConfigError, match="true or false"):
         from_preset("gpu-config_3", bf16="yes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from grpo_demo.training import TrainingError, TrainingRun, trl_backend
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
@@ -11,17 +12,29 @@ HOOK_COUNTS = ("training_step", "_generate_single_turn", "log", "merged_layers")
 
 
 def test_every_hook_fires_in_a_one_step_run(tiny_resident):
-    run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "hooks", prompts=PROMPTS)
+    cfg = tiny_config(max_steps=1, bf16_rollouts=True)
+    run = TrainingRun(tiny_resident, cfg, "hooks", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
     calls = run.hook_calls
     assert all(calls.get(hook, 0) >= 1 for hook in HOOK_COUNTS), calls
     # the tiny GPT-2 has LoRA on c_attn, c_proj (x2: attention and MLP) in each of 2 blocks
     assert calls["merged_layers"] == 6 * calls["_generate_single_turn"]
+    assert calls["bf16_rollouts"] == calls["_generate_single_turn"]
     assert run.history[0].metrics["reward"] == pytest.approx(run.history[0].logged["reward"])
+    trained = [p for n, p in tiny_resident.model.named_parameters() if ".hooks." in n]
+    assert trained and {p.dtype for p in trained} == {torch.float32}  # only rollouts were bf16
+
+
+def test_without_merged_or_bf16_rollouts_those_hooks_stay_silent(tiny_resident):
+    cfg = tiny_config(max_steps=1, merged_rollouts=False, bf16_rollouts=False)
+    run = TrainingRun(tiny_resident, cfg, "unmerged", prompts=PROMPTS)
+    assert run.start().join(timeout=300).error is None
+    assert run.hook_calls["_generate_single_turn"] >= 1
+    assert run.hook_calls.get("merged_layers", 0) == 0
+    assert run.hook_calls.get("bf16_rollouts", 0) == 0
 
 
 def test_adapters_are_saved_in_bf16_and_load_back_as_saved(tiny_resident):
-    import torch
     from safetensors.torch import load_file
 
     run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "bf16-saved", prompts=PROMPTS)

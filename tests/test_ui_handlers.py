@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -141,8 +143,50 @@ def test_generation_during_training_is_served(demo):
     t = threading.Thread(target=lambda: results.append(demo.generate("Hi", "base", 1, 8, 1, 0)))
     t.start()
     t.join(timeout=120)
-    assert results and "between steps" in results[0][2]
+    assert results and "between phases" in results[0][2]
     assert "finished" in list(run)[-1][0]
+
+
+def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monkeypatch):
+    """The request arrives while a step samples and scores (the lock is held): it is served
+    when the rollouts end, before the update of the same step - one phase, not one step."""
+    import grpo_demo.rewards as rewards
+
+    resident = demo.resident
+    in_rollouts = threading.Event()
+    original = rewards.REWARDS["four_letter"]
+
+    def waits_for_a_request(completions, **kwargs):  # runs inside the rollouts phase
+        if not threading.current_thread().name.startswith("grpo-"):
+            return original(completions, **kwargs)  # the Playground's own scoring
+        in_rollouts.set()
+        deadline = time.monotonic() + 60
+        while resident._arrived <= resident._served and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the request below is queued on the model
+        return original(completions, **kwargs)
+
+    waits_for_a_request.__name__ = "four_letter"
+    monkeypatch.setitem(rewards.REWARDS, "four_letter", waits_for_a_request)
+    seen = []
+    inference = resident.inference
+
+    @contextmanager
+    def watched(adapters):
+        with inference(adapters) as extra:
+            run = demo.manager.current
+            seen.append((run.phase, len(run.history)))
+            yield extra
+
+    monkeypatch.setattr(resident, "inference", watched)
+    views = demo.train(name="phases", **{**TRAIN, "max_steps": 1})
+    next(views)
+    assert in_rollouts.wait(60)
+    note = demo.queue_note()
+    assert "Queued behind the training run `phases`" in note and "rollouts phase" in note
+    demo.generate("Hi", "base", 1, 8, 1, 0)
+    assert seen[0] == ("between", 0)  # after step 1's rollouts, before its update
+    assert "finished" in list(views)[-1][0]
+    assert set(demo.manager.current.phase_seconds) >= {"rollouts", "between", "update"}
 
 
 def test_app_builds_with_the_documented_api_names(demo):

@@ -51,6 +51,9 @@ class TrainingRun:
     ended: RunEnded | None = None
     started_at: float = 0.0
     hook_calls: dict[str, int] = field(default_factory=dict)  # trl_backend's hooks that fired
+    phase: str | None = None  # "rollouts" | "between" | "update" | None (outside a step)
+    phase_started: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # the last of each phase
     _stop: threading.Event = field(default_factory=threading.Event)
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None
@@ -83,6 +86,22 @@ class TrainingRun:
         if self._thread:
             self._thread.join(timeout)
         return self.ended
+
+    def enter_phase(self, phase: str | None) -> None:
+        """Called by the trainer as a step moves on; remembers how long each phase took."""
+        now = time.perf_counter()
+        if self.phase is not None:
+            self.phase_seconds[self.phase] = now - self.phase_started
+        self.phase, self.phase_started = phase, now
+
+    def phase_left(self) -> float | None:
+        """About how many seconds until the model is free again (None: not in a step)."""
+        if self.phase in (None, "between"):
+            return None if self.phase is None else 0.0
+        typical = self.phase_seconds.get(self.phase)
+        if typical is None:
+            return None
+        return max(typical - (time.perf_counter() - self.phase_started), 0.0)
 
     # -- events --------------------------------------------------------------------------
     def _publish(self, event: Event) -> None:
@@ -200,6 +219,8 @@ def train(
                 lock=resident.lock,
                 on_log=on_log,
                 stop=run._stop,
+                on_phase=run.enter_phase,
+                let_requests_in=resident.let_requests_in,
                 callbacks=run.callbacks,
             )
             try:

@@ -9,7 +9,11 @@ prove every one of them fired.
 
 Relied on (TRL 1.16, PEFT 0.21):
 
-- ``Trainer.training_step`` (public): wrapped to hold the resident model's lock for one step.
+- ``Trainer.training_step`` (public): split into two lock holds, rollouts then update, so a
+  request waits one phase, not one step.
+- ``GRPOTrainer._prepare_inputs`` (private): the rollout phase (sampling, rewards,
+  advantages), called on its own before the update; inside the update it hands back the
+  prepared batch instead of sampling again.
 - ``GRPOTrainer._generate_single_turn`` (private): wrapped to sample with the LoRA merged.
 - ``GRPOTrainer.log`` and ``GRPOTrainer._logs`` (private): the last batch's prompts,
   completions, per-function rewards and advantages; the only place advantages are exposed.
@@ -28,9 +32,10 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..models import native_bf16
 from .events import TrainingError
 
 if TYPE_CHECKING:
@@ -45,6 +50,7 @@ REF_SLOT = "ref"  # TRL's copy of it as the KL reference when beta > 0
 TRL_SLOTS = (TRAINING_SLOT, REF_SLOT)
 
 HOOKS = {
+    "trl.GRPOTrainer._prepare_inputs": "the rollout phase of a step, run apart from the update",
     "trl.GRPOTrainer._generate_single_turn": "samples rollouts with the LoRA merged",
     "trl.GRPOTrainer.log": "turns TRL's logged metrics into one event per step",
     "trl.GRPOTrainer._logs": "the step's prompts, completions, rewards and advantages",
@@ -88,8 +94,9 @@ def check_hooks() -> None:
     from transformers import Trainer
     from trl import GRPOTrainer
 
-    if not callable(getattr(GRPOTrainer, "_generate_single_turn", None)):
-        raise _missing("trl.GRPOTrainer._generate_single_turn")
+    for method in ("_generate_single_turn", "_prepare_inputs"):
+        if method not in vars(GRPOTrainer) or not callable(vars(GRPOTrainer)[method]):
+            raise _missing(f"trl.GRPOTrainer.{method}")
     if getattr(GRPOTrainer, "log", Trainer.log) is Trainer.log:  # GRPO's own adds its metrics
         raise _missing("trl.GRPOTrainer.log")
     for attr in ("merge", "get_base_layer", "merged_adapters"):
@@ -134,9 +141,9 @@ def grpo_args(cfg: RunConfig, output_dir: str):
         **values,
         **vllm,
         reward_weights=list(task.reward_weights) if task.reward_weights else None,
-        # TRL defaults to bf16, which CPUs without native bf16 run ~5x slower: on where a GPU
-        # supports it
-        bf16=cfg.bf16 if cfg.bf16 is not None else cuda and torch.cuda.is_bf16_supported(),
+        # TRL's default bf16=True (autocast; master weights stay fp32) is faster where the chip
+        # computes bf16 natively and ~5x slower where it emulates it (AVX2-only CPUs)
+        bf16=cfg.bf16 if cfg.bf16 is not None else native_bf16(),
         fp16=False,
         gradient_checkpointing=False,  # ~10% faster per step; memory is plentiful
         use_cpu=not cuda,  # also what makes `accelerate launch` use gloo across CPU processes
@@ -240,6 +247,8 @@ def make_trainer(
     lock: threading.RLock,
     on_log: OnLog,
     stop: threading.Event,
+    on_phase: Callable[[str | None], None] = lambda phase: None,
+    let_requests_in: Callable[[], None] = lambda: None,
     callbacks: list[Any] = (),
 ):
     """A GRPOTrainer on the shared model: one lock per step, one ``on_log`` per step, a stop
@@ -254,10 +263,13 @@ def make_trainer(
         args=grpo_args(cfg, workdir),
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[_stop_callback(stop), *callbacks],
+        callbacks=[_step_end_callback(stop, let_requests_in), *callbacks],
         resident_lock=lock,
         on_log=on_log,
+        on_phase=on_phase,
+        let_requests_in=let_requests_in,
         merged_rollouts=cfg.merged_rollouts,
+        bf16_rollouts=native_bf16() if cfg.bf16_rollouts is None else cfg.bf16_rollouts,
     )
     _check_logs(getattr(trainer, "_logs", None))
     trainer.remove_callback(PrinterCallback)  # events carry the metrics; keep stdout clean
@@ -265,29 +277,71 @@ def make_trainer(
 
 
 def _trainer_class():
+    import torch
     from trl import GRPOTrainer
 
     class ResidentGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that shares the resident model: one lock per step, one event per log."""
 
-        def __init__(self, *args, resident_lock, on_log, merged_rollouts=False, **kwargs):
+        def __init__(
+            self,
+            *args,
+            resident_lock,
+            on_log,
+            on_phase=lambda phase: None,
+            let_requests_in=lambda: None,
+            merged_rollouts=False,
+            bf16_rollouts=False,
+            **kw,
+        ):
             self._resident_lock = resident_lock
             self._on_log = on_log
+            self._on_phase = on_phase
+            self._let_requests_in = let_requests_in
+            self._prepared = None
             self._merged_rollouts = merged_rollouts
+            self._bf16_rollouts = bf16_rollouts
             self.hook_calls: Counter[str] = Counter()
-            super().__init__(*args, **kwargs)
+            super().__init__(*args, **kw)
 
-        def training_step(self, *args, **kwargs):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            """Two lock holds, not one: the rollouts (sampling + rewards), then the update.
+            Requests already waiting for the model are let in between them and after the
+            update, so a request waits one phase, not one step."""
             self.hook_calls["training_step"] += 1
             with self._resident_lock:
-                return super().training_step(*args, **kwargs)
+                self._on_phase("rollouts")
+                model.train()  # as Trainer.training_step does before it prepares inputs
+                prepared = GRPOTrainer._prepare_inputs(self, inputs)
+                self._on_phase("between")
+            self._let_requests_in()
+            with self._resident_lock:
+                self._on_phase("update")
+                self._prepared = prepared  # the inner _prepare_inputs returns it as it is
+                try:
+                    return super().training_step(model, inputs, num_items_in_batch)
+                finally:
+                    self._prepared = None
+                    self._on_phase(None)
+
+        def _prepare_inputs(self, inputs):
+            self.hook_calls["_prepare_inputs"] += 1
+            if self._prepared is not None:
+                return self._prepared
+            return super()._prepare_inputs(inputs)
 
         def _generate_single_turn(self, *args, **kwargs):
+            """Rollouts only: with the LoRA merged and/or under bf16 autocast. The log-probs
+            the loss uses are computed afterwards, outside this hook, in fp32."""
             self.hook_calls["_generate_single_turn"] += 1
-            if not self._merged_rollouts or self.use_vllm:
-                return super()._generate_single_turn(*args, **kwargs)
-            model = self.accelerator.unwrap_model(self.model)
-            with merged_lora(model, TRAINING_SLOT, self.hook_calls):
+            with ExitStack() as stack:
+                if self._merged_rollouts and not self.use_vllm:
+                    model = self.accelerator.unwrap_model(self.model)
+                    stack.enter_context(merged_lora(model, TRAINING_SLOT, self.hook_calls))
+                if self._bf16_rollouts and not self.use_vllm:
+                    device = self.accelerator.device.type
+                    stack.enter_context(torch.autocast(device, dtype=torch.bfloat16))
+                    self.hook_calls["bf16_rollouts"] += 1
                 return super()._generate_single_turn(*args, **kwargs)
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -308,16 +362,20 @@ def _trainer_class():
     return ResidentGRPOTrainer
 
 
-def _stop_callback(flag: threading.Event):
+def _step_end_callback(flag: threading.Event, let_requests_in: Callable[[], None]):
     from transformers import TrainerCallback
 
-    class StopOnFlag(TrainerCallback):
+    class StepEnd(TrainerCallback):
+        """After each optimizer step: stop if asked, and let waiting requests use the model
+        before the next step's rollouts take it."""
+
         def on_step_end(self, args, state, control, **kwargs):
             if flag.is_set():
                 control.should_training_stop = True
+            let_requests_in()
             return control
 
-    return StopOnFlag()
+    return StepEnd()
 
 
 # -- TRL's metric names -> StepEvent fields ------------------------------------------------------

@@ -151,8 +151,21 @@ class Demo:
     def _busy_note(self) -> str:
         run = self.manager.current
         if run is not None and run.running:
-            return f" (served between steps of the training run `{run.name}`)"
+            return f" (served between phases of the training run `{run.name}`)"
         return ""
+
+    def queue_note(self) -> str:
+        """Shown at once when a request is sent: is it queued behind training, for how long?"""
+        run = self._manager.current if self._manager else None
+        if run is None or not run.running:
+            return "Working ..."
+        left = run.phase_left()
+        wait = "" if left is None else f", about {left:.0f} s"
+        phase = run.phase or "starting"
+        return (
+            f"⏳ Queued behind the training run `{run.name}` (step {len(run.history) + 1}, "
+            f"{phase} phase{wait}): requests are served between the phases of a step."
+        )
 
     def generate(self, prompt, adapter, num_samples, max_new_tokens, temperature, seed):
         """Sample completions from one adapter (or the base) and score each with every reward."""

@@ -62,7 +62,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     samples = gr.State([])
     download = gr.DownloadButton("Download this session's samples (CSV)", visible=False)
     sampling = [num_samples, max_new_tokens, temperature, seed]
-    go.click(
+    go.click(demo.queue_note, None, status, api_visibility="private", concurrency_limit=None).then(
         demo.generate,
         [prompt, adapter, *sampling],
         [text, table, status],
@@ -70,12 +70,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         concurrency_id="model",
         concurrency_limit=1,
     ).success(demo.remember, [table, samples], [samples, download], api_visibility="private")
-    cmp.click(
+    cmp.click(demo.queue_note, None, status, api_visibility="private", concurrency_limit=None).then(
         demo.compare,
         [prompt, *sampling],
         [text, table, summary],
         api_name="compare",
         concurrency_id="model",
         concurrency_limit=1,
-    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private")
+    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private").then(
+        lambda: "", None, status, api_visibility="private", show_progress="hidden"
+    )
     return {"adapter": adapter}

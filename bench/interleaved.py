@@ -1,0 +1,199 @@
+"""GRPO step time, arms interleaved in one process: plain TRL against the project's path.
+
+    python -m bench.interleaved [--rounds 2] [--steps 3] [--sizes pair classroom] [--write]
+
+Each arm is a short run of ``--steps`` optimizer steps whose first step is dropped (warm-up);
+the arms take turns (A, B, C, A, B, C, ...) for ``--rounds`` rounds, so the machine's drift
+hits every arm alike. Every arm samples the same prompts with the report's ``four_letter``
+reward and LoRA r16 on all linear layers of the bundled base. Printed: median and spread per
+arm, each arm's ratio to the faster of the two plain-TRL arms (TRL's default ``bf16=True`` and
+``bf16=False``), the CPU model and its bf16/AMX flags, and torch's thread count. ``--write``
+puts the table into BENCHMARKS.md between its ``interleaved`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.speed import ROOT, step_timer
+
+SIZES = {  # name -> (prompts a step, completions per prompt, new tokens)
+    "pair": (1, 8, 32),  # one group of 8 completions x 32 tokens (the issue's comparison)
+    "classroom": (4, 8, 32),  # the classroom-four-letter preset's own sizes
+}
+START, END = "<!-- interleaved: start -->", "<!-- interleaved: end -->"
+
+
+def cpu_line() -> str:
+    """CPU model, the flags that decide bf16 speed, cores and torch's threads."""
+    import torch
+
+    model, flags = platform.processor() or "?", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("?", "", "x86_64"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    have = ", ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
+    return (
+        f"{model}; {os.cpu_count()} cores; flags: {have}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+
+
+def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -> list[float]:
+    """TRL's GRPOTrainer with its defaults but for the sizes (and use_cpu, without which
+    GRPOConfig refuses to start on a CPU), on a fresh copy of the bundled base."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import GRPOConfig, GRPOTrainer
+
+    from grpo_demo.data import train_prompts
+    from grpo_demo.models import load_base, resolve_spec
+    from grpo_demo.rewards import four_letter
+
+    prompts, group, tokens = size
+    model, tok = load_base(resolve_spec("smollm2-135m"))
+    timer = step_timer()
+    args = GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
+        max_steps=steps,
+        num_generations=group,
+        per_device_train_batch_size=prompts * group,
+        max_completion_length=tokens,
+        learning_rate=1e-3,
+        bf16=bf16,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        seed=42,
+        **overrides,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[four_letter],
+        args=args,
+        train_dataset=Dataset.from_dict({"prompt": train_prompts()}),
+        processing_class=tok,
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"),
+        callbacks=[timer],
+    )
+    trainer.train()
+    return timer.times[1:]
+
+
+def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> list[float]:
+    """The project's own path (what the app and the CLI run) on the same sizes and reward."""
+    from grpo_demo.presets import from_preset
+    from grpo_demo.training import TrainingRun
+
+    prompts, group, tokens = size
+    cfg = from_preset(
+        "classroom-four-letter",
+        task="four-letter",
+        max_steps=steps,
+        num_generations=group,
+        per_device_train_batch_size=prompts * group,
+        max_completion_length=tokens,
+        **overrides,
+    )
+    timer = step_timer()
+    run = TrainingRun(resident, cfg, f"bench-{time.time_ns()}", callbacks=[timer]).start()
+    end = run.join()
+    if end is None or end.error:
+        raise RuntimeError(f"bench run failed: {end}")
+    return timer.times[1:]
+
+
+def arms(resident, size, steps: int) -> dict[str, Callable[[], list[float]]]:
+    return {
+        "plain TRL, bf16=True (TRL's default)": lambda: plain_trl(size, steps, True),
+        "plain TRL, bf16=False": lambda: plain_trl(size, steps, False),
+        "project (merged + bf16 rollouts: the default here)": lambda: project(
+            resident, size, steps
+        ),
+        "project, fp32 rollouts": lambda: project(resident, size, steps, bf16_rollouts=False),
+        "project, fp32 + unmerged rollouts": lambda: project(
+            resident, size, steps, bf16_rollouts=False, merged_rollouts=False
+        ),
+    }
+
+
+def run(sizes: list[str], rounds: int, steps: int) -> str:
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.models import native_bf16
+
+    # the app's resident model: the shipped adapters are loaded beside the one being trained
+    resident = ResidentModel.load(None, ROOT / "checkpoints")
+    resident.checkpoints = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))  # write elsewhere
+    lines = [
+        START,
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `python -m bench.interleaved "
+        f"--rounds {rounds} --steps {steps}`; {cpu_line()}; native bf16: {native_bf16()}.",
+        "",
+    ]
+    for size_name in sizes:
+        size = SIZES[size_name]
+        todo = arms(resident, size, steps)
+        times: dict[str, list[float]] = {name: [] for name in todo}
+        for r in range(rounds):
+            for name, arm in todo.items():
+                times[name] += arm()
+                print(
+                    f"[{size_name} round {r + 1}] {name}: {times[name][-steps + 1 :]}", flush=True
+                )
+        best_trl = min(statistics.median(v) for n, v in times.items() if n.startswith("plain"))
+        prompts, group, tokens = size
+        lines += [
+            f"**{prompts} prompt(s) × {group} completions × {tokens} tokens** "
+            f"({rounds} rounds × {steps - 1} timed steps per arm):",
+            "",
+            "| arm | median s/step | min | max | × best plain TRL |",
+            "|---|---|---|---|---|",
+        ]
+        for name, values in times.items():
+            med = statistics.median(values)
+            lines.append(
+                f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | "
+                f"{med / best_trl:.2f} |"
+            )
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="per arm and round (1 warm-up)")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--write", action="store_true", help="into BENCHMARKS.md's markers")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    table = run(args.sizes, args.rounds, args.steps)
+    print(table)
+    if args.write:
+        out = ROOT / "BENCHMARKS.md"
+        text = out.read_text()
+        if START in text:
+            text = text[: text.index(START)] + table + text[text.index(END) + len(END) :]
+        else:
+            text = text.replace("\n", f"\n\n{table}\n", 1)
+        out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
