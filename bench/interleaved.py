@@ -118,10 +118,18 @@ def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> li
     return timer.times[1:]
 
 
+def on_compute(fn, *args, **kwargs):
+    from grpo_demo import compute
+
+    return compute.shared().call(fn, *args, **kwargs)
+
+
 def arms(resident, size, steps: int) -> dict[str, Callable[[], list[float]]]:
     return {
-        "plain TRL, bf16=True (TRL's default)": lambda: plain_trl(size, steps, True),
-        "plain TRL, bf16=False": lambda: plain_trl(size, steps, False),
+        # on the process's compute thread, like the project's runs: a second thread doing
+        # tensor work slows both down (grpo_demo/compute.py says why)
+        "plain TRL, bf16=True (TRL's default)": lambda: on_compute(plain_trl, size, steps, True),
+        "plain TRL, bf16=False": lambda: on_compute(plain_trl, size, steps, False),
         "project (merged + bf16 rollouts: the default here)": lambda: project(
             resident, size, steps
         ),

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import compute
 from .models import ModelSpec, load_base, resolve_spec
 from .store import (
     AdapterError,
@@ -41,8 +42,7 @@ class ResidentModel:
         self.tokenizer = tokenizer
         self.checkpoints = Path(checkpoints)
         self.lock = threading.RLock()
-        self._arrived = self._served = 0  # requests that asked for the lock / that got it
-        self._tickets = threading.Lock()
+        self.compute = compute.shared()  # every tensor op of the process runs on this thread
         self.adapters: dict[str, AdapterInfo] = {}
         self.problems: list[str] = []
         self.load_seconds = 0.0
@@ -52,7 +52,7 @@ class ResidentModel:
         """Load the base once and every valid adapter found for it."""
         start = time.perf_counter()
         spec = resolve_spec(model)
-        base_model, tokenizer = load_base(spec)
+        base_model, tokenizer = compute.shared().call(load_base, spec)
         resident = cls(spec, base_model, tokenizer, checkpoints or default_checkpoints())
         clean_leftovers(resident.adapter_dir)
         resident.refresh()
@@ -92,6 +92,9 @@ class ResidentModel:
 
     def add(self, info: AdapterInfo) -> None:
         """Load one validated adapter next to the others (the base stays where it is)."""
+        self.compute.call(self._add, info)
+
+    def _add(self, info: AdapterInfo) -> None:
         with self.lock:
             was_training = self.model.training  # a trainer may own the model between steps
             try:
@@ -128,11 +131,7 @@ class ResidentModel:
         """
         for name in set(adapters):
             self.get(name)
-        with self._tickets:
-            self._arrived += 1
         with self.lock:
-            with self._tickets:
-                self._served += 1
             was_training = self.model.training
             self.model.eval()
             try:
@@ -144,18 +143,10 @@ class ResidentModel:
             finally:
                 self.model.train(was_training)
 
-    def let_requests_in(self, timeout: float = 120.0) -> None:
-        """Called by a trainer between phases, without the lock: every request already waiting
-        for the model gets it first (Python's locks are not fair: a trainer releasing and
-        re-taking the lock at once would keep it for the whole step)."""
-        with self._tickets:
-            target = self._arrived
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._tickets:
-                if self._served >= target:
-                    return
-            time.sleep(0.005)
+    def let_requests_in(self) -> int:
+        """Called by a trainer between phases, on the compute thread and without the lock:
+        run the requests that queued meanwhile. Returns how many ran."""
+        return self.compute.run_waiting()
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""

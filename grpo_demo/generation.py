@@ -102,28 +102,33 @@ def sample(
     texts: list[str] = []
     starts = range(0, len(rows), batch_size)
     total, done = len(adapters) * len(starts), 0
+
+    def one_chunk(chunk: list[str], adapter: str, seed: int) -> list[str]:
+        batch = tok(chunk, return_tensors="pt", padding=True).to(resident.device)
+        # one lock hold per chunk: a training step may run between chunks, never inside one
+        with (
+            resident.inference([adapter] * len(chunk)) as extra,
+            torch.random.fork_rng(),
+            torch.inference_mode(),
+        ):
+            torch.manual_seed(seed)
+            out = resident.model.generate(
+                **batch,
+                **extra,
+                do_sample=True,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_new_tokens=params.max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+            )
+        new = out[:, batch["input_ids"].shape[1] :]
+        return tok.batch_decode(new, skip_special_tokens=True)
+
     for adapter in adapters:
         for i, start in enumerate(starts):
             chunk = rows[start : start + batch_size]
-            batch = tok(chunk, return_tensors="pt", padding=True).to(resident.device)
-            # one lock hold per chunk: a training step may run between chunks, never inside
-            with (
-                resident.inference([adapter] * len(chunk)) as extra,
-                torch.random.fork_rng(),
-                torch.inference_mode(),
-            ):
-                torch.manual_seed(params.seed + i)
-                out = resident.model.generate(
-                    **batch,
-                    **extra,
-                    do_sample=True,
-                    temperature=params.temperature,
-                    top_p=params.top_p,
-                    max_new_tokens=params.max_new_tokens,
-                    pad_token_id=tok.pad_token_id,
-                )
-            new = out[:, batch["input_ids"].shape[1] :]
-            texts.extend(tok.batch_decode(new, skip_special_tokens=True))
+            # on the one compute thread (see compute.py); queued behind a training phase
+            texts.extend(resident.compute.call(one_chunk, chunk, adapter, params.seed + i))
             done += 1
             if on_batch:
                 on_batch(done, total)

@@ -157,11 +157,11 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
     original = rewards.REWARDS["four_letter"]
 
     def waits_for_a_request(completions, **kwargs):  # runs inside the rollouts phase
-        if not threading.current_thread().name.startswith("grpo-"):
+        if not resident.compute.is_current:
             return original(completions, **kwargs)  # the Playground's own scoring
         in_rollouts.set()
         deadline = time.monotonic() + 60
-        while resident._arrived <= resident._served and time.monotonic() < deadline:
+        while not resident.compute.waiting() and time.monotonic() < deadline:
             time.sleep(0.01)  # until the request below is queued on the model
         return original(completions, **kwargs)
 

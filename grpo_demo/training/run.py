@@ -135,7 +135,8 @@ class TrainingRun:
     def _work(self) -> None:
         steps = 0
         try:
-            adapter = train(self, on_step=self._publish)
+            # the run is a job on the compute thread (see compute.py); this thread waits
+            adapter = self.resident.compute.call(train, self, on_step=self._publish)
             steps = len(self.history)
             self._publish(
                 RunEnded(self.name, adapter, self.stopping, steps, time.time() - self.started_at)

@@ -1,0 +1,89 @@
+"""One thread for all of the model's tensor work: loading, sampling, training.
+
+Why: PyTorch's CPU kernels run on OpenMP, and OpenMP keeps one pool of helper threads per
+calling thread. Once a second thread has run parallel work (a request served by a Gradio
+worker thread, say) the process manages more OpenMP threads than there are cores, and
+libgomp stops spin-waiting between parallel regions: measured here, a training step then took
+7.0 s instead of 4.1 s (2 cores, `bench/interleaved.py`'s notes in BENCHMARKS.md). So every
+caller hands its work to this one thread and waits for the answer. A training run is itself a
+job on it; between the phases of a step it runs the jobs that queued meanwhile
+(``run_waiting``), so a request waits one phase, not one step.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ComputeThread:
+    """A daemon thread that runs submitted callables one at a time, in order."""
+
+    def __init__(self, name: str = "model"):
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._run(*self._jobs.get())
+
+    @staticmethod
+    def _run(fn: Callable[[], Any], future: Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            future.set_exception(exc)
+
+    def waiting(self) -> int:
+        """Jobs queued and not started (a request waiting behind a training phase)."""
+        return self._jobs.qsize()
+
+    @property
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the compute thread and return its result (inline if already on it)."""
+        if self.is_current:
+            return fn(*args, **kwargs)
+        future: Future = Future()
+        self._jobs.put((lambda: fn(*args, **kwargs), future))
+        return future.result()
+
+    def run_waiting(self) -> int:
+        """On the compute thread, inside a long job: run the jobs queued so far. Returns how
+        many ran (jobs queued while they run wait for the next call, so a long job cannot
+        be starved)."""
+        if not self.is_current:
+            return 0
+        pending = []
+        while True:
+            try:
+                pending.append(self._jobs.get_nowait())
+            except queue.Empty:
+                break
+        for job in pending:
+            self._run(*job)
+        return len(pending)
+
+
+_shared: ComputeThread | None = None
+_shared_guard = threading.Lock()
+
+
+def shared() -> ComputeThread:
+    """The process's compute thread (created on first use). One per process, not per model:
+    the OpenMP pools it avoids are per thread, whatever model a thread works on."""
+    global _shared
+    with _shared_guard:
+        if _shared is None:
+            _shared = ComputeThread("compute")
+        return _shared
