@@ -130,12 +130,17 @@ def arms(resident, size, steps: int) -> dict[str, Callable[[], list[float]]]:
         # tensor work slows both down (grpo_demo/compute.py says why)
         "plain TRL, bf16=True (TRL's default)": lambda: on_compute(plain_trl, size, steps, True),
         "plain TRL, bf16=False": lambda: on_compute(plain_trl, size, steps, False),
-        "project (merged + bf16 rollouts: the default here)": lambda: project(
+        "project, its defaults here (bf16 autocast, merged rollouts)": lambda: project(
             resident, size, steps
         ),
-        "project, fp32 rollouts": lambda: project(resident, size, steps, bf16_rollouts=False),
-        "project, fp32 + unmerged rollouts": lambda: project(
-            resident, size, steps, bf16_rollouts=False, merged_rollouts=False
+        "project, fp32 update, bf16 merged rollouts": lambda: project(
+            resident, size, steps, bf16=False, bf16_rollouts=True
+        ),
+        "project, fp32, merged rollouts": lambda: project(
+            resident, size, steps, bf16=False, bf16_rollouts=False
+        ),
+        "project, fp32, unmerged rollouts": lambda: project(
+            resident, size, steps, bf16=False, bf16_rollouts=False, merged_rollouts=False
         ),
     }
 

@@ -253,7 +253,7 @@ def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str
                 control.should_training_stop = True
             return control
 
-    cfg = from_preset("classroom-four-letter", task="four-letter-diverse", max_steps=max_steps)
+    cfg = from_preset("classroom-four-letter", max_steps=max_steps)  # as a class would Start it
     TrainingRun(resident, cfg, f"bench-effect-{time.time_ns()}", callbacks=[Probe()]).start().join()
     return found
 

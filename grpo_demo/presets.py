@@ -77,7 +77,8 @@ PRESETS: dict[str, Preset] = {
             "beta": 0.0,
         },
         "Sized for a 2-core CPU: 4 prompts x 8 completions a step, 32 tokens, "
-        "LoRA-sized learning rate; a visible shift in about ten minutes.",
+        "LoRA-sized learning rate; held-out reward +0.5 in about 10 steps (88 s on a "
+        "2-core CPU with native bf16, slower without).",
         from_report=False,
     ),
     "classroom-long-answer": Preset(

@@ -85,7 +85,10 @@ def test_shipped_rows_match_their_kept_evaluations(tmp_path):
             assert again == rows[again["label"]]
 
 
-@pytest.mark.parametrize("tool", ["bench.speed", "bench.recipes", "bench.reproduce"])
+@pytest.mark.parametrize(
+    "tool",
+    ["bench.speed", "bench.recipes", "bench.reproduce", "bench.interleaved", "bench.precision"],
+)
 def test_tools_start(tool):
     done = bench(tool, "--help")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,71 @@
+"""Does bf16 change what a run learns? The same preset and seed, fp32 vs bf16 autocast.
+
+    python -m bench.precision [--steps 10] [--n 128]
+
+Trains the classroom-four-letter preset twice from the same seed: once in fp32 throughout,
+once with this machine's defaults (bf16 autocast for the step and the rollouts where the chip
+computes bf16 natively; master weights fp32 either way). Prints each run's batch reward per
+step and the held-out four-letter reward of the base and both adapters (N completions each,
+48 tokens, the same seeds), so the two can be compared against the run-to-run noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--n", type=int, default=128, help="held-out completions per model")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.evaluation import evaluate
+    from grpo_demo.models import native_bf16
+    from grpo_demo.presets import from_preset
+    from grpo_demo.training import TrainingRun
+
+    resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-precision-")))
+    arms = {"fp32": dict(bf16=False, bf16_rollouts=False), "bf16 (default here)": {}}
+    curves, seconds, names = {}, {}, {}
+    for label, overrides in arms.items():
+        cfg = from_preset("classroom-four-letter", max_steps=args.steps, **overrides)
+        name = f"precision-{'fp32' if overrides else 'bf16'}"
+        start = time.perf_counter()
+        run = TrainingRun(resident, cfg, name, preset="classroom-four-letter").start()
+        end = run.join()
+        if end is None or end.error:
+            raise SystemExit(f"{label} failed: {end}")
+        seconds[label] = (time.perf_counter() - start) / args.steps
+        curves[label] = [e.reward for e in run.history]
+        names[label] = name
+    result = evaluate(resident, ["base", *names.values()], args.n, max_new_tokens=48)
+    means = result.summary.set_index(["adapter", "reward"])["mean"]
+    base = means[("base", "four_letter")]
+    print(f"native bf16 here: {native_bf16()}; {args.steps} steps each; N = {args.n}")
+    print(
+        "| run | s/step | batch reward, step 1 → last | mean of last 3 | held-out four_letter "
+        "| gain |"
+    )
+    print("|---|---|---|---|---|---|")
+    for label, name in names.items():
+        curve = curves[label]
+        held = means[(name, "four_letter")]
+        print(
+            f"| {label} | {seconds[label]:.1f} | {curve[0]:.3f} → {curve[-1]:.3f} | "
+            f"{statistics.mean(curve[-3:]):.3f} | {held:.3f} | {held - base:+.3f} |"
+        )
+    print(f"| base | | | | {base:.3f} | |")
+    for label, curve in curves.items():
+        print(label, " ".join(f"{r:.2f}" for r in curve))
+
+
+if __name__ == "__main__":
+    main()
