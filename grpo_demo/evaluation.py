@@ -112,10 +112,15 @@ def evaluate(
     max_new_tokens: int = 48,
     temperature: float = 1.0,
     seed: int = 0,
-    batch_size: int = 50,
+    batch_size: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """``num_samples`` completions per adapter, cycling over the held-out prompts."""
+    """``num_samples`` completions per adapter, cycling over the held-out prompts.
+
+    ``batch_size`` defaults to what suits the device: 50 rows on a CPU (larger batches gain
+    nothing on 2 cores), 500 on a GPU (1000 x 48 tokens: 33.7 s at 50 vs 3.4 s at 500 on an
+    H100, as measured by an earlier session).
+    """
     import pandas as pd
 
     from .data import eval_prompts
@@ -127,6 +132,8 @@ def evaluate(
     prompts = prompts or eval_prompts()
     rows = [prompts[i % len(prompts)] for i in range(num_samples)]
     params = SamplingParams(1, max_new_tokens, temperature, 1.0, seed)
+    if batch_size is None:
+        batch_size = 500 if resident.device.type == "cuda" else 50
     done = sample(resident, rows, adapters, params, batch_size=batch_size, on_batch=on_progress)
     table = pd.DataFrame(
         [{"adapter": c.adapter, "prompt": c.prompt, "text": c.text, **c.rewards} for c in done]
