@@ -231,3 +231,16 @@ def test_session_samples_accumulate_in_state_and_download(demo):
     saved = pd.read_csv(button["value"])
     assert len(saved) == 3 and "four_letter" in saved.columns
     assert "3 samples" in button["label"]
+
+
+def test_the_first_screen_explains_itself_and_every_reward_has_a_meaning(demo):
+    from grpo_demo.rewards import REWARDS
+    from grpo_demo.ui import GLOSSARY, INTRO
+    from grpo_demo.ui.views import reward_legend
+
+    assert "Try first" in INTRO and "Językowe Przedszkole" in INTRO
+    assert all(term in GLOSSARY for term in ("GRPO", "Advantage", "LoRA", "KL"))
+    legend = reward_legend().splitlines()
+    assert len(legend) == 2 + len(REWARDS)
+    assert all(f"`{name}`" in "\n".join(legend) for name in REWARDS)
+    assert all(row.count(" | ") == 1 for row in legend[2:])  # formulas' pipes are escaped

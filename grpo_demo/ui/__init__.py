@@ -12,11 +12,33 @@ from . import about, evaluate, playground, server, train
 from .handlers import Demo
 
 TITLE = "Language Kindergarten — GRPO + LoRA"
+INTRO = """
+Teach a small language model to write differently by **rewarding** it — after the student lab
+report *Językowe Przedszkole* ("Language Kindergarten"), which used TRL's GRPO to make GPT-2
+prefer four-letter words (or long answers), and caught it cheating with "… last last last".
+**Try first:** in the Playground pick `four-letter`, then press *Compare* to see the base and
+every adapter answer the same prompt. **Then** open Train and press *Start*: a classroom run
+shows its first visible change within a few minutes.
+"""
+GLOSSARY = """
+* **GRPO** (Group Relative Policy Optimization): sample a *group* of answers per prompt, score
+  each with a reward, and push the model towards the answers that beat their group.
+* **Reward**: a number computed from the text (e.g. how close its words are to four letters).
+* **Advantage**: an answer's reward minus its group's mean, divided by the group's spread.
+* **LoRA / adapter**: a small set of extra weights trained on top of the frozen base model;
+  adapters can be switched per request without reloading anything.
+* **KL (beta)**: a penalty for drifting away from the base model's writing.
+* **Reward hacking**: the model finds a way to score high that is not what was meant
+  ("last last last" has perfect four-letter words).
+"""
 
 
 def build_app(demo: Demo) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}")
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Accordion("Glossary: GRPO, reward, advantage, LoRA, KL", open=False):
+            gr.Markdown(GLOSSARY)
         header = gr.Markdown(demo.header(), elem_id="header")
         with gr.Tab("Playground"):
             play = playground.build(demo)

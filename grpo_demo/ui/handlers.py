@@ -106,7 +106,10 @@ class Demo:
             state = f"failed to load: {self._error}" if self._error else "loading ..."
             return f"**Base model:** `{spec.name}` — {spec.why} · **{state}**"
         resident = self._resident
-        adapters = ", ".join(f"`{n}`" for n in resident.names())
+        adapters = ", ".join(
+            f"`{n}`" + (f" (task {resident.adapters[n].task})" if n in resident.adapters else "")
+            for n in resident.names()
+        )
         problems = "".join(f"\n> skipped: {p}" for p in resident.problems)
         return (
             f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "

@@ -10,7 +10,7 @@ from ..data import EXAMPLES
 from ..generation import MAX_PROMPT_CHARS, SamplingParams
 from ..settings import settings_of
 from .handlers import Demo
-from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS
+from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS, reward_legend
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -45,6 +45,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
         cmp = gr.Button("Compare base vs every adapter (same seed)", elem_id="compare-btn")
     status = gr.Markdown(elem_id="generate-status")
+    with gr.Accordion("What the reward columns mean", open=False):
+        gr.Markdown(reward_legend())
     text = gr.HighlightedText(
         label="Completions: each phrase of text.split(' ') coloured by its four-letter score",
         color_map=HIGHLIGHT_COLORS,

@@ -62,6 +62,14 @@ def completions_table(completions: list[Completion]) -> pd.DataFrame:
     )
 
 
+def reward_legend() -> str:
+    """Every reward column's name and what it measures (the first line of its docstring)."""
+    first = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in REWARDS.items()}
+    escaped = {name: line.replace("|", "\\|") for name, line in first.items()}  # table cells
+    rows = [f"| `{name}` | {line} |" for name, line in escaped.items()]
+    return "\n".join(["| reward | what it measures |", "|---|---|", *rows])
+
+
 SUMMARY_COLUMNS = ["adapter", "mean words", *REWARDS]
 
 
