@@ -1,14 +1,13 @@
-"""Speed suite (issue #5), the project's one benchmark report: writes BENCHMARKS.md.
+"""Speed suite: model load, time-to-effect, evaluation, generation, app start -> BENCHMARKS.md.
 
-    python -m bench.speed [--steps 4] [--only SECTION ...] [--skip SECTION ...] [--out FILE]
+    python -m bench.speed [--only SECTION ...] [--skip SECTION ...] [--out FILE]
 
-Sections: ``load`` (bundled model load in a fresh process, cold and warm cache), ``step`` (GRPO
-step vs plain TRL), ``effect`` (time-to-effect), ``eval`` (evaluation throughput), ``gen``
-(generation tokens/s, request latency per adapter, adapter hot-load, base reload), ``app``
-(``python app.py`` to first page and to page config, warm and cold cache).
-
-Everything runs in one process on this machine, side by side, so ratios survive the machine's
-drift. Step times drop each run's first step (warm-up) and report median / min / max of the rest.
+Sections: ``load`` (bundled model load in a fresh process, cold and warm cache), ``effect``
+(time-to-effect of the classroom preset), ``eval`` (evaluation throughput vs a per-sample
+pipeline loop, measured one after the other: a rough factor, not an A/B), ``gen`` (generation
+tokens/s, request latency per adapter, interleaved, adapter hot-load, base reload), ``app``
+(``python app.py`` to first page and to page config, warm and cold cache). The GRPO step
+against plain TRL is ``python -m bench.interleaved`` (arms interleaved in one process).
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("load", "step", "effect", "eval", "gen", "app")
+SPEED_START, SPEED_END = "<!-- speed: start -->", "<!-- speed: end -->"
+SECTIONS = ("load", "effect", "eval", "gen", "app")  # GRPO step: python -m bench.interleaved
 GROUP, TOKENS = 8, 32  # the issue's comparison: 8 completions x 32 tokens, one prompt a step
 
 
@@ -138,70 +138,6 @@ def step_timer():
     return StepTimer()
 
 
-def plain_trl_steps(steps: int, **overrides) -> list[float]:
-    """TRL's GRPOTrainer with its defaults (bar the shared sizes) on a fresh bundled base.
-
-    ``use_cpu`` is the one setting TRL's defaults cannot do without here: without it GRPOConfig
-    refuses to start ("Your setup doesn't support bf16/gpu").
-    """
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from trl import GRPOConfig, GRPOTrainer
-
-    from grpo_demo.data import train_prompts
-    from grpo_demo.models import load_base, resolve_spec
-    from grpo_demo.rewards import four_letter
-
-    model, tok = load_base(resolve_spec("smollm2-135m"))
-    timer = step_timer()
-    args = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
-        max_steps=steps,
-        num_generations=GROUP,
-        per_device_train_batch_size=GROUP,
-        max_completion_length=TOKENS,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-        **overrides,
-    )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[four_letter],
-        args=args,
-        train_dataset=Dataset.from_dict({"prompt": train_prompts()}),
-        processing_class=tok,
-        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"),
-        callbacks=[timer],
-    )
-    trainer.train()
-    return timer.times[1:]
-
-
-def project_steps(resident, steps: int, **overrides) -> list[float]:
-    """The project's path on the same sizes; every step, the warm-up first."""
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
-
-    cfg = from_preset(
-        "classroom-four-letter",
-        task="four-letter",
-        max_steps=steps,
-        num_generations=GROUP,
-        per_device_train_batch_size=GROUP,
-        max_completion_length=TOKENS,
-        **overrides,
-    )
-    timer = step_timer()
-    run = TrainingRun(resident, cfg, f"bench-{time.time_ns()}", callbacks=[timer]).start()
-    end = run.join()
-    if end is None or end.error:
-        raise RuntimeError(f"bench run failed: {end}")
-    return timer.times
-
-
 def eval_reward(model, tok, prompts: list[str], seed: int = 0, **generate_kwargs) -> float:
     """Mean report four-letter reward of one 48-token sample per eval prompt (fixed seed)."""
     import torch
@@ -299,11 +235,9 @@ def tokens_per_second(resident, batch: int, tokens: int = 32) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4, help="GRPO steps per variant (1 warm-up)")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run just these sections")
     parser.add_argument("--skip", nargs="*", default=[], choices=SECTIONS, metavar="SECTION")
-    parser.add_argument("--append", action="store_true", help="add rows to an existing --out")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run = [s for s in (args.only or SECTIONS) if s not in args.skip]
@@ -328,21 +262,6 @@ def main() -> None:
         row("bundled model load, new process, warm cache", model_load(False))
     if {"step", "effect", "eval", "gen"} & set(run):
         resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
-    if "step" in run:
-        project = project_steps(resident, args.steps)
-        variants = {
-            "TRL GRPOTrainer defaults": plain_trl_steps(args.steps),
-            "TRL + bf16 off": plain_trl_steps(args.steps, bf16=False),
-            "project, merged rollouts off": project_steps(
-                resident, args.steps, merged_rollouts=False
-            )[1:],
-            "project (bf16 off, no grad. checkpointing, merged-LoRA rollouts)": project[1:],
-        }
-        trl_default = statistics.median(variants["TRL GRPOTrainer defaults"])
-        for name, times in variants.items():
-            ratio = statistics.median(times) / trl_default
-            row(f"GRPO step: {name}", times, note=f"{ratio:.2f} x TRL default")
-        row("GRPO step: project, first step (warm-up, not in the row above)", project[0])
     if "effect" in run:
         found = time_to_effect(resident)
         note = f"base {found['base']:.3f}; " + ", ".join(
@@ -389,19 +308,28 @@ def main() -> None:
     )
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = " ".join(["python -m bench.speed", *sys.argv[1:]])
-    head = [
-        "# Speed benchmarks",
-        "",
-        f"Machine: {machine}. Run: {when}, `{command}`.",
+    from bench.interleaved import cpu_line
+
+    table = [
+        SPEED_START,
+        f"Run {when}: `{command}`; {machine}; {cpu_line()}. Single measurements, not A/B.",
         "",
         "| what | median | min | max | unit | note |",
         "|---|---|---|---|---|---|",
+        *rows,
+        SPEED_END,
     ]
-    if args.append and args.out.exists():
-        stamp = f"Appended: {when}, `{command}`"
-        args.out.write_text(args.out.read_text() + "\n".join(rows) + f"\n\n{stamp}.\n")
+    text = args.out.read_text() if args.out.exists() else "# Speed benchmarks\n"
+    if SPEED_START in text:  # replace this tool's own section, keep the rest of the report
+        text = (
+            text[: text.index(SPEED_START)]
+            + "\n".join(table)
+            + text[text.index(SPEED_END) + len(SPEED_END) :]
+        )
     else:
-        args.out.write_text("\n".join(head + rows) + "\n")
+        text = text.rstrip("\n") + "\n\n## Single measurements (`python -m bench.speed`)\n\n"
+        text += "\n".join(table) + "\n"
+    args.out.write_text(text)
     print(f"wrote {args.out}")
 
 
