@@ -50,7 +50,13 @@ class SamplingParams:
         int, 48, 1, 512, "new tokens per completion", app_maximum=256
     )  # one request holds the shared model for everyone
     temperature: float = setting(
-        float, 1.0, 0, 5, "sampling temperature", open_min=True, app_maximum=2.0, step=0.05
+        float,
+        1.0,
+        0,
+        5,
+        "sampling temperature (0: greedy, the likeliest token)",
+        app_maximum=2.0,
+        step=0.05,
     )
     top_p: float = setting(
         float,
@@ -112,12 +118,16 @@ def sample(
             torch.inference_mode(),
         ):
             torch.manual_seed(seed)
+            # temperature 0 is greedy decoding: every sample of a prompt is the same text
+            sampling = (
+                {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+                if params.temperature > 0
+                else {"do_sample": False}
+            )
             out = resident.model.generate(
                 **batch,
                 **extra,
-                do_sample=True,
-                temperature=params.temperature,
-                top_p=params.top_p,
+                **sampling,
                 max_new_tokens=params.max_new_tokens,
                 pad_token_id=tok.pad_token_id,
             )

@@ -55,7 +55,6 @@ def saved(tiny_resident) -> Path:
         (3, 0, "max_new_tokens"),
         (3, -5, "max_new_tokens"),
         (3, 10**9, "max_new_tokens"),
-        (4, 0.0, "temperature"),
         (4, -1.0, "temperature"),
         (4, float("nan"), "temperature"),
         (2, 0, "num_samples"),

@@ -139,7 +139,7 @@ def test_generate_is_seeded_and_compare_shares_the_seed(tiny_resident):
         ("x" * 3000, "base", {}, GenerationError),
         ("ok", "nope", {}, AdapterError),
         ("ok", "base", {"num_samples": 0}, GenerationError),
-        ("ok", "base", {"temperature": 0}, GenerationError),
+        ("ok", "base", {"temperature": -0.1}, GenerationError),
         ("ok", "base", {"max_new_tokens": 10_000}, GenerationError),
     ],
 )
@@ -208,3 +208,10 @@ def test_loading_an_adapter_keeps_the_trainers_mode(tiny_resident):
     assert tiny_resident.refresh() == ["copy"]
     assert tiny_resident.model.training
     tiny_resident.model.eval()
+
+
+def test_temperature_zero_is_greedy_not_an_error(tiny_resident):
+    greedy = generate(tiny_resident, "Fill that sentence", "base", SamplingParams(3, 8, 0.0))
+    assert len({c.text for c in greedy}) == 1  # the likeliest continuation, three times
+    again = generate(tiny_resident, "Fill that sentence", "base", SamplingParams(1, 8, 0.0, seed=9))
+    assert again[0].text == greedy[0].text  # no randomness: the seed does not matter

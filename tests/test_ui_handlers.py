@@ -49,7 +49,7 @@ def test_generate_returns_highlight_scores_and_status(demo):
         ("ok", "missing-adapter", 2, 8, 1.0, 0),
         ("ok", "base", 0, 8, 1.0, 0),
         ("ok", "base", 2.5, 8, 1.0, 0),
-        ("ok", "base", 2, 8, 0.0, 0),
+        ("ok", "base", 2, 8, -0.5, 0),
         ("ok", "base", 2, "many", 1.0, 0),
         ("ok", "base", 2, 8, 1.0, -1),
     ],

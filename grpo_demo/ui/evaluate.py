@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
-from ..evaluation import EVAL_SIZE
+from ..evaluation import EVAL_SIZE, TABLE_REWARDS
 from .handlers import Demo
 
 
@@ -28,8 +29,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         num_samples = gr.Slider(value=50, label="N per model", **EVAL_SIZE.widget())
     go = gr.Button("Evaluate", variant="primary", elem_id="evaluate-btn")
     verdict = gr.Markdown()
-    table1 = gr.Dataframe(label="Table 1: reward median / mean / std")
-    diversity = gr.Dataframe(label="Diversity: distinct-1/2, longest repeated-word run")
+    stats = [f"{r} {s}" for r in TABLE_REWARDS for s in ("median", "mean", "std")]
+    table1 = gr.Dataframe(
+        pd.DataFrame(columns=["adapter", *stats]), label="Table 1: reward median / mean / std"
+    )
+    diversity = gr.Dataframe(
+        pd.DataFrame(columns=["adapter", "distinct_1", "distinct_2", "mean_distinct", "max_run"]),
+        label="Diversity: distinct-1/2, longest repeated-word run",
+    )
     hist = gr.Image(label="Reward histograms", type="filepath")
     files = gr.File(label="Download results (JSON, CSV, PNG)", file_count="multiple")
     go.click(

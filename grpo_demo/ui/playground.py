@@ -10,7 +10,7 @@ from ..data import EXAMPLES
 from ..generation import MAX_PROMPT_CHARS, SamplingParams
 from ..settings import settings_of
 from .handlers import Demo
-from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS, reward_legend
+from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS, completions_table, reward_legend
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -58,7 +58,10 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         pd.DataFrame(columns=SUMMARY_COLUMNS), label="Compare: mean rewards per adapter"
     )
     table = gr.Dataframe(
-        label="Every completion with all reward scores", wrap=True, elem_id="completions-table"
+        completions_table([]),  # the real headers, not Gradio's "1 2 3" placeholder
+        label="Every completion with all reward scores",
+        wrap=True,
+        elem_id="completions-table",
     )
     # per-user: this browser session's samples, downloadable; never shared between users
     samples = gr.State([])

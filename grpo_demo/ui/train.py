@@ -8,6 +8,7 @@ from ..config import SETTINGS
 from ..presets import PRESETS
 from ..tasks import TASKS
 from .handlers import Demo, empty_curve
+from .views import step_table
 
 DEFAULT_PRESET = "classroom-four-letter"
 
@@ -54,6 +55,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         rewards = _curve("Reward (batch mean)", "reward-plot")
         kl = _curve("KL to the base (logged when beta > 0) and entropy", "kl-plot")
     table = gr.Dataframe(
+        step_table(None),  # the real headers, not Gradio's "1 2 3" placeholder
         label="Latest step: every completion, its rewards and advantage",
         wrap=True,
         elem_id="step-table",
