@@ -60,6 +60,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_app(
+    checkpoints: Path,
+    log_path: Path,
+    env: dict[str, str],
+    timeout: float,
+    python: str | None = None,
+):
+    """``python app.py`` on a free localhost port, its output in ``log_path``; returns the
+    process and its URL once the page answers (or kills it and raises, with the log's tail)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parent.parent
+    port = free_port()
+    env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log_path.open("w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [python or sys.executable, "app.py", "--checkpoints", str(checkpoints)],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                tail = log_path.read_text()[-3000:]
+                raise RuntimeError(f"app did not start; {log_path}:\n{tail}") from None
+            time.sleep(1)
+
+
 @dataclass(frozen=True)
 class LiveApp:
     url: str
@@ -73,43 +112,19 @@ def live_app(tmp_path_factory) -> LiveApp:
     """``python app.py`` on the bundled model, on a free localhost port, with its own adapters
     folder (a copy of the shipped ones, so tests never write into the repository)."""
     import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
     root = Path(__file__).resolve().parent.parent
     checkpoints = tmp_path_factory.mktemp("app-ckpt")
     shipped = root / "checkpoints"
     if shipped.is_dir():
         shutil.copytree(shipped, checkpoints, dirs_exist_ok=True)
-    port = free_port()
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
-    log = open(log_path, "w")  # noqa: SIM115
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = dict(os.environ)
     # glibc gives each of Gradio's worker threads its own malloc arena and keeps their freed
     # pages, so the soak test's RSS check can measure arenas rather than leaks: one CI run grew
     # 1.05 GB, others < 0.1 GB; with two arenas the next run grew 14 MB.
     env.setdefault("MALLOC_ARENA_MAX", "2")
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--checkpoints", str(checkpoints)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300  # a cold model cache converts the GGUF first
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError(f"app did not start; see {log.name}") from None
-            time.sleep(1)
+    proc, url = start_app(checkpoints, log_path, env, timeout=300)  # a cold cache converts first
     yield LiveApp(url, proc.pid, log_path, checkpoints)
     proc.terminate()
     proc.wait(timeout=30)
-    log.close()

@@ -8,14 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from grpo_demo import bundled
-from tests.conftest import free_port
+from tests.conftest import start_app
+from tests.test_app_hardening import generate
 
 pytestmark = pytest.mark.bundled
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,44 +38,18 @@ def test_requirements_only_app_fetches_the_model_and_serves_four_letter(tmp_path
 
     checkpoints = tmp_path / "checkpoints"
     shutil.copytree(ROOT / "checkpoints", checkpoints)
-    port = free_port()
     env = {
         **os.environ,
         "GRPO_DEMO_CACHE": str(tmp_path / "cache"),  # empty: nothing fetched or converted yet
         "SPACE_ID": "test/language-kindergarten",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
     }
     env.pop("GRADIO_SERVER_NAME", None)
     log_path = tmp_path / "app.log"
-    with log_path.open("w") as log:
-        app = subprocess.Popen(
-            [python, "app.py", "--checkpoints", str(checkpoints)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    app, url = start_app(checkpoints, log_path, env, timeout=600, python=python)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.time() + 600
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert app.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
-                time.sleep(2)
-        client = Client(url, verbose=False)
-        highlight, table, status = client.predict(
-            prompt="Fill that sentence",
-            adapter="four-letter",
-            num_samples=2,
-            max_new_tokens=16,
-            temperature=1.0,
-            seed=0,
-            api_name="/generate",
+        highlight, table, status = generate(
+            Client(url, verbose=False), adapter="four-letter", num_samples=2, max_new_tokens=16
         )
         assert len(table["data"]) == 2 and "four-letter" in status
         gguf = tmp_path / "cache" / "gguf" / bundled.GGUF_FILE
