@@ -143,11 +143,6 @@ class ResidentModel:
             finally:
                 self.model.train(was_training)
 
-    def let_requests_in(self) -> int:
-        """Called by a trainer between phases, on the compute thread and without the lock:
-        run the requests that queued meanwhile. Returns how many ran."""
-        return self.compute.run_waiting()
-
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""
         from .training import trl_backend

@@ -84,11 +84,14 @@ CPU_CAPS = RunCaps(10, 64, 32, "CPU")  # a classroom step is ~20-30 s on 2 cores
 GPU_CAPS = RunCaps(100, 256, 128, "GPU")  # a step is a few seconds on a small GPU
 
 
-def run_caps(cuda: bool) -> RunCaps | None:
-    """The caps where the app runs on a Space, else ``None`` (a local app is yours)."""
+def run_caps() -> RunCaps | None:
+    """The caps where the app runs on a Space (by its hardware), else ``None``: a local app is
+    yours. Off a Space it returns before asking torch about the device (no import)."""
     if not on_space():
         return None
-    return GPU_CAPS if cuda else CPU_CAPS
+    from .models import device_name
+
+    return GPU_CAPS if device_name().startswith("cuda") else CPU_CAPS
 
 
 # -- deploying -----------------------------------------------------------------------------------

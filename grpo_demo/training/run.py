@@ -221,7 +221,7 @@ def train(
                 on_log=on_log,
                 stop=run._stop,
                 on_phase=run.enter_phase,
-                let_requests_in=resident.let_requests_in,
+                let_requests_in=resident.compute.run_waiting,  # requests queued meanwhile
                 callbacks=run.callbacks,
             )
             try:

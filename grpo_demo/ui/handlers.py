@@ -29,7 +29,7 @@ from ..generation import generate as run_generate
 from ..models import device_name, resolve_spec
 from ..presets import PRESETS, from_preset, preset_field
 from ..settings import settings_of
-from ..space import RunCaps, on_space, run_caps
+from ..space import RunCaps, run_caps
 from ..store import AdapterError, default_checkpoints, discover_adapters
 from ..tasks import TASKS
 from ..training import TrainingError, TrainingManager, TrainingRun
@@ -118,9 +118,7 @@ class Demo:
 
     def run_caps(self) -> RunCaps | None:
         """Run-size caps on a Hugging Face Space (by its hardware), none on a local app."""
-        if not on_space():  # a local app is yours: no caps, and no torch import here
-            return None
-        return run_caps(cuda=device_name().startswith("cuda"))
+        return run_caps()
 
     def caps_note(self) -> str:
         caps = self.run_caps()
