@@ -188,14 +188,68 @@ def run(sizes: list[str], rounds: int, steps: int) -> str:
     return "\n".join(lines)
 
 
+def thread_effect(rounds: int = 2, steps: int = 3) -> str:
+    """The project's step with and without a living thread that has run tensor work itself,
+    interleaved (A, B, A, B): what a Gradio worker thread serving a request does to a run."""
+    import threading
+
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.generation import SamplingParams, generate
+
+    resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
+    size, fp32 = SIZES["pair"], {"bf16": False, "bf16_rollouts": False}
+
+    def with_request_thread() -> list[float]:
+        served, done = threading.Event(), threading.Event()
+
+        def request() -> None:  # serves one request, then stays alive like a worker thread
+            generate(resident, "Fill that sentence", "base", SamplingParams(8, 32))
+            served.set()
+            done.wait()
+
+        worker = threading.Thread(target=request)
+        worker.start()
+        served.wait()
+        try:
+            return project(resident, size, steps, **fp32)
+        finally:
+            done.set()
+            worker.join()  # a thread that ends takes its OpenMP pool with it
+
+    todo = {
+        "no other thread has run tensor work": lambda: project(resident, size, steps, **fp32),
+        "a living thread served a request first": with_request_thread,
+    }
+    times: dict[str, list[float]] = {name: [] for name in todo}
+    for _ in range(rounds):
+        for name, arm in todo.items():
+            times[name] += arm()
+    lines = [
+        f"{cpu_line()}; 8 × 32, fp32; {rounds} rounds × {steps - 1} timed steps per arm",
+        "",
+        "| arm | median s/step | min | max |",
+        "|---|---|---|---|",
+    ]
+    for name, values in times.items():
+        med = statistics.median(values)
+        lines.append(f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3, help="per arm and round (1 warm-up)")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--write", action="store_true", help="into BENCHMARKS.md's markers")
+    parser.add_argument(
+        "--threads", action="store_true", help="only: a step with and without a request thread"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        print(thread_effect(args.rounds, args.steps))
+        return
     table = run(args.sizes, args.rounds, args.steps)
     print(table)
     if args.write:
