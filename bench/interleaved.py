@@ -224,16 +224,34 @@ def thread_effect(rounds: int = 2, steps: int = 3) -> str:
     for _ in range(rounds):
         for name, arm in todo.items():
             times[name] += arm()
-    lines = [
-        f"{cpu_line()}; 8 × 32, fp32; {rounds} rounds × {steps - 1} timed steps per arm",
-        "",
-        "| arm | median s/step | min | max |",
-        "|---|---|---|---|",
-    ]
+    title = f"{cpu_line()}; 8 × 32, fp32; {rounds} rounds × {steps - 1} timed steps per arm"
+    return timing_table(title, times, "s/step")
+
+
+def timing_table(title: str, times: dict[str, list[float]], unit: str) -> str:
+    lines = [title, "", f"| arm | median {unit} | min | max |", "|---|---|---|---|"]
     for name, values in times.items():
         med = statistics.median(values)
         lines.append(f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} |")
     return "\n".join(lines)
+
+
+def eval_batches(rounds: int = 3, n: int = 48, batches: tuple[int, ...] = (16, 50)) -> str:
+    """The app's evaluation batch (16 rows: its progress bar moves) against the CLI's 50,
+    interleaved: N completions of the base, 48 new tokens, seconds per whole evaluation."""
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.evaluation import evaluate
+
+    resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
+    evaluate(resident, ["base"], 8)  # warm-up
+    times: dict[str, list[float]] = {f"batch {b}": [] for b in batches}
+    for _ in range(rounds):
+        for b in batches:
+            start = time.perf_counter()
+            evaluate(resident, ["base"], n, batch_size=b)
+            times[f"batch {b}"].append(time.perf_counter() - start)
+    title = f"{cpu_line()}; evaluation of {n} base completions × 48 tokens; {rounds} rounds"
+    return timing_table(title, times, "s")
 
 
 def main() -> None:
@@ -245,8 +263,14 @@ def main() -> None:
     parser.add_argument(
         "--threads", action="store_true", help="only: a step with and without a request thread"
     )
+    parser.add_argument(
+        "--eval-batches", action="store_true", help="only: evaluation batch 16 against 50"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.eval_batches:
+        print(eval_batches(max(args.rounds, 3)))
+        return
     if args.threads:
         print(thread_effect(args.rounds, args.steps))
         return

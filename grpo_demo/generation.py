@@ -158,11 +158,15 @@ def generate(
 
 
 def compare(
-    resident: ResidentModel, prompt: str, params: SamplingParams, adapters: list[str] | None = None
+    resident: ResidentModel,
+    prompt: str,
+    params: SamplingParams,
+    adapters: list[str] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[Completion]]:
     """The same prompt and seed through the base and each adapter, grouped by adapter."""
     adapters = adapters or resident.names()
     out: dict[str, list[Completion]] = {a: [] for a in adapters}
-    for c in sample(resident, [prompt], adapters, params):
+    for c in sample(resident, [prompt], adapters, params, on_batch=on_batch):
         out[c.adapter].append(c)
     return out

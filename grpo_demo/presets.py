@@ -134,3 +134,37 @@ def from_preset(name: str, **overrides: Any) -> RunConfig:
         return RunConfig().replace(**values)
     except TypeError as exc:  # e.g. a string where a number belongs
         raise ConfigError(str(exc)) from None
+
+
+GROUPS = {"classroom": "Classroom", "report": "The report's", "gpu": "GPU-sized"}
+"""Preset groups, in the order a teacher needs them: quick runs first."""
+
+
+def group_of(name: str) -> str:
+    if name.startswith("gpu-"):
+        return "gpu"
+    return "report" if PRESETS[name].from_report else "classroom"
+
+
+def grouped() -> list[tuple[str, str]]:
+    """(label, name) choices: classroom presets first, then the report's, then GPU-sized."""
+    ordered = sorted(PRESETS, key=lambda n: list(GROUPS).index(group_of(n)))
+    return [(f"{GROUPS[group_of(n)]} · {n}", n) for n in ordered]
+
+
+CPU_SECONDS_PER_TOKEN = 0.0081
+"""Seconds per completion token of a step on a 2-core CPU with native bf16: the classroom
+preset's 32 completions x 32 tokens took 8.29 s a step (BENCHMARKS.md, interleaved run)."""
+
+
+def completion_tokens(name: str) -> int:
+    """Completion tokens sampled and trained on per optimizer step (at most)."""
+    per_step = preset_field(name, "per_device_train_batch_size") * preset_field(
+        name, "gradient_accumulation_steps"
+    )
+    return per_step * preset_field(name, "max_completion_length")
+
+
+def expected_seconds(name: str, seconds_per_token: float = CPU_SECONDS_PER_TOKEN) -> float:
+    """A rough run time: steps x tokens per step x the cost of one token on this machine."""
+    return preset_field(name, "max_steps") * completion_tokens(name) * seconds_per_token

@@ -94,16 +94,21 @@ class Setting:
 
     # -- widgets and flags ------------------------------------------------------------------
     def widget(self, app: bool = True) -> dict[str, Any]:
-        """``minimum``/``maximum``/``step`` for a Gradio Number or Slider (the same range).
+        """``step`` and an ``info`` line with the range, for a Gradio Number.
 
-        An open minimum (``> 0``) stays the widget's minimum: Gradio then lets the value
-        through to :meth:`parse`, whose message names the setting (Gradio's own does not).
+        No ``minimum``/``maximum``: Gradio would refuse an out-of-range value itself, before
+        any validator, with a message that names no field; and a Slider clamps typed values
+        silently. :meth:`parse` refuses it instead, naming the setting and its range.
         """
         step = self.step or (1 if self.kind is int else None)
-        out = {"minimum": self.minimum, "maximum": self.upper(app)}
+        out: dict[str, Any] = {"info": f"{self.allowed_text(app)}; {self.help}"}
         if step:
             out["step"] = step
         return out
+
+    def allowed_text(self, app: bool = True) -> str:
+        """The full range in words: ``1..16``, ``> 0 and <= 1``."""
+        return self.allowed(app, None)
 
     @property
     def flag(self) -> str:

@@ -25,6 +25,19 @@ class Task:
         weights = self.reward_weights or (1.0,) * len(self.reward_funcs)
         return dict(zip(self.reward_funcs, weights, strict=True))
 
+    def score(self, rewards: dict[str, float]) -> float:
+        """The weighted sum TRL computes advantages from, for one completion's scores.
+
+        >>> TASKS["four-letter-diverse"].score({"four_letter": -1.0, "distinct_words": 0.5})
+        1.0
+        """
+        return sum(w * rewards[name] for name, w in self.weights.items())
+
+    def formula(self, labels: dict[str, str] | None = None) -> str:
+        """How the terms combine, e.g. ``1×four_letter + 4×distinct_words``."""
+        labels = labels or {}
+        return " + ".join(f"{w:g}×{labels.get(n, n)}" for n, w in self.weights.items())
+
 
 TASKS: dict[str, Task] = {
     "four-letter": Task(

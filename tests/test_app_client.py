@@ -54,7 +54,7 @@ def test_api_names_and_keyword_parameters(client):
 
 
 def test_generate_and_compare(client):
-    highlight, table, status = client.predict(
+    highlight, table, scores, status = client.predict(
         prompt="Tomorrow I'm gonna learn for exam",
         adapter="base",
         num_samples=2,
@@ -63,9 +63,10 @@ def test_generate_and_compare(client):
         seed=0,
         api_name="/generate",
     )
-    assert len(table["data"]) == 2 and "four_letter" in table["headers"]
+    assert len(table["data"]) == 2 and "4-letter" in table["headers"]
+    assert len(scores["data"]) == 2 and "distinct share" in scores["headers"]
     assert "2 completions" in status
-    _, table, summary = client.predict(
+    grid, summary, scores, status = client.predict(
         prompt="Fill that sentence",
         num_samples=1,
         max_new_tokens=8,
@@ -74,7 +75,8 @@ def test_generate_and_compare(client):
         api_name="/compare",
     )
     adapters = [row[0] for row in summary["data"]]
-    assert adapters[0] == "base" and len(adapters) == len(table["data"])
+    assert adapters[0] == "base" and len(adapters) == len(scores["data"])
+    assert grid.count('class="cmp-col"') == len(adapters) and f"{len(adapters)} models" in status
 
 
 @pytest.mark.parametrize(
@@ -104,7 +106,7 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
     table1, diversity, verdict, hist, files = client.predict(
         adapters=["base", "api-run"], num_samples=4, api_name="/evaluate"
     )
-    assert [row[0] for row in table1["data"]] == ["base", "api-run"]
+    assert [row[0] for row in table1["data"]] == ["base", "base", "api-run", "api-run"]
     assert len(files) == 4
 
 

@@ -236,7 +236,7 @@ def test_an_existing_name_is_never_silently_overwritten(demo):
 def test_user_text_is_only_ever_text(demo, tmp_path):
     marker = tmp_path / "pwned"
     payload = f"__import__('os').system('touch {marker}') {{0.__class__}} $(touch {marker})"
-    assert "1 completions" in demo.generate(payload, "base", 1, 8, 1.0, 0)[2]
+    assert "1 completions" in demo.generate(payload, "base", 1, 8, 1.0, 0)[3]
     [completion] = generate(demo.resident, payload, "base", SamplingParams(1, 8))
     assert completion.prompt == payload
     with pytest.raises(gr.Error):

@@ -48,7 +48,7 @@ def test_requirements_only_app_fetches_the_model_and_serves_four_letter(tmp_path
     log_path = tmp_path / "app.log"
     app, url = start_app(checkpoints, log_path, env, timeout=600, python=python)
     try:
-        highlight, table, status = generate(
+        highlight, table, scores, status = generate(
             Client(url, verbose=False), adapter="four-letter", num_samples=2, max_new_tokens=16
         )
         assert len(table["data"]) == 2 and "four-letter" in status

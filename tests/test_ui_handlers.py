@@ -16,7 +16,14 @@ from grpo_demo.generation import Completion
 from grpo_demo.presets import from_preset
 from grpo_demo.ui import build_app
 from grpo_demo.ui.handlers import Demo
-from grpo_demo.ui.views import highlight, phrase_label
+from grpo_demo.ui.views import (
+    COMPLETION_COLUMNS,
+    HIGHLIGHT_COLORS,
+    LABELS,
+    SCORE_COLUMNS,
+    highlight,
+    phrase_label,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = dict(
@@ -34,12 +41,37 @@ def demo(tiny_resident):
     return Demo(tiny_resident)
 
 
-def test_generate_returns_highlight_scores_and_status(demo):
-    pieces, table, status = demo.generate("Fill that sentence", "base", 3, 8, 1.0, 0)
-    assert len(table) == 3 and {"four_letter", "word_count", "words"} <= set(table.columns)
+def test_generate_returns_highlight_tables_status_and_csv_rows(demo):
+    pieces, table, scores, status, rows = demo.generate("Fill that sentence", "base", 3, 8, 1, 0)
+    assert len(table) == 3 and list(table.columns) == COMPLETION_COLUMNS
+    assert table["task reward"].isna().all()  # the base was trained on nothing
+    assert len(scores) == 3 and list(scores.columns) == SCORE_COLUMNS
     labels = {label for _, label in pieces if label}
-    assert labels <= {"4 letters", "off by 1", "off by 2+", "empty phrase (-4)"}
-    assert [t for t, _ in pieces].count("#1 ") == 1 and "3 completions" in status
+    assert labels <= set(HIGHLIGHT_COLORS) and "prompt" in labels  # the prompt is shown
+    assert [t for t, _ in pieces].count("#1 base: ") == 1 and "3 completions" in status
+    assert [r["sample"] for r in rows] == [1, 2, 3]
+    assert {r["prompt"] for r in rows} == {"Fill that sentence"}
+    assert {(r["seed"], r["temperature"], r["max_new_tokens"]) for r in rows} == {(0, 1, 8)}
+
+
+@pytest.mark.parametrize(
+    ("field", "args", "message"),
+    [
+        (0, ("", "base", 2, 8, 1.0, 0), "Prompt: "),
+        (0, ("w" * 2001, "base", 2, 8, 1.0, 0), "longer than"),
+        (1, ("ok", "missing-adapter", 2, 8, 1.0, 0), "unknown adapter"),
+        (2, ("ok", "base", 0, 8, 1.0, 0), "num_samples must be 1..16 (got 0)"),
+        (2, ("ok", "base", 2.5, 8, 1.0, 0), "num_samples must be a whole number"),
+        (3, ("ok", "base", 2, 500, 1.0, 0), "max_new_tokens must be 1..256 (got 500)"),
+        (4, ("ok", "base", 2, 8, -0.5, 0), "temperature must be >= 0"),
+        (5, ("ok", "base", 2, 8, 1.0, 1.5), "seed must be a whole number"),
+    ],
+)
+def test_the_validator_names_the_wrong_field_and_only_that_one(demo, field, args, message):
+    checks = demo.check_generate(*args)
+    assert len(checks) == len(args)
+    assert [c["is_valid"] for c in checks] == [i != field for i in range(len(args))]
+    assert message in checks[field]["message"]
 
 
 @pytest.mark.parametrize(
@@ -61,26 +93,33 @@ def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
 
 def test_highlight_marks_the_reports_empty_phrase():
     pieces = highlight([Completion("p", " Tall trees")])
-    assert ("␣", "empty phrase (-4)") in pieces and ("Tall", "4 letters") in pieces
+    assert ("␣", "extra space (-4)") in pieces and ("Tall", "4 letters") in pieces
+    assert ("p", "prompt") in pieces
     assert ("trees", "off by 1") in pieces
     assert phrase_label("elephant", -4.0) == "off by 2+"
 
 
 def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     views = list(demo.train(name="ui-run", **TRAIN))
-    progress, rewards, kl, table, warning = views[-1]
+    progress, rewards, signals, table, warning = views[-1]
     assert "finished" in progress and "`ui-run`" in progress
-    assert sorted(rewards["step"].unique()) == [1, 2]
-    assert "reward (weighted sum)" in set(rewards["series"])
+    total, terms, *_ = rewards.axes
+    assert list(total.lines[0].get_xdata()) == [1, 2]  # one point per step, integer steps
+    assert "1×4-letter" in total.get_title()  # how the total is made
+    assert [t.get_text() for t in terms.get_legend().get_texts()] == ["4-letter"]
+    entropy, kl = signals.axes[:2]
+    assert len(entropy.lines[0].get_xdata()) == 2 and entropy.get_ylim()[0] == 0
+    assert "beta = 0" in kl.texts[0].get_text()  # the classroom preset computes no KL
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
-    assert "entropy" in set(kl["series"]) and warning == ""
-    assert "ui-run" in demo.adapter_names()
-    _, table2, _ = demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0)
-    assert set(table2["adapter"]) == {"ui-run"}
-    dropdown, _, header = demo.refresh_choices("ui-run")
-    assert "ui-run" in dropdown["choices"] and "ui-run" in header
-    _, _, summary = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
-    assert list(summary["adapter"]) == ["base", "ui-run"]
+    assert warning == "" and "ui-run" in demo.adapter_names()
+    rows = demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0)[1]
+    assert set(rows["model"]) == {"ui-run"} and rows["task reward"].notna().all()
+    play, chosen, header, known = demo.refresh_choices(["base"], "ui-run", ["base"])
+    assert "ui-run" in play["choices"] and play["value"] == "ui-run" and "ui-run" in header
+    assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
+    assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
+    grid, summary, *_ = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
+    assert list(summary["model"]) == ["base", "ui-run"] and grid.count('class="cmp-col"') == 2
 
 
 def test_second_start_is_refused_and_stop_works(demo):
@@ -88,6 +127,10 @@ def test_second_start_is_refused_and_stop_works(demo):
     next(first)  # started
     with pytest.raises(gr.Error, match="already going"):
         next(demo.train(name="other", **TRAIN))
+    checks = demo.check_train(**{**TRAIN, "name": "other"})
+    assert "Start refused" in checks[2]["message"]  # under the adapter name, before Start
+    _, _, _, _, _, seen = demo.training_view(None)
+    assert demo.training_view(seen)[1:5] == (gr.skip(),) * 4  # nothing redrawn if unchanged
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]
@@ -109,6 +152,9 @@ def test_second_start_is_refused_and_stop_works(demo):
 def test_bad_training_input_is_refused(demo, change, message):
     with pytest.raises(gr.Error, match=message):
         next(demo.train(**{**TRAIN, "name": "x", **change}))
+    checks = demo.check_train(**{**TRAIN, "name": "x", **change})
+    wrong = [c["message"] for c in checks if not c["is_valid"]]
+    assert len(wrong) == 1 and message in wrong[0]
 
 
 def test_with_generations_keeps_whole_groups():
@@ -123,17 +169,23 @@ def test_preset_values_show_the_reports_remark(demo):
     task, lr, gens, steps, length, remark = demo.preset_values("config_4")
     assert (task, lr, gens, length) == ("four-letter", 1e-3, 16, 256)
     assert "last last last" in remark and "the report" in remark
+    assert "8192 completion tokens a step" in remark and " min for the whole run" in remark
 
 
 def test_evaluate_small_n(demo, tmp_path):
     table1, div, verdict, hist, files = demo.evaluate(["base"], 4)
-    assert list(table1["adapter"]) == ["base"] and "four_letter mean" in table1.columns
-    assert div["n"].tolist() == [4]
-    assert Path(hist).is_file() and len(files) == 4
+    assert list(table1.columns) == ["model", "reward", "median", "mean", "std"]
+    assert table1[["model", "reward"]].values.tolist() == [
+        ["base", "4-letter"],
+        ["base", "word count"],
+    ]
+    assert div["model"].tolist() == ["base"] and div["collapsed"].tolist() == ["no"]
+    assert Path(hist).is_file() and len(files) == 4 and "4 per model" in verdict
     with pytest.raises(gr.Error):
         demo.evaluate([], 4)
     with pytest.raises(gr.Error):
         demo.evaluate(["base"], 5000)
+    assert [c["is_valid"] for c in demo.check_evaluate(["base", "nope"], 5000)] == [False, False]
 
 
 def test_generation_during_training_is_served(demo):
@@ -143,7 +195,7 @@ def test_generation_during_training_is_served(demo):
     t = threading.Thread(target=lambda: results.append(demo.generate("Hi", "base", 1, 8, 1, 0)))
     t.start()
     t.join(timeout=120)
-    assert results and "between phases" in results[0][2]
+    assert results and "between phases" in results[0][3]
     assert "finished" in list(run)[-1][0]
 
 
@@ -205,7 +257,8 @@ def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tm
     demo = Demo(model=str(tiny_gpt2), checkpoints=tmp_path)
     build_app(demo)  # needs no model: adapter names come from disk
     assert demo.adapter_names() == ["base"]
-    _, _, header = demo.refresh_choices()  # waits for the model
+    assert demo.resident is not None  # waits for the model
+    _, _, header, _ = demo.refresh_choices(None, "base", [])
     assert "device" in header and "loading" not in header
     assert len(demo.generate("Hi", "base", 1, 8, 1.0, 0)[1]) == 1
 
@@ -223,13 +276,18 @@ def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
 def test_session_samples_accumulate_in_state_and_download(demo):
     import pandas as pd
 
-    _, first, _ = demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0)
+    first = demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0)[-1]
     samples, button = demo.remember(first, [])
-    _, second, _ = demo.compare("Fill that sentence", 1, 8, 1.0, 0)
+    second = demo.compare("Fill that sentence", 1, 8, 0.5, 7)[-1]
     samples, button = demo.remember(second, samples)
     assert len(samples) == 3  # 2 generated + 1 compared (base only: no adapters yet)
     saved = pd.read_csv(button["value"])
     assert len(saved) == 3 and "four_letter" in saved.columns
+    assert saved[["prompt", "temperature", "seed"]].values.tolist()[-1] == [
+        "Fill that sentence",
+        0.5,
+        7,
+    ]
     assert "3 samples" in button["label"]
 
 
@@ -241,6 +299,7 @@ def test_the_first_screen_explains_itself_and_every_reward_has_a_meaning(demo):
     assert "Try first" in INTRO and "Językowe Przedszkole" in INTRO
     assert all(term in GLOSSARY for term in ("GRPO", "Advantage", "LoRA", "KL"))
     legend = reward_legend().splitlines()
-    assert len(legend) == 2 + len(REWARDS)
-    assert all(f"`{name}`" in "\n".join(legend) for name in REWARDS)
-    assert all(row.count(" | ") == 1 for row in legend[2:])  # formulas' pipes are escaped
+    assert len(legend) == 3 + len(REWARDS)  # header, rule, the task reward, one per reward
+    assert all(f"| {LABELS[name]} | `{name}` |" in "\n".join(legend) for name in REWARDS)
+    assert all(row.count(" | ") == 2 for row in legend[2:])  # formulas' pipes are escaped
+    assert all(len(w) <= 8 for label in LABELS.values() for w in label.split())

@@ -33,6 +33,13 @@ GLOSSARY = """
 """
 
 
+ADAPTER_POLL_SECONDS = 5.0
+CSS = """
+#scores-table th, #scores-table .virtual-row, #step-table th { font-size: 12px; }
+"""
+"""Many columns of numbers fit 1024 px in a smaller font (the browser test checks)."""
+
+
 def build_app(demo: Demo) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}")
@@ -48,19 +55,22 @@ def build_app(demo: Demo) -> gr.Blocks:
             ev = evaluate.build(demo)
         with gr.Tab("About"):
             about.build()
-        refresh = [play["adapter"], ev["adapters"], header]
-        # a finished run's adapter is hot-loaded: list it everywhere without a page reload
-        trained["run"].then(
-            demo.refresh_choices, play["adapter"], refresh, api_visibility="private"
-        )
-        # waits for the model if it is still loading, then fills in the header
-        app.load(
-            demo.refresh_choices,
-            play["adapter"],
-            refresh,
-            api_visibility="private",
-            concurrency_limit=None,
-        )
+        # adapters trained since this page opened (here or in another session) appear in both
+        # dropdowns and are preselected in Evaluate within a few seconds, without a reload
+        known = gr.State(None)
+        lists = [play["adapter"], ev["adapters"]]
+        poll = {
+            "fn": demo.refresh_choices,
+            "inputs": [known, *lists],
+            "outputs": [*lists, header, known],
+            "api_visibility": "private",
+            "show_progress": "hidden",  # no spinner over the dropdowns while the model loads
+            "concurrency_limit": None,
+        }
+        app.load(**poll)  # waits for the model if it is still loading, then fills the header
+        gr.Timer(ADAPTER_POLL_SECONDS).tick(**poll)
+        trained["run"].then(**poll)
+        app.load(**trained["fill"])  # the preset's expected time, once TRL is imported
     return app
 
 
@@ -93,4 +103,5 @@ def main(argv: list[str] | None = None) -> None:
         max_file_size="1mb",  # the app takes no uploads; refuse big ones before they land
         app_kwargs=server.app_kwargs(),
         theme=gr.themes.Soft(),
+        css=CSS,
     )

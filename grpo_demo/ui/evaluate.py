@@ -5,8 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..evaluation import EVAL_SIZE, TABLE_REWARDS
+from ..evaluation import EVAL_SIZE
 from .handlers import Demo
+from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -23,20 +24,27 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             value=demo.adapter_names(),
             multiselect=True,
             allow_custom_value=True,
-            label="Models",
+            label="Models (a newly trained adapter is added here)",
             elem_id="eval-models",
+            scale=3,
         )
-        num_samples = gr.Slider(value=50, label="N per model", **EVAL_SIZE.widget())
+        num_samples = gr.Number(
+            value=50, label="N per model", elem_id="eval-n", scale=1, **EVAL_SIZE.widget()
+        )
     go = gr.Button("Evaluate", variant="primary", elem_id="evaluate-btn")
-    verdict = gr.Markdown()
-    stats = [f"{r} {s}" for r in TABLE_REWARDS for s in ("median", "mean", "std")]
+    verdict = gr.Markdown(elem_id="eval-status")
     table1 = gr.Dataframe(
-        pd.DataFrame(columns=["adapter", *stats]), label="Table 1: reward median / mean / std"
+        pd.DataFrame(columns=TABLE1_COLUMNS),
+        label="Table 1: each reward's median / mean / std per model",
+        elem_id="table1",
     )
     diversity = gr.Dataframe(
-        pd.DataFrame(columns=["adapter", "distinct_1", "distinct_2", "mean_distinct", "max_run"]),
-        label="Diversity: distinct-1/2, longest repeated-word run",
+        pd.DataFrame(columns=[*DIVERSITY_COLUMNS, "collapsed"]),
+        label="Diversity: is it still writing?",
+        elem_id="diversity",
     )
+    with gr.Accordion("What the diversity columns mean", open=False):
+        gr.Markdown(DIVERSITY_NOTE)
     hist = gr.Image(label="Reward histograms", type="filepath")
     files = gr.File(label="Download results (JSON, CSV, PNG)", file_count="multiple")
     go.click(
@@ -46,5 +54,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         api_name="evaluate",
         concurrency_id="model",
         concurrency_limit=1,
+        validator=demo.check_evaluate,
+        show_progress_on=[verdict],  # one progress bar, not one per output
     )
     return {"adapters": adapters}

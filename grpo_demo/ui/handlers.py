@@ -20,18 +20,25 @@ import pandas as pd
 
 from ..adapters import BASE, ResidentModel
 from ..config import SETTINGS, ConfigError
-from ..evaluation import check_num_samples
+from ..evaluation import EVAL_SIZE, TABLE_REWARDS, check_num_samples
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
-from ..generation import GenerationError, SamplingParams
+from ..generation import GenerationError, SamplingParams, check_prompts
 from ..generation import compare as run_compare
 from ..generation import generate as run_generate
 from ..models import device_name, resolve_spec
-from ..presets import PRESETS, from_preset, preset_field
-from ..settings import settings_of
+from ..presets import (
+    CPU_SECONDS_PER_TOKEN,
+    PRESETS,
+    completion_tokens,
+    expected_seconds,
+    from_preset,
+    preset_field,
+)
+from ..settings import Setting, settings_of
 from ..space import RunCaps, run_caps
-from ..store import AdapterError, default_checkpoints, discover_adapters
-from ..tasks import TASKS
+from ..store import AdapterError, check_adapter_name, default_checkpoints, discover_adapters
+from ..tasks import TASKS, Task
 from ..training import TrainingError, TrainingManager, TrainingRun
 from . import views
 
@@ -51,6 +58,8 @@ class Demo:
     """
 
     LOAD_TIMEOUT = 600.0
+    EVAL_BATCH = 16
+    """Evaluation rows per batch on a CPU: progress moves every few seconds, at little cost."""
 
     def __init__(
         self,
@@ -64,6 +73,8 @@ class Demo:
         self._error: str | None = None
         self._resident = resident
         self._manager: TrainingManager | None = None
+        self._figures: tuple = (None, None, None)  # (run, step) -> the two training charts
+        self._seconds_per_token: float | None = None  # from this app's last finished run
         if resident is not None:
             self.spec, self.checkpoints = resident.spec, resident.checkpoints
             self._ready.set()
@@ -130,12 +141,28 @@ class Demo:
             return self._resident.names()
         return [BASE, *sorted(discover_adapters(self.checkpoints, self.spec.name)[0])]
 
-    def refresh_choices(self, current: str | None = None):
-        """Dropdown updates listing every adapter (new ones appear without reload)."""
+    def refresh_choices(self, known: list[str] | None, play: str | None, chosen: list[str] | None):
+        """Adapters that appeared since this page last looked: listed in both dropdowns and
+        preselected in Evaluate. Polled every few seconds by every open page (a run finished
+        in another session shows up without a reload); nothing changes when nothing is new.
+        """
+        if not self.loaded:
+            return gr.skip(), gr.skip(), self.header(), known
         self.resident.refresh()
         names = self.adapter_names()
-        keep = current if current in names else BASE
-        return gr.update(choices=names, value=keep), gr.update(choices=names), self.header()
+        if known == names:
+            return gr.skip(), gr.skip(), gr.skip(), known
+        new = [n for n in names if n not in (known or [])]
+        keep = play if play in names else BASE
+        evaluate = [n for n in (chosen or []) if n in names] + [
+            n for n in new if n not in (chosen or [])
+        ]
+        return (
+            gr.update(choices=names, value=keep),
+            gr.update(choices=names, value=evaluate),
+            self.header(),
+            names,
+        )
 
     # -- playground -------------------------------------------------------------------------
     def _params(self, num_samples, max_new_tokens, temperature, seed) -> SamplingParams:
@@ -149,13 +176,18 @@ class Demo:
         )
         return SamplingParams(**{k: specs[k].parse(v, app=True) for k, v in values.items()})
 
+    def _tasks(self) -> dict[str, Task | None]:
+        """Each adapter's training task (what its "task reward" column scores)."""
+        infos = self.resident.adapters
+        return {n: TASKS.get(infos[n].task) if n in infos else None for n in self.adapter_names()}
+
     def _busy_note(self) -> str:
         run = self.manager.current
         if run is not None and run.running:
             return f" (served between phases of the training run `{run.name}`)"
         return ""
 
-    def queue_note(self) -> str:
+    def queue_note(self, *_fields) -> str:
         """Shown at once when a request is sent: is it queued behind training, for how long?"""
         run = self._manager.current if self._manager else None
         if run is None or not run.running:
@@ -168,8 +200,38 @@ class Demo:
             f"{phase} phase{wait}): requests are served between the phases of a step."
         )
 
+    def check_sampling(self, prompt, num_samples, max_new_tokens, temperature, seed) -> list:
+        """One ``gr.validate`` per field: the message sits under the field that is wrong."""
+        try:
+            check_prompts([prompt or ""])
+            prompt_ok = gr.validate(True, "")
+        except GenerationError as exc:
+            prompt_ok = gr.validate(False, f"Prompt: {exc}")
+        specs = settings_of(SamplingParams)
+        values = {
+            "num_samples": num_samples,
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "seed": seed,
+        }
+        return [prompt_ok, *(field_check(specs[k], v) for k, v in values.items())]
+
+    def check_generate(self, prompt, adapter, num_samples, max_new_tokens, temperature, seed):
+        """Validator of Generate: every field checked before the model is asked."""
+        checks = self.check_sampling(prompt, num_samples, max_new_tokens, temperature, seed)
+        try:
+            self.resident.get(adapter or BASE)
+            adapter_ok = gr.validate(True, "")
+        except AdapterError as exc:
+            adapter_ok = gr.validate(False, f"Adapter: {exc}")
+        return [checks[0], adapter_ok, *checks[1:]]
+
     def generate(self, prompt, adapter, num_samples, max_new_tokens, temperature, seed):
-        """Sample completions from one adapter (or the base) and score each with every reward."""
+        """Sample completions from one adapter (or the base) and score each with every reward.
+
+        Returns the highlighted text, the completions table, every reward's score, a status
+        line and the rows behind them (for this session's CSV).
+        """
         note = self._busy_note()
         start = time.perf_counter()
         try:
@@ -177,56 +239,168 @@ class Demo:
             completions = run_generate(self.resident, prompt or "", adapter or BASE, params)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
+        tasks = self._tasks()
         status = (
             f"{len(completions)} completions from `{adapter}` in "
             f"{time.perf_counter() - start:.1f} s{note}"
         )
-        return views.highlight(completions), views.completions_table(completions), status
+        return (
+            views.highlight(completions),
+            views.completions_table(completions, tasks),
+            views.scores_table(completions),
+            status,
+            views.records(completions, params, tasks),
+        )
 
-    def compare(self, prompt, num_samples, max_new_tokens, temperature, seed):
-        """The same prompt and seed through the base and every adapter."""
+    def compare(
+        self,
+        prompt,
+        num_samples,
+        max_new_tokens,
+        temperature,
+        seed,
+        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
+    ):
+        """The same prompt and seed through the base and every adapter: one column per model."""
         try:
             params = self._params(num_samples, max_new_tokens, temperature, seed)
-            by_adapter = run_compare(self.resident, prompt or "", params)
+            names = self.adapter_names()
+            progress(0, desc=f"sampling {names[0]}")
+
+            def on_batch(done: int, total: int) -> None:
+                shown = names[min(done * len(names) // total, len(names) - 1)]
+                progress(done / total, desc=f"sampled {done}/{total} batches; next: {shown}")
+
+            by_adapter = run_compare(self.resident, prompt or "", params, names, on_batch)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
         flat = [c for cs in by_adapter.values() for c in cs]
+        tasks = self._tasks()
         return (
-            views.highlight(flat, header=True),
-            views.completions_table(flat),
-            views.compare_summary(by_adapter),
+            views.compare_grid(by_adapter, tasks),
+            views.compare_summary(by_adapter, tasks),
+            views.scores_table(flat),
+            f"{len(flat)} completions: {len(by_adapter)} models × {params.num_samples}, seed "
+            f"{params.seed}",
+            views.records(flat, params, tasks),
         )
 
-    def remember(self, table: pd.DataFrame, samples: list[dict]):
+    def remember(self, rows: list[dict], samples: list[dict]):
         """Add the latest completions to this session's samples (a gr.State) and offer a CSV."""
-        rows = [*samples, *table.to_dict(orient="records")]
+        rows = [*samples, *rows]
         path = self.results_dir / f"samples-{uuid.uuid4().hex[:12]}.csv"
         pd.DataFrame(rows).to_csv(path, index=False)
         label = f"Download this session's {len(rows)} samples (CSV)"
         return rows, gr.update(value=str(path), label=label, visible=True)
 
     # -- training ---------------------------------------------------------------------------
-    def preset_values(self, preset: str):
-        """Fill the task and editable hyper-parameters from a preset; show its remark."""
+    def preset_values(self, preset: str, timed: bool = True):
+        """Fill the task and editable hyper-parameters from a preset; show its hint and time.
+
+        The time needs TRL's defaults, so it waits for the model load (which imports TRL):
+        the page's first render passes ``timed=False``, and a load event fills it in.
+        """
         if preset not in PRESETS:
             raise gr.Error(f"unknown preset {preset!r}")
         p = PRESETS[preset]
         shown = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
-        if any(f not in p.values for f in shown) and not self._ready.is_set():
+        if (timed or any(f not in p.values for f in shown)) and not self._ready.is_set():
             self._ready.wait(self.LOAD_TIMEOUT)  # TRL's defaults: never import it mid-load
         origin = "the report" if p.from_report else "this demo"
-        remark = f"**{preset}** (from {origin}): {p.remark}"
+        timing = self.expected_time(preset) if timed else ""
+        remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
         return (p.task, *(preset_field(preset, f) for f in shown), remark)
+
+    def expected_time(self, preset: str) -> str:
+        """Up to how long the preset runs here: measured by this app's last run, else estimated."""
+        tokens = completion_tokens(preset)
+        per_token, source = self._seconds_per_token, "as the last run here went"
+        if per_token is None:
+            per_token, source = CPU_SECONDS_PER_TOKEN, "on a 2-core CPU; a GPU is far faster"
+        minutes = expected_seconds(preset, per_token) / 60
+        return (
+            f"*Up to {tokens} completion tokens a step; ≈ {minutes:.0f} min for the whole run "
+            f"({source}).*"
+        )
 
     def _view(self, run: TrainingRun | None):
         history = run.history if run else []
+        task = TASKS.get(run.config.task) if run else None
+        key = (id(run), len(history))
+        if self._figures[0] != key:  # render each step's charts once, for every watcher
+            beta = run.config.resolved().get("beta") if run else None
+            self._figures = (
+                key,
+                views.reward_figure(history, task),
+                views.signal_figure(history, beta),
+            )
         return (
             views.progress_text(run),
-            views.reward_curve(history),
-            views.kl_curve(history),
-            views.step_table(history[-1] if history else None),
+            self._figures[1],
+            self._figures[2],
+            views.step_table(history[-1] if history else None, task),
             views.collapse_warning(history),
         )
+
+    def _learn_speed(self, run: TrainingRun) -> None:
+        """Remember seconds per completion token from a finished run (the presets' time hint)."""
+        if run.history and run.ended is not None and not run.ended.error:
+            tokens = run.config.resolved()
+            per_step = tokens["per_device_train_batch_size"] * tokens["gradient_accumulation_steps"]
+            seconds = run.history[-1].elapsed / len(run.history)
+            self._seconds_per_token = seconds / (per_step * tokens["max_completion_length"])
+
+    def _config(self, task, preset, learning_rate, num_generations, max_steps, max_length):
+        typed = {
+            "learning_rate": learning_rate,
+            "max_steps": max_steps,
+            "max_completion_length": max_length,
+            "num_generations": num_generations,
+        }
+        typed = {k: SETTINGS[k].parse(v, app=True) for k, v in typed.items()}
+        gens = typed.pop("num_generations")
+        config = from_preset(preset, task=task, **typed).with_generations(gens)
+        caps = self.run_caps()
+        if caps is not None:
+            caps.check(config.resolved())
+        return config
+
+    def check_train(
+        self, task, preset, name, learning_rate, num_generations, max_steps, max_completion_length
+    ) -> list:
+        """Validator of Start: each message under its field; nothing starts until all pass."""
+        ok = gr.validate(True, "")
+        task_ok = ok if task in TASKS else gr.validate(False, f"Task: unknown task {task!r}")
+        preset_ok = ok if preset in PRESETS else gr.validate(False, f"unknown preset {preset!r}")
+        name_ok = ok
+        try:
+            check_adapter_name((name or "").strip())
+            if (self.resident.adapter_dir / name.strip()).exists():
+                name_ok = gr.validate(
+                    False, f"adapter {name.strip()!r} already exists; pick a new name"
+                )
+        except ConfigError as exc:
+            name_ok = gr.validate(False, str(exc))
+        run = self.manager.current
+        if run is not None and run.running:
+            name_ok = gr.validate(
+                False,
+                f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
+                f"{run.config.max_steps}); one run at a time - wait for it or press Stop.",
+            )
+        numbers = {
+            "learning_rate": learning_rate,
+            "num_generations": num_generations,
+            "max_steps": max_steps,
+            "max_completion_length": max_completion_length,
+        }
+        checks = {k: field_check(SETTINGS[k], v) for k, v in numbers.items()}
+        if all(c["is_valid"] for c in (task_ok, preset_ok, *checks.values())):
+            try:
+                self._config(task, preset, *numbers.values())
+            except USER_ERRORS as exc:  # cross-field: batch size vs group size, Space caps
+                checks["num_generations"] = gr.validate(False, str(exc))
+        return [task_ok, preset_ok, name_ok, *checks.values()]
 
     def train(
         self,
@@ -237,31 +411,20 @@ class Demo:
         num_generations,
         max_steps,
         max_completion_length,
-        request: gr.Request | None = None,
     ) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends."""
         if task not in TASKS:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
         manager = self.manager  # waits for the model (and its imports) before building configs
         try:
-            typed = {
-                "learning_rate": learning_rate,
-                "max_steps": max_steps,
-                "max_completion_length": max_completion_length,
-                "num_generations": num_generations,
-            }
-            typed = {k: SETTINGS[k].parse(v, app=True) for k, v in typed.items()}
-            gens = typed.pop("num_generations")
-            config = from_preset(preset, task=task, **typed).with_generations(gens)
-            caps = self.run_caps()
-            if caps is not None:
-                caps.check(config.resolved())
-            who = f"session {request.session_hash[:6]}" if request and request.session_hash else ""
+            config = self._config(
+                task, preset, learning_rate, num_generations, max_steps, max_completion_length
+            )
             run = manager.start(
                 config,
                 (name or "").strip(),
                 preset=preset,
-                owner=f"{who} at {time.strftime('%H:%M')}",
+                owner=f"a browser at {time.strftime('%H:%M')}",
             )
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
@@ -274,11 +437,22 @@ class Demo:
             else:  # a ticking clock; also lets a closed tab's cancel land within a second
                 yield (views.progress_text(run), *[gr.skip()] * 4)
             if run.ended is not None:
+                self._learn_speed(run)
                 return
 
-    def training_view(self):
-        """The current run for anyone watching (polled by a timer)."""
-        return self._view(self.manager.current)
+    def training_view(self, seen: tuple | None = None):
+        """The current run for anyone watching (polled by a timer); charts only when changed."""
+        run = self.manager.current
+        key = (
+            run.name if run else None,
+            run.started_at if run else None,
+            len(run.history) if run else 0,
+        )
+        if run is not None and run.ended is not None:
+            key = (*key, "ended")
+        if seen is not None and tuple(seen) == key:
+            return (views.progress_text(run), *[gr.skip()] * 4, key)
+        return (*self._view(run), key)
 
     def stop(self):
         """Ask the running trainer to stop after its current step (the adapter is saved)."""
@@ -287,6 +461,19 @@ class Demo:
         return "No training run is going."
 
     # -- evaluation -------------------------------------------------------------------------
+    def check_evaluate(self, adapters, num_samples) -> list:
+        """Validator of Evaluate: known models, N in range."""
+        adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
+        models_ok = gr.validate(True, "")
+        if not adapters:
+            models_ok = gr.validate(False, "choose at least one model (base or an adapter)")
+        for name in adapters:
+            try:
+                self.resident.get(name)
+            except AdapterError as exc:
+                models_ok = gr.validate(False, str(exc))
+        return [models_ok, field_check(EVAL_SIZE, num_samples)]
+
     def evaluate(self, adapters, num_samples, progress=gr.Progress()):  # noqa: B008 (Gradio idiom)
         """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
         adapters = [adapters] if isinstance(adapters, str) else list(adapters or [])
@@ -294,13 +481,19 @@ class Demo:
             n = check_num_samples(num_samples, app=True)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
-        progress(0, desc="sampling")
+        progress(0, desc=f"sampling {adapters[0] if adapters else ''}")
+
+        def on_progress(done: int, total: int) -> None:
+            model = adapters[min(done * len(adapters) // total, len(adapters) - 1)]
+            progress(done / total, desc=f"{done * n * len(adapters) // total} completions; {model}")
+
         try:
             result = run_evaluation(
                 self.resident,
                 adapters,
                 n,
-                on_progress=lambda done, total: progress(done / total, desc="sampling"),
+                batch_size=self.EVAL_BATCH if self.resident.device.type == "cpu" else None,
+                on_progress=on_progress,
             )
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
@@ -310,16 +503,21 @@ class Demo:
         verdict = (
             f"⚠️ collapsed (one word repeated): {', '.join(collapsed)}"
             if collapsed
-            else "No collapse: completions stay varied."
+            else f"No collapse: completions stay varied ({n} per model)."
         )
         return (
-            result.table1().reset_index(),
-            result.diversity_table().reset_index(),
+            views.table1_long(result.summary, TABLE_REWARDS),
+            views.diversity_view(result.diversity_table()),
             verdict,
             str(paths["histogram"]),
             [str(p) for p in paths.values()],
         )
 
 
-def empty_curve() -> pd.DataFrame:
-    return pd.DataFrame(columns=views.CURVE_COLUMNS)
+def field_check(spec: Setting, value) -> dict:
+    """``gr.validate`` for one setting: its own message (names the setting and its range)."""
+    try:
+        spec.parse(value, app=True)
+    except ConfigError as exc:
+        return gr.validate(False, str(exc))
+    return gr.validate(True, "")

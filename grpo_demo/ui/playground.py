@@ -1,4 +1,4 @@
-"""Playground tab: sample from the base or an adapter, see every reward and a word highlight."""
+"""Playground tab: sample from the base or an adapter, or compare them all side by side."""
 
 from __future__ import annotations
 
@@ -7,20 +7,33 @@ import pandas as pd
 
 from ..adapters import BASE
 from ..data import EXAMPLES
-from ..generation import MAX_PROMPT_CHARS, SamplingParams
+from ..generation import SamplingParams
 from ..settings import settings_of
 from .handlers import Demo
-from .views import HIGHLIGHT_COLORS, SUMMARY_COLUMNS, completions_table, reward_legend
+from .views import (
+    COMPLETION_COLUMNS,
+    COMPLETION_WIDTHS,
+    HIGHLIGHT_COLORS,
+    SCORE_COLUMNS,
+    SCORE_WIDTHS,
+    SUMMARY_COLUMNS,
+    reward_legend,
+)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
+    sampling = settings_of(SamplingParams)  # ranges and help from the one definition
+
+    def number(name: str, value, label: str, **kwargs) -> gr.Number:
+        return gr.Number(value=value, label=label, **sampling[name].widget(), **kwargs)
+
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(
                 label="Prompt",
                 value=EXAMPLES[0],
                 lines=2,
-                max_length=MAX_PROMPT_CHARS,
+                max_lines=4,  # a long paste scrolls inside the box; Generate stays in view
                 elem_id="prompt",
             )
             gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
@@ -28,61 +41,101 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             adapter = gr.Dropdown(
                 demo.adapter_names(),
                 value=BASE,
-                label="Adapter (base = no adapter)",
+                label="Model: the base, or an adapter trained on top of it",
                 allow_custom_value=True,  # adapters trained since page load; validated
                 elem_id="adapter-choice",
             )
-            sampling = settings_of(SamplingParams)  # ranges from the one definition
-            num_samples = gr.Slider(value=4, label="Samples", **sampling["num_samples"].widget())
-            max_new_tokens = gr.Slider(
-                value=40, label="Max new tokens", **sampling["max_new_tokens"].widget()
-            )
-            temperature = gr.Slider(
-                value=1.0, label="Temperature", **sampling["temperature"].widget()
-            )
-            seed = gr.Number(value=0, precision=0, label="Seed", **sampling["seed"].widget())
+            with gr.Row():
+                num_samples = number("num_samples", 4, "Samples", elem_id="num-samples")
+                max_new_tokens = number("max_new_tokens", 40, "Max new tokens", elem_id="max-new")
+            with gr.Row():
+                temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
+                seed = number("seed", 0, "Seed", elem_id="seed")
     with gr.Row():
         go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
         cmp = gr.Button("Compare base vs every adapter (same seed)", elem_id="compare-btn")
     status = gr.Markdown(elem_id="generate-status")
-    with gr.Accordion("What the reward columns mean", open=False):
-        gr.Markdown(reward_legend())
-    text = gr.HighlightedText(
-        label="Completions: each phrase of text.split(' ') coloured by its four-letter score",
-        color_map=HIGHLIGHT_COLORS,
-        show_legend=True,
-        combine_adjacent=False,
-        elem_id="highlight",
-    )
-    summary = gr.Dataframe(
-        pd.DataFrame(columns=SUMMARY_COLUMNS), label="Compare: mean rewards per adapter"
-    )
-    table = gr.Dataframe(
-        completions_table([]),  # the real headers, not Gradio's "1 2 3" placeholder
-        label="Every completion with all reward scores",
-        wrap=True,
-        elem_id="completions-table",
-    )
+    with gr.Tabs() as results:
+        with gr.Tab("Completions", id="completions", elem_id="completions-tab"):
+            text = gr.HighlightedText(
+                label="Prompt → completion; each phrase of text.split(' ') coloured by how far it "
+                "is from four letters (the report's reward)",
+                color_map=HIGHLIGHT_COLORS,
+                show_legend=True,
+                combine_adjacent=False,
+                elem_id="highlight",
+            )
+            table = gr.Dataframe(
+                pd.DataFrame(columns=COMPLETION_COLUMNS),
+                label="Every completion with the report's two rewards and its model's own task",
+                wrap=True,
+                column_widths=COMPLETION_WIDTHS,
+                elem_id="completions-table",
+            )
+        with gr.Tab("Compare: one column per model", id="compare", elem_id="compare-tab"):
+            grid = gr.HTML(
+                "<p>Press <b>Compare</b>: the same prompt and seed through the base and every "
+                "adapter, one column each.</p>",
+                elem_id="compare-grid",
+            )
+            summary = gr.Dataframe(
+                pd.DataFrame(columns=SUMMARY_COLUMNS),
+                label="Means per model",
+                wrap=True,
+                elem_id="compare-summary",
+            )
+    with gr.Accordion("Every reward's score, and what each column means", open=False):
+        gr.Markdown(reward_legend(), elem_id="reward-legend")
+        scores = gr.Dataframe(
+            pd.DataFrame(columns=SCORE_COLUMNS),
+            label="All registered rewards (columns as in the legend above)",
+            wrap=True,
+            column_widths=SCORE_WIDTHS,
+            elem_id="scores-table",
+        )
     # per-user: this browser session's samples, downloadable; never shared between users
     samples = gr.State([])
+    latest = gr.State([])
     download = gr.DownloadButton("Download this session's samples (CSV)", visible=False)
-    sampling = [num_samples, max_new_tokens, temperature, seed]
-    go.click(demo.queue_note, None, status, api_visibility="private", concurrency_limit=None).then(
+    fields = [num_samples, max_new_tokens, temperature, seed]
+    # the validator runs first: a wrong field gets its message under it, and nothing else
+    # changes (the last good results stay); then the status says at once whether the request
+    # waits behind a training phase
+    go.click(
+        demo.queue_note,
+        [prompt, adapter, *fields],
+        status,
+        validator=demo.check_generate,
+        api_visibility="private",
+        concurrency_limit=None,
+    ).success(show("completions"), None, results, api_visibility="private", queue=False).success(
         demo.generate,
-        [prompt, adapter, *sampling],
-        [text, table, status],
+        [prompt, adapter, *fields],
+        [text, table, scores, status, latest],
         api_name="generate",
         concurrency_id="model",
         concurrency_limit=1,
-    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private")
-    cmp.click(demo.queue_note, None, status, api_visibility="private", concurrency_limit=None).then(
+        show_progress_on=[status],
+    ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
+    cmp.click(
+        demo.queue_note,
+        [prompt, *fields],
+        status,
+        validator=demo.check_sampling,
+        api_visibility="private",
+        concurrency_limit=None,
+    ).success(show("compare"), None, results, api_visibility="private", queue=False).success(
         demo.compare,
-        [prompt, *sampling],
-        [text, table, summary],
+        [prompt, *fields],
+        [grid, summary, scores, status, latest],
         api_name="compare",
         concurrency_id="model",
         concurrency_limit=1,
-    ).success(demo.remember, [table, samples], [samples, download], api_visibility="private").then(
-        lambda: "", None, status, api_visibility="private", show_progress="hidden"
-    )
+        show_progress_on=[grid],
+    ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
     return {"adapter": adapter}
+
+
+def show(tab: str):
+    """An event function selecting one results tab (Generate and Compare show their own)."""
+    return lambda: gr.Tabs(selected=tab)

@@ -3,40 +3,42 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from ..config import SETTINGS
-from ..presets import PRESETS
+from ..presets import grouped
 from ..tasks import TASKS
-from .handlers import Demo, empty_curve
-from .views import step_table
+from .handlers import Demo
+from .views import STEP_FIXED
 
 DEFAULT_PRESET = "classroom-four-letter"
-
-
-def _curve(title: str, elem_id: str) -> gr.LinePlot:
-    return gr.LinePlot(
-        empty_curve(), x="step", y="value", color="series", title=title, elem_id=elem_id
-    )
 
 
 def _number(name: str, value, label: str, **kwargs) -> gr.Number:
     """A number field with the setting's own range and step (Gradio checks API calls too)."""
     spec = SETTINGS[name]
-    precision = 0 if spec.kind is int else None
-    return gr.Number(value=value, precision=precision, label=label, **spec.widget(), **kwargs)
+    return gr.Number(value=value, label=label, **spec.widget(), **kwargs)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
-    task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET)
+    task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET, timed=False)
     with gr.Row():
-        preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset")
+        preset = gr.Dropdown(
+            grouped(),
+            value=DEFAULT_PRESET,
+            label="Preset (classroom first)",
+            allow_custom_value=True,  # checked by the validator, whose message names the field
+            elem_id="preset",
+        )
         task = gr.Dropdown(
-            [(f"{t.label} [{k}]", k) for k, t in TASKS.items()], value=task0, label="Task"
+            [(t.label, k) for k, t in TASKS.items()],
+            value=task0,
+            label="Task: what is rewarded",
+            allow_custom_value=True,  # as above: Gradio's refusal would be a bare HTTP 400
+            elem_id="task",
+            scale=2,
         )
-        name = gr.Textbox(
-            value="my-adapter", label="Adapter name", max_length=48, elem_id="adapter-name"
-        )
-    remark = gr.Markdown(remark0)
+    remark = gr.Markdown(remark0, elem_id="preset-remark")
     gr.Markdown(demo.caps_note(), elem_id="space-caps")  # empty unless on a Space
     with gr.Row():
         learning_rate = _number("learning_rate", lr0, "learning_rate")
@@ -45,44 +47,55 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         max_completion_length = _number(
             "max_completion_length", len0, "max_completion_length (tokens)", elem_id="max-len"
         )
-    with gr.Row():
+    with gr.Row(equal_height=True):
+        name = gr.Textbox(
+            value="my-adapter",
+            label="Save as adapter (a-z, 0-9, - or _)",
+            elem_id="adapter-name",
+            scale=2,
+        )
         start = gr.Button("Start", variant="primary", elem_id="start-btn")
         stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
     stop_note = gr.Markdown()
     progress = gr.Markdown(elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
-    with gr.Row():
-        rewards = _curve("Reward (batch mean)", "reward-plot")
-        kl = _curve("KL to the base (logged when beta > 0) and entropy", "kl-plot")
+    rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
+    signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     table = gr.Dataframe(
-        step_table(None),  # the real headers, not Gradio's "1 2 3" placeholder
-        label="Latest step: every completion, its rewards and advantage",
+        pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3" placeholder
+        label="Latest step: every completion, its task reward and GRPO advantage",
         wrap=True,
+        column_widths=["16%", "34%", "10%", "10%", "9%", "9%", "9%"],  # up to three terms
         elem_id="step-table",
     )
 
-    preset.change(
-        demo.preset_values,
-        preset,
-        [task, learning_rate, num_generations, max_steps, max_completion_length, remark],
-        api_visibility="private",
-    )
-    view = [progress, rewards, kl, table, warning]
+    fill = {
+        "fn": demo.preset_values,
+        "inputs": preset,
+        "outputs": [task, learning_rate, num_generations, max_steps, max_completion_length, remark],
+        "api_visibility": "private",
+        "show_progress": "hidden",
+    }
+    preset.change(**fill)
+    view = [progress, rewards, signals, table, warning]
     run = start.click(
         demo.train,
         [task, preset, name, learning_rate, num_generations, max_steps, max_completion_length],
         view,
         api_name="train",
         concurrency_limit=None,  # a second Start must get "busy" at once, not wait in a queue
+        validator=demo.check_train,  # each refusal under its field; the charts stay
+        show_progress_on=[progress],
     )
     stop.click(demo.stop, None, stop_note, api_name="stop", concurrency_limit=None)
+    seen = gr.State(None)  # what this page last drew: charts are sent only when they change
     timer = gr.Timer(2.0)
     timer.tick(
         demo.training_view,
-        None,
-        view,
+        seen,
+        [*view, seen],
         api_visibility="private",
         concurrency_limit=None,
         show_progress="hidden",
     )
-    return {"run": run}
+    return {"run": run, "fill": fill}
