@@ -17,6 +17,7 @@ from .config import SETTINGS, ConfigError, RunConfig
 from .evaluation import EvalSize
 from .generation import SamplingParams
 from .presets import PRESETS, from_preset
+from .reward_spec import TERMS
 from .settings import add_arguments, settings_of
 from .store import check_adapter_name
 from .tasks import TASKS
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(TASKS),
         metavar="TASK",
         help=f"reward mix, one of: {', '.join(TASKS)} (default: the preset's)",
+    )
+    t.add_argument(
+        "--reward",
+        metavar="SPEC",
+        help="a reward built from registered terms instead of --task, e.g. "
+        "'1*n_letter[n=3] + 4*distinct_words' (`list` shows the terms); parsed, never run",
     )
     own = {f.name: f.default for f in dataclasses.fields(RunConfig)}
     notes = {
@@ -157,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
-        overrides = {k: getattr(args, k) for k in ("task", *SETTINGS)}
+        overrides = {k: getattr(args, k) for k in ("task", "reward", *SETTINGS)}
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
         return _train(_resident(args), config, args)
@@ -298,6 +305,13 @@ def _list(resident) -> int:
     print("tasks:")
     for name, task in TASKS.items():
         print(f"  {name:24} {task.description}")
+    print("reward terms (train --reward 'weight*term[param=value] + ...'):")
+    for name, term in TERMS.items():
+        params = ", ".join(
+            f"{k}={term.defaults[k]} ({spec.allowed_text(False)})"
+            for k, spec in term.params.items()
+        )
+        print(f"  {name:24} {term.doc}" + (f" [{params}]" if params else ""))
     print(f"adapters for {resident.spec.name}:")
     for name in resident.names()[1:]:
         info = resident.adapters[name]

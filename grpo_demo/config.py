@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .rewards import REWARDS
 from .settings import ConfigError, check_fields, setting, settings_of
 from .tasks import TASKS, Task
 
@@ -27,6 +26,8 @@ class RunConfig:
     """One GRPO + LoRA run. Optional GRPO fields left ``None`` take TRL's default."""
 
     task: str = "four-letter"
+    reward: str | None = None  # a custom spec (reward_spec.py), e.g. "1*n_letter[n=3]"; it
+    # replaces the task's rewards when given
     max_steps: int = setting(
         int,
         20,
@@ -123,7 +124,10 @@ class RunConfig:
 
     @property
     def task_spec(self) -> Task:
-        return TASKS[self.task]
+        """What TRL optimises: the custom reward spec when given, else the named task."""
+        from .reward_spec import task_from_spec
+
+        return task_from_spec(self.reward) if self.reward else TASKS[self.task]
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again); unknown names are an error."""
@@ -193,9 +197,13 @@ def validate(cfg: RunConfig) -> None:
     """What one field's range cannot say: the task, vLLM's presence, whole groups per batch."""
     if cfg.task not in TASKS:
         raise ConfigError(f"unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
-    for name in cfg.task_spec.reward_funcs:
-        if name not in REWARDS:  # a programming error in TASKS, but say it clearly
-            raise ConfigError(f"task {cfg.task!r} uses unknown reward {name!r}")
+    from .reward_spec import reward_func
+
+    for name in cfg.task_spec.reward_funcs:  # parses a custom spec; refuses what is not registered
+        try:
+            reward_func(name)
+        except ValueError as exc:
+            raise ConfigError(f"task {cfg.task!r}: {exc}") from None
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError(
             "use_vllm needs vLLM, which is not installed here: `pip install vllm` on a CUDA "
@@ -207,5 +215,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(
             f"per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be "
             f"divisible by num_generations ({r['num_generations']}): each prompt needs a "
-            "whole group of completions"
+            f"whole group of completions. Fix: num_generations one of "
+            f"{', '.join(str(d) for d in range(2, batch + 1) if batch % d == 0)}, or a batch "
+            f"of {(batch // r['num_generations'] + 1) * r['num_generations']}"
         )

@@ -95,6 +95,21 @@ PRESETS: dict[str, Preset] = {
         "where looping a phrase or stuttering does not pay.",
         from_report=False,
     ),
+    "classroom-hack": Preset(
+        "four-letter",
+        {
+            "max_steps": 25,
+            "learning_rate": 5e-3,
+            "num_generations": 8,
+            "per_device_train_batch_size": 32,
+            "max_completion_length": 32,
+            "beta": 0.0,
+        },
+        "Reward hacking on purpose: the report's reward alone, nothing charging repetition, "
+        "and a learning rate 5x the classroom's. Watch the reward climb while distinct-2 falls "
+        "and the collapse banner fires: the report's config_4 'last last last'.",
+        from_report=False,
+    ),
 }
 
 GPU_STEPS = 300

@@ -49,7 +49,9 @@ class AdapterInfo:
 
     @property
     def task(self) -> str:
-        return self.run.get("config", {}).get("task", "?")
+        """The task's name, or ``custom`` for a reward built from terms."""
+        config = self.run.get("config", {})
+        return "custom" if config.get("reward") else config.get("task", "?")
 
 
 def default_checkpoints() -> Path:

@@ -48,7 +48,9 @@ def test_api_names_and_keyword_parameters(client):
         "num_generations",
         "max_steps",
         "max_completion_length",
+        "reward",
     ]
+    assert params["/score_base"] == ["task", "reward", "num_generations", "max_completion_length"]
     assert params["/stop"] == []
     assert params["/evaluate"] == ["adapters", "num_samples"]
 

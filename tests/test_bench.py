@@ -87,7 +87,14 @@ def test_shipped_rows_match_their_kept_evaluations(tmp_path):
 
 @pytest.mark.parametrize(
     "tool",
-    ["bench.speed", "bench.recipes", "bench.reproduce", "bench.interleaved", "bench.precision"],
+    [
+        "bench.speed",
+        "bench.recipes",
+        "bench.reproduce",
+        "bench.interleaved",
+        "bench.precision",
+        "bench.hack",
+    ],
 )
 def test_tools_start(tool):
     done = bench(tool, "--help")

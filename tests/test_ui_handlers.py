@@ -101,7 +101,8 @@ def test_highlight_marks_the_reports_empty_phrase():
 
 def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     views = list(demo.train(name="ui-run", **TRAIN))
-    progress, rewards, signals, table, warning = views[-1]
+    progress, rewards, signals, table, warning, signal = views[-1]
+    assert "frac_tied_groups" in signal and "beta = 0" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
     total, terms, *_ = rewards.axes
     assert list(total.lines[0].get_xdata()) == [1, 2]  # one point per step, integer steps
@@ -129,8 +130,8 @@ def test_second_start_is_refused_and_stop_works(demo):
         next(demo.train(name="other", **TRAIN))
     checks = demo.check_train(**{**TRAIN, "name": "other"})
     assert "Start refused" in checks[2]["message"]  # under the adapter name, before Start
-    _, _, _, _, _, seen = demo.training_view(None)
-    assert demo.training_view(seen)[1:5] == (gr.skip(),) * 4  # nothing redrawn if unchanged
+    *_, seen = demo.training_view(None)
+    assert demo.training_view(seen)[1:6] == (gr.skip(),) * 5  # nothing redrawn if unchanged
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]

@@ -39,6 +39,7 @@ class StepEvent:
     completions: list[StepCompletion]
     distinct_1: float
     collapsed: bool
+    distinct_2: float = 1.0  # share of distinct word pairs: falls when answers loop
     logged: dict[str, float] = field(default_factory=dict)  # TRL's record, as logged
 
     @property

@@ -25,7 +25,7 @@ from ..config import ConfigError, RunConfig
 from ..data import train_prompts
 from ..metrics import diversity, looks_collapsed
 from ..models import device_name
-from ..rewards import get_reward
+from ..reward_spec import reward_func
 from . import trl_backend
 from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
 
@@ -216,7 +216,7 @@ def train(
                 list(prompts),
                 resident.tokenizer,
                 workdir=workdir,
-                reward_funcs=[get_reward(n) for n in cfg.task_spec.reward_funcs],
+                reward_funcs=[reward_func(n) for n in cfg.task_spec.reward_funcs],
                 lock=resident.lock,
                 on_log=on_log,
                 stop=run._stop,
@@ -264,6 +264,7 @@ def _step_event(
         rows,
         div["distinct_1"],
         looks_collapsed(div),
+        distinct_2=div["distinct_2"],
         logged={k: float(v) for k, v in logs.items() if isinstance(v, int | float)},
     )
 
@@ -272,7 +273,14 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
     """What ``run.json`` holds: the full config, seed, versions, device and every step."""
     resident, cfg = run.resident, run.config
     history = [
-        {"step": e.step, "elapsed": round(e.elapsed, 2), "distinct_1": e.distinct_1, **e.logged}
+        {
+            "step": e.step,
+            "elapsed": round(e.elapsed, 2),
+            "distinct_1": e.distinct_1,
+            "distinct_2": e.distinct_2,
+            "collapsed": e.collapsed,
+            **e.logged,
+        }
         for e in run.history
     ]
     rewards = [e.reward for e in run.history]
@@ -284,6 +292,7 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "config": cfg.to_dict(),
         "grpo": cfg.resolved(),
         "reward_funcs": list(cfg.task_spec.reward_funcs),
+        "reward_weights": list(cfg.task_spec.weights.values()),
         "seed": cfg.seed,
         "steps": len(history),
         "stopped_early": run.stopping,

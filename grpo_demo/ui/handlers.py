@@ -20,12 +20,14 @@ import pandas as pd
 
 from ..adapters import BASE, ResidentModel
 from ..config import SETTINGS, ConfigError
+from ..data import train_prompts
 from ..evaluation import EVAL_SIZE, TABLE_REWARDS, check_num_samples
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
 from ..generation import GenerationError, SamplingParams, check_prompts
 from ..generation import compare as run_compare
 from ..generation import generate as run_generate
+from ..learning_signal import score_base, verdict
 from ..models import device_name, resolve_spec
 from ..presets import (
     CPU_SECONDS_PER_TOKEN,
@@ -35,6 +37,7 @@ from ..presets import (
     from_preset,
     preset_field,
 )
+from ..reward_spec import format_spec, parse_spec, task_from_spec, task_of
 from ..settings import Setting, settings_of
 from ..space import RunCaps, run_caps
 from ..store import AdapterError, check_adapter_name, default_checkpoints, discover_adapters
@@ -58,6 +61,7 @@ class Demo:
     """
 
     LOAD_TIMEOUT = 600.0
+    SCORE_PROMPTS = 2  # groups sampled by "Score the base first" (8 x 32 tokens: seconds)
 
     def __init__(
         self,
@@ -177,7 +181,11 @@ class Demo:
     def _tasks(self) -> dict[str, Task | None]:
         """Each adapter's training task (what its "task reward" column scores)."""
         infos = self.resident.adapters
-        return {n: TASKS.get(infos[n].task) if n in infos else None for n in self.adapter_names()}
+        configs = {n: infos[n].run.get("config", {}) for n in infos}
+        return {
+            n: task_of(configs[n].get("task", ""), configs[n].get("reward")) if n in infos else None
+            for n in self.adapter_names()
+        }
 
     def _busy_note(self) -> str:
         run = self.manager.current
@@ -323,7 +331,7 @@ class Demo:
 
     def _view(self, run: TrainingRun | None):
         history = run.history if run else []
-        task = TASKS.get(run.config.task) if run else None
+        task = run.config.task_spec if run else None
         key = (id(run), len(history))
         if self._figures[0] != key:  # render each step's charts once, for every watcher
             beta = run.config.resolved().get("beta") if run else None
@@ -338,6 +346,7 @@ class Demo:
             self._figures[2],
             views.step_table(history[-1] if history else None, task),
             views.collapse_warning(history),
+            views.signal_view(history, run.config.resolved().get("beta") if run else None),
         )
 
     def _learn_speed(self, run: TrainingRun) -> None:
@@ -348,7 +357,9 @@ class Demo:
             seconds = run.history[-1].elapsed / len(run.history)
             self._seconds_per_token = seconds / (per_step * tokens["max_completion_length"])
 
-    def _config(self, task, preset, learning_rate, num_generations, max_steps, max_length):
+    def _config(
+        self, task, preset, learning_rate, num_generations, max_steps, max_length, reward=""
+    ):
         typed = {
             "learning_rate": learning_rate,
             "max_steps": max_steps,
@@ -357,14 +368,23 @@ class Demo:
         }
         typed = {k: SETTINGS[k].parse(v, app=True) for k, v in typed.items()}
         gens = typed.pop("num_generations")
-        config = from_preset(preset, task=task, **typed).with_generations(gens)
+        custom = (reward or "").strip() or None
+        config = from_preset(preset, task=task, reward=custom, **typed).with_generations(gens)
         caps = self.run_caps()
         if caps is not None:
             caps.check(config.resolved())
         return config
 
     def check_train(
-        self, task, preset, name, learning_rate, num_generations, max_steps, max_completion_length
+        self,
+        task,
+        preset,
+        name,
+        learning_rate,
+        num_generations,
+        max_steps,
+        max_completion_length,
+        reward="",
     ) -> list:
         """Validator of Start: each message under its field; nothing starts until all pass."""
         ok = gr.validate(True, "")
@@ -393,12 +413,46 @@ class Demo:
             "max_completion_length": max_completion_length,
         }
         checks = {k: field_check(SETTINGS[k], v) for k, v in numbers.items()}
-        if all(c["is_valid"] for c in (task_ok, preset_ok, *checks.values())):
+        reward_ok = ok
+        try:
+            if (reward or "").strip():
+                parse_spec(reward)
+        except ConfigError as exc:
+            reward_ok = gr.validate(False, f"Reward: {exc}")
+        if all(c["is_valid"] for c in (task_ok, preset_ok, reward_ok, *checks.values())):
             try:
-                self._config(task, preset, *numbers.values())
+                self._config(task, preset, *numbers.values(), reward)
             except USER_ERRORS as exc:  # cross-field: batch size vs group size, Space caps
                 checks["num_generations"] = gr.validate(False, str(exc))
-        return [task_ok, preset_ok, name_ok, *checks.values()]
+        return [task_ok, preset_ok, name_ok, *checks.values(), reward_ok]
+
+    def reward_rows(self, task):
+        """The builder's rows for a task (its terms weighted, the rest at 0) and a cleared spec."""
+        return views.builder_rows(TASKS.get(task)), ""
+
+    def compose_reward(self, table: pd.DataFrame) -> str:
+        """The builder's rows -> spec text; a wrong row is named (nothing is executed)."""
+        try:
+            spec = views.spec_from_rows(table)
+            return format_spec(parse_spec(spec)) if spec else ""
+        except (ConfigError, ValueError) as exc:
+            raise gr.Error(f"Reward builder: {exc}", title="Reward") from None
+
+    def score_base(self, task, reward, num_generations, max_completion_length):
+        """Sample one group per prompt from the base, score it with this reward, and show the
+        advantages GRPO would give: can this reward move the model?"""
+        try:
+            spec = task_from_spec(reward) if (reward or "").strip() else TASKS.get(task)
+            if spec is None:
+                raise ConfigError(f"unknown task {task!r}")
+            gens = SETTINGS["num_generations"].parse(num_generations, app=True)
+            length = min(SETTINGS["max_completion_length"].parse(max_completion_length), 64)
+            groups = score_base(
+                self.resident, spec, train_prompts()[: self.SCORE_PROMPTS], gens, length
+            )
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        return verdict(groups), views.groups_table(groups)
 
     def train(
         self,
@@ -409,14 +463,24 @@ class Demo:
         num_generations,
         max_steps,
         max_completion_length,
+        reward="",
     ) -> Iterator[tuple]:
-        """Start a GRPO run in the background and stream its progress until it ends."""
+        """Start a GRPO run in the background and stream its progress until it ends.
+
+        ``reward``: a spec built from registered terms (empty: the task's own rewards).
+        """
         if task not in TASKS:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
         manager = self.manager  # waits for the model (and its imports) before building configs
         try:
             config = self._config(
-                task, preset, learning_rate, num_generations, max_steps, max_completion_length
+                task,
+                preset,
+                learning_rate,
+                num_generations,
+                max_steps,
+                max_completion_length,
+                reward,
             )
             run = manager.start(
                 config,
@@ -433,7 +497,7 @@ class Demo:
                 seen = len(run.history)
                 yield self._view(run)
             else:  # a ticking clock; also lets a closed tab's cancel land within a second
-                yield (views.progress_text(run), *[gr.skip()] * 4)
+                yield (views.progress_text(run), *[gr.skip()] * 5)
             if run.ended is not None:
                 self._learn_speed(run)
                 return
@@ -449,7 +513,7 @@ class Demo:
         if run is not None and run.ended is not None:
             key = (*key, "ended")
         if seen is not None and tuple(seen) == key:
-            return (views.progress_text(run), *[gr.skip()] * 4, key)
+            return (views.progress_text(run), *[gr.skip()] * 5, key)
         return (*self._view(run), key)
 
     def stop(self):

@@ -9,7 +9,7 @@ from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
 from .handlers import Demo
-from .views import STEP_FIXED
+from .views import SCORE_BASE_FIXED, STEP_FIXED, builder_rows
 
 DEFAULT_PRESET = "classroom-four-letter"
 
@@ -47,6 +47,35 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         max_completion_length = _number(
             "max_completion_length", len0, "max_completion_length (tokens)", elem_id="max-len"
         )
+    with gr.Accordion("Build your own reward (no code) and test it on the base", open=False):
+        gr.Markdown(
+            "Give a term a weight (0 = unused) and, where it has them, parameters such as "
+            "`n=3`. Only the terms listed and numbers are accepted: nothing typed is run."
+        )
+        builder = gr.Dataframe(
+            builder_rows(TASKS.get(task0)),
+            interactive=True,
+            static_columns=[0, 3],
+            wrap=True,
+            column_widths=["20%", "10%", "20%", "50%"],
+            label="Reward terms",
+            elem_id="reward-builder",
+        )
+        reward = gr.Textbox(
+            "",
+            label="Custom reward (empty: the task above); filled in by the table, editable",
+            placeholder="e.g. 1*n_letter[n=3] + 4*distinct_words",
+            elem_id="reward-spec",
+        )
+        with gr.Row():
+            score = gr.Button("Score the base first", elem_id="score-base-btn")
+        score_verdict = gr.Markdown(elem_id="score-verdict")
+        score_table = gr.Dataframe(
+            pd.DataFrame(columns=SCORE_BASE_FIXED),
+            label="The base model's groups: every term, the total and GRPO's advantage",
+            wrap=True,
+            elem_id="score-table",
+        )
     with gr.Row(equal_height=True):
         name = gr.Textbox(
             value="my-adapter",
@@ -59,6 +88,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     stop_note = gr.Markdown()
     progress = gr.Markdown(elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
+    signal = gr.Markdown(elem_id="learning-signal")
     rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
     signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     table = gr.Dataframe(
@@ -77,10 +107,32 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "show_progress": "hidden",
     }
     preset.change(**fill)
-    view = [progress, rewards, signals, table, warning]
+    task.change(
+        demo.reward_rows, task, [builder, reward], api_visibility="private", show_progress="hidden"
+    )
+    builder.input(demo.compose_reward, builder, reward, api_visibility="private")
+    score.click(
+        demo.score_base,
+        [task, reward, num_generations, max_completion_length],
+        [score_verdict, score_table],
+        api_name="score_base",
+        concurrency_id="model",
+        concurrency_limit=1,
+        show_progress_on=[score_verdict],
+    )
+    view = [progress, rewards, signals, table, warning, signal]
     run = start.click(
         demo.train,
-        [task, preset, name, learning_rate, num_generations, max_steps, max_completion_length],
+        [
+            task,
+            preset,
+            name,
+            learning_rate,
+            num_generations,
+            max_steps,
+            max_completion_length,
+            reward,
+        ],
         view,
         api_name="train",
         concurrency_limit=None,  # a second Start must get "busy" at once, not wait in a queue

@@ -15,7 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..generation import Completion, SamplingParams
+from ..learning_signal import Group, signal_lines
 from ..metrics import COLLAPSE_DISTINCT, COLLAPSE_RUN
+from ..reward_spec import TERMS, parse_term
+from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
 from ..tasks import Task
 from ..training import StepEvent, TrainingRun
@@ -74,7 +77,7 @@ def highlight(completions: list[Completion]) -> list[tuple[str, str | None]]:
 def task_score(c: Completion, tasks: dict[str, Task | None]) -> float | None:
     """The completion's reward under its adapter's own training task (None for the base)."""
     task = tasks.get(c.adapter)
-    return round(task.score(c.rewards), 3) if task else None
+    return round(reward_task_score(task, c.text, c.rewards), 3) if task else None
 
 
 COMPLETION_COLUMNS = ["#", "model", "completion", "4-letter", "word count", TASK_REWARD]
@@ -274,6 +277,83 @@ def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
     return fig
 
 
+def signal_view(history: list[StepEvent], beta: float | None) -> str:
+    """The latest step's learning signal, each number with what it means."""
+    if not history:
+        return ""
+    last = history[-1]
+    rows = signal_lines(last.metrics, beta)
+    rows.append(
+        (
+            "distinct-2",
+            f"{last.distinct_2:.3f} (step 1: {history[0].distinct_2:.3f})",
+            "share of different word pairs in this step's answers, which no reward here pays "
+            "for: when it falls while the reward climbs, the model is gaming the reward",
+        )
+    )
+    lines = [f"**Learning signal at step {history[-1].step}**", "", "| | value | what it means |"]
+    lines += ["|---|---|---|", *(f"| {k} | {v} | {note} |" for k, v, note in rows)]
+    return "\n".join(lines)
+
+
+BUILDER_COLUMNS = ["term", "weight", "parameters", "what it pays"]
+
+
+def builder_rows(task: Task | None) -> pd.DataFrame:
+    """Every registered term, weighted as ``task`` weighs it (0: not used)."""
+    weights = task.weights if task else {}
+    rows = []
+    for name, info in TERMS.items():
+        used = next((label for label in weights if label.split("[")[0] == name), None)
+        params = dict(parse_term(used)[0].params) if used else info.defaults
+        rows.append(
+            [
+                name,
+                weights.get(used, 0.0) if used else 0.0,
+                ", ".join(f"{k}={v:g}" for k, v in params.items()),
+                info.doc,
+            ]
+        )
+    return pd.DataFrame(rows, columns=BUILDER_COLUMNS)
+
+
+def spec_from_rows(table: pd.DataFrame) -> str:
+    """The builder's rows with a non-zero weight as spec text (parsed again before use)."""
+    parts = []
+    for term, weight, params, *_ in table.itertuples(index=False):
+        try:
+            w = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"{term}: weight {weight!r} is not a number") from None
+        if w:
+            inner = str(params or "").strip()
+            parts.append(f"{w:g}*{term}" + (f"[{inner}]" if inner else ""))
+    return " + ".join(parts)
+
+
+SCORE_BASE_FIXED = ["group", "completion", "total", "advantage"]
+
+
+def groups_table(groups: list[Group]) -> pd.DataFrame:
+    """Each base completion with every term, the weighted total and GRPO's advantage."""
+    labels = list(groups[0].terms) if groups else []
+    columns = [*SCORE_BASE_FIXED, *(LABELS.get(x, x) for x in labels)]
+    rows = []
+    for i, g in enumerate(groups, 1):
+        mark = f"{i} (tied)" if g.tied else str(i)
+        for j, text in enumerate(g.completions):
+            rows.append(
+                [
+                    mark,
+                    text,
+                    round(g.totals[j], 3),
+                    g.advantages[j],
+                    *(round(g.terms[x][j], 3) for x in labels),
+                ]
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
 STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
 
 
@@ -333,14 +413,18 @@ def collapse_warning(history: list[StepEvent]) -> str:
     """Warn when completions repeat themselves (the report's config_4 failure)."""
     if not history:
         return ""
-    last, first = history[-1], history[0]
-    if last.collapsed or last.distinct_1 < 0.5 * first.distinct_1:
-        return (
-            f"⚠️ **Collapse warning** at step {last.step}: distinct words fell to "
-            f"{last.distinct_1:.2f} (from {first.distinct_1:.2f}). The model may be hacking the "
-            "reward by repeating one word, like the report's config_4 ('last last last')."
-        )
-    return ""
+    first = history[0]
+    tripped = [e for e in history if e.collapsed or e.distinct_1 < 0.5 * first.distinct_1]
+    if not tripped:
+        return ""
+    last = history[-1]
+    return (
+        f"⚠️ **Collapse warning** since step {tripped[0].step}: distinct words "
+        f"{first.distinct_1:.2f} → {last.distinct_1:.2f}, distinct word pairs "
+        f"{first.distinct_2:.2f} → {last.distinct_2:.2f}, reward {first.reward:.2f} → "
+        f"{last.reward:.2f}. The model is gaming the reward by repeating itself, like the "
+        "report's config_4 ('last last last')."
+    )
 
 
 # -- evaluation -------------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+"""The GRPO lab: rewards built from registered terms (no code), the base scored before a run,
+advantages as TRL computes them, tied groups flagged, and a spec that round-trips run.json."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import gradio as gr
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grpo_demo.config import ConfigError, RunConfig
+from grpo_demo.learning_signal import group_advantages, score_base, tied, verdict
+from grpo_demo.presets import from_preset
+from grpo_demo.reward_spec import format_spec, parse_spec, reward_func, task_from_spec
+from grpo_demo.rewards import four_letter
+from grpo_demo.store import discover_adapters
+from grpo_demo.training import RunEnded, TrainingRun
+from grpo_demo.ui.handlers import Demo
+
+SPEC = "1*n_letter[n=3] + 4*distinct_words + 0.5*length_window[low=4,high=8]"
+
+
+def test_a_spec_round_trips_and_labels_are_what_trl_logs():
+    terms = parse_spec(SPEC)
+    assert format_spec(terms) == SPEC
+    assert [t.__name__ for t, _ in terms] == [
+        "n_letter[n=3]",
+        "distinct_words",
+        "length_window[low=4,high=8]",
+    ]
+    assert format_spec(parse_spec(" n_letter [ n = 3 ] ")) == "1*n_letter[n=3]"  # defaults
+    term = pickle.loads(pickle.dumps(terms[0][0]))  # accelerate's processes get a copy
+    assert term(["the cat sat", "elephants"]) == [0.0, -6.0]
+    assert reward_func("length_window[low=2,high=3]")(["x"], completion_ids=[[1] * 5]) == [-0.2]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "empty"),
+        ("__import__('os').system('touch /tmp/x')", "is not 'weight\\*name'"),
+        ("1*open[file=1]", "unknown reward term 'open'"),
+        ("1*n_letter[n=99]", "n_letter: n must be 1..20 \\(got 99\\)"),
+        ("1*n_letter[path=3]", "bad parameter 'path=3'"),
+        ("1*n_letter[n=os]", "bad parameter"),
+        ("2*four_letter + four_letter", "appears twice"),
+        ("1e9*four_letter", "weight 1e\\+09 must be within -100..100"),
+        ("1*length_window[low=9,high=3]", "low must not exceed high"),
+        (" + ".join(["four_letter"] * 9), "at most 8"),
+    ],
+)
+def test_only_registered_terms_and_numbers_get_through(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_spec(spec)
+    if spec:  # an empty custom reward means "the task's own"
+        with pytest.raises(ConfigError):
+            from_preset("classroom-four-letter", reward=spec)
+
+
+@given(st.lists(st.text(alphabet="ab .", max_size=30), min_size=1, max_size=5))
+def test_n_letter_at_four_is_the_reports_reward(texts):
+    assert reward_func("n_letter[n=4]")(texts) == four_letter(texts)
+
+
+def test_advantages_and_tied_groups():
+    assert group_advantages([0.0, 0.0, 0.0, 1.0, 2.0, 3.0], 3) == [0, 0, 0, -1.0, 0.0, 1.0]
+    assert tied([0.5, 0.5, 0.5]) and not tied([0.5, 0.5, 0.6])
+
+
+def test_the_advantages_shown_are_the_ones_trl_computed(tiny_resident):
+    config = from_preset(
+        "classroom-four-letter",
+        reward=SPEC,
+        max_steps=1,
+        num_generations=4,
+        per_device_train_batch_size=8,
+        max_completion_length=8,
+    )
+    run = TrainingRun(tiny_resident, config, "lab", prompts=["Fill that sentence", "Once upon"])
+    end = run.start().join(timeout=300)
+    assert isinstance(end, RunEnded) and end.error is None, end
+    [event] = run.history
+    assert set(event.reward_means) == {t.label for t, _ in parse_spec(SPEC)}
+    totals = [c.reward for c in event.completions]
+    logged = [c.advantage for c in event.completions]
+    assert group_advantages(totals, 4) == pytest.approx(logged, abs=2e-3)
+
+    # the spec is stored with the adapter and rebuilds the same task
+    info = discover_adapters(tiny_resident.checkpoints, tiny_resident.spec.name)[0]["lab"]
+    record = json.loads((info.path / "run.json").read_text())
+    assert record["config"]["reward"] == SPEC and info.task == "custom"
+    assert record["reward_funcs"] == list(config.task_spec.reward_funcs)
+    assert record["reward_weights"] == [1.0, 4.0, 0.5]
+    again = RunConfig.from_dict(record["config"]).task_spec
+    assert again.weights == config.task_spec.weights
+
+
+def test_scoring_the_base_flags_a_reward_that_cannot_teach(tiny_resident):
+    constant = task_from_spec("1*length_window[low=1,high=4096]")  # 0 for every completion
+    groups = score_base(tiny_resident, constant, ["Fill that sentence", "Once upon"], 4, 8)
+    assert len(groups) == 2 and all(g.tied for g in groups)
+    assert all(a == 0 for g in groups for a in g.advantages)
+    assert verdict(groups).startswith("❌ Every group ties")
+    varied = score_base(tiny_resident, task_from_spec("1*n_letter[n=3]"), ["Fill that"], 4, 8)
+    assert not varied[0].tied and verdict(varied).startswith("✅")
+    assert varied[0].advantages == group_advantages(varied[0].totals, 4)
+
+
+def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
+    demo = Demo(tiny_resident)
+    rows = demo.reward_rows("four-letter-diverse")[0]
+    used = rows[rows["weight"] != 0]
+    assert list(used["term"]) == ["four_letter", "distinct_words"]
+    rows.loc[rows["term"] == "n_letter", ["weight", "parameters"]] = [2, "n=5"]
+    assert demo.compose_reward(rows) == "1*four_letter + 4*distinct_words + 2*n_letter[n=5]"
+    rows.loc[rows["term"] == "n_letter", "parameters"] = "n=__import__"
+    with pytest.raises(gr.Error, match="n_letter: bad parameter"):
+        demo.compose_reward(rows)
+    message, table = demo.score_base("four-letter", "1*n_letter[n=3]", 4, 8)
+    assert message[:1] in "✅⚠❌" and len(table) == 8  # 2 prompts x 4
+    assert {"group", "completion", "total", "advantage", "n_letter[n=3]"} <= set(table.columns)
+    checks = demo.check_train("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "1*nope")
+    assert [c["is_valid"] for c in checks] == [True] * 7 + [False]
+    assert "unknown reward term 'nope'" in checks[-1]["message"]
+
+
+def test_a_batch_that_is_not_whole_groups_gets_the_fix_proposed():
+    with pytest.raises(ConfigError, match="Fix: num_generations one of 2, 4, 8, 16, 32"):
+        from_preset("classroom-four-letter", num_generations=6, per_device_train_batch_size=32)
