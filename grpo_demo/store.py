@@ -29,6 +29,7 @@ WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 RUN_RECORD = "run.json"
 MODEL_CARD = "README.md"
+STEPS = "steps.jsonl"  # every step's completions, rewards and advantages (the step browser)
 LEFTOVER_PREFIXES = (".tmp-", ".trash-")  # half-written and replaced folders of save_adapter
 LEFTOVER_AGE_S = 600  # younger ones may be another process saving right now
 
@@ -155,6 +156,17 @@ def clean_leftovers(folder: Path) -> list[Path]:
     return removed
 
 
+def load_steps(path: Path) -> list[dict[str, Any]]:
+    """An adapter's saved steps (``[]`` for adapters saved without them)."""
+    file = path / STEPS
+    if not file.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AdapterError(f"{file}: unreadable ({exc})") from None
+
+
 # -- writing -----------------------------------------------------------------------------------
 def save_adapter(
     root: Path,
@@ -163,6 +175,7 @@ def save_adapter(
     record: dict[str, Any],
     *,
     overwrite: bool = False,
+    steps: list[dict[str, Any]] | None = None,
 ) -> AdapterInfo:
     """Write a whole adapter folder to a temp dir, check it, then rename it into place.
 
@@ -182,6 +195,8 @@ def save_adapter(
         config_path.write_text(json.dumps(adapter_config, indent=2, sort_keys=True))
         (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2))
         (tmp / MODEL_CARD).write_text(model_card(record))
+        if steps is not None:
+            (tmp / STEPS).write_text("".join(json.dumps(s) + "\n" for s in steps))
         info = validate_adapter_dir(tmp, record["base"])  # never publish a broken folder
         if target.exists():
             if not overwrite:

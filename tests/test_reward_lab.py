@@ -97,6 +97,16 @@ def test_the_advantages_shown_are_the_ones_trl_computed(tiny_resident):
     again = RunConfig.from_dict(record["config"]).task_spec
     assert again.weights == config.task_spec.weights
 
+    # every step stays browsable after the run: saved with the adapter, read back the same
+    demo = Demo(tiny_resident)
+    note, table = demo.browse("lab", 1)
+    assert "step 1 of 1" in note and len(table) == 8
+    assert table["advantage"].tolist() == [round(a, 3) for a in logged]
+    with pytest.raises(gr.Error, match=r"step must be 1..1"):
+        demo.browse("lab", 2)
+    with pytest.raises(gr.Error, match="unknown adapter"):
+        demo.browse("nope", 1)
+
 
 def test_scoring_the_base_flags_a_reward_that_cannot_teach(tiny_resident):
     constant = task_from_spec("1*length_window[low=1,high=4096]")  # 0 for every completion

@@ -2,7 +2,7 @@
 module that drives TRL and PEFT (``trl_backend``)."""
 
 from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
-from .run import TrainingManager, TrainingRun, is_main_process, train
+from .run import TrainingManager, TrainingRun, is_main_process, step_from_record, train
 from .trl_backend import grpo_args, merged_lora
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "grpo_args",
     "is_main_process",
     "merged_lora",
+    "step_from_record",
     "train",
 ]

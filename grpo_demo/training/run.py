@@ -9,6 +9,7 @@ record of the run to the adapter store. How TRL is driven lives in ``trl_backend
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import threading
@@ -239,6 +240,7 @@ def train(
                         lambda folder: trl_backend.write_trained_weights(resident.model, folder),
                         record,
                         overwrite=run.overwrite,
+                        steps=[step_record(e) for e in run.history],
                     )
         finally:
             resident.end_training(saved)
@@ -266,6 +268,31 @@ def _step_event(
         looks_collapsed(div),
         distinct_2=div["distinct_2"],
         logged={k: float(v) for k, v in logs.items() if isinstance(v, int | float)},
+    )
+
+
+def step_record(event: StepEvent) -> dict[str, Any]:
+    """One line of ``steps.jsonl``: a step's completions with every reward and advantage."""
+    return {
+        "step": event.step,
+        "metrics": event.metrics,
+        "completions": [dataclasses.asdict(c) for c in event.completions],
+    }
+
+
+def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
+    """A saved step back as a StepEvent (what the step browser shows)."""
+    rows = [StepCompletion(**c) for c in data["completions"]]
+    div = diversity([r.completion for r in rows])
+    return StepEvent(
+        data["step"],
+        max_steps,
+        0.0,
+        data["metrics"],
+        rows,
+        div["distinct_1"],
+        looks_collapsed(div),
+        distinct_2=div["distinct_2"],
     )
 
 

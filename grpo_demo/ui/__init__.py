@@ -35,7 +35,8 @@ GLOSSARY = """
 
 ADAPTER_POLL_SECONDS = 5.0
 CSS = """
-#scores-table th, #scores-table .virtual-row, #step-table th { font-size: 12px; }
+#scores-table th, #scores-table .virtual-row, #step-table th, #browse-table th,
+#score-table th { font-size: 12px; }
 """
 """Many columns of numbers fit 1024 px in a smaller font (the browser test checks)."""
 

@@ -40,9 +40,15 @@ from ..presets import (
 from ..reward_spec import format_spec, parse_spec, task_from_spec, task_of
 from ..settings import Setting, settings_of
 from ..space import RunCaps, run_caps
-from ..store import AdapterError, check_adapter_name, default_checkpoints, discover_adapters
+from ..store import (
+    AdapterError,
+    check_adapter_name,
+    default_checkpoints,
+    discover_adapters,
+    load_steps,
+)
 from ..tasks import TASKS, Task
-from ..training import TrainingError, TrainingManager, TrainingRun
+from ..training import TrainingError, TrainingManager, TrainingRun, step_from_record
 from . import views
 
 USER_ERRORS = (ConfigError, GenerationError, AdapterError, TrainingError, ValueError)
@@ -515,6 +521,51 @@ class Demo:
         if seen is not None and tuple(seen) == key:
             return (views.progress_text(run), *[gr.skip()] * 5, key)
         return (*self._view(run), key)
+
+    def trained_choices(self):
+        """The adapters (with the run under way first): what the step browser can open."""
+        run = self._manager.current if self._manager else None
+        names = [n for n in self.adapter_names() if n != BASE]
+        if run is not None and run.name not in names:
+            names.insert(0, run.name)
+        return gr.update(choices=names)
+
+    def browse(self, run_name, step):
+        """Any step of a run, during it or after: its completions, rewards and advantages.
+
+        From memory while the run is the app's current one, else from the adapter's
+        ``steps.jsonl`` (saved with every adapter trained since this feature exists).
+        """
+        run = self._manager.current if self._manager else None
+        try:
+            k = SETTINGS["max_steps"].parse(step)
+            if run is not None and run.name == run_name:
+                history, task, total = run.history, run.config.task_spec, run.config.max_steps
+            else:
+                info = self.resident.get(run_name or "")
+                if info is None:
+                    raise ConfigError("the base model was not trained: pick an adapter")
+                steps = load_steps(info.path)
+                config = info.run.get("config", {})
+                task = task_of(config.get("task", ""), config.get("reward"))
+                total = len(steps)
+                history = [step_from_record(s, total) for s in steps]
+            if not history:
+                raise ConfigError(
+                    f"{run_name!r} has no saved steps (trained before steps were kept)"
+                )
+            if not 1 <= k <= len(history):
+                raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
+        except USER_ERRORS as exc:
+            raise _user_error(exc) from None
+        event = history[k - 1]
+        tied = event.metrics.get("frac_tied_groups")
+        note = (
+            f"**{run_name}**, step {event.step} of {total}: reward {event.reward:.3f}, "
+            f"distinct-2 {event.distinct_2:.2f}"
+            + (f", tied groups {tied:.0%}" if tied is not None else "")
+        )
+        return note, views.step_table(event, task)
 
     def stop(self):
         """Ask the running trainer to stop after its current step (the adapter is saved)."""

@@ -9,7 +9,7 @@ from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
 from .handlers import Demo
-from .views import SCORE_BASE_FIXED, STEP_FIXED, builder_rows
+from .views import SCORE_BASE_FIXED, STEP_FIXED, STEP_WIDTHS, builder_rows
 
 DEFAULT_PRESET = "classroom-four-letter"
 
@@ -95,8 +95,36 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3" placeholder
         label="Latest step: every completion, its task reward and GRPO advantage",
         wrap=True,
-        column_widths=["16%", "34%", "10%", "10%", "9%", "9%", "9%"],  # up to three terms
+        column_widths=STEP_WIDTHS,
         elem_id="step-table",
+    )
+
+    with gr.Accordion("Browse every step of a run (during it or after)", open=False):
+        with gr.Row():
+            browsed = gr.Dropdown(
+                [],
+                label="Run or adapter",
+                allow_custom_value=True,
+                elem_id="browse-run",
+                scale=2,
+            )
+            browse_step = gr.Number(value=1, label="Step", elem_id="browse-step")
+            show = gr.Button("Show step", elem_id="browse-btn")
+        browse_note = gr.Markdown(elem_id="browse-note")
+        browse_table = gr.Dataframe(
+            pd.DataFrame(columns=STEP_FIXED),
+            label="That step: every completion, its task reward and GRPO advantage",
+            wrap=True,
+            column_widths=STEP_WIDTHS,
+            elem_id="browse-table",
+        )
+    browsed.focus(demo.trained_choices, None, browsed, api_visibility="private")
+    show.click(
+        demo.browse,
+        [browsed, browse_step],
+        [browse_note, browse_table],
+        api_name="browse",
+        concurrency_limit=None,
     )
 
     fill = {

@@ -355,6 +355,7 @@ def groups_table(groups: list[Group]) -> pd.DataFrame:
 
 
 STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
+STEP_WIDTHS = ["16%", "34%", "10%", "10%", "9%", "9%", "9%"]  # fits up to three terms at 1024 px
 
 
 def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFrame:
