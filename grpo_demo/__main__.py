@@ -21,6 +21,7 @@ from .reward_spec import TERMS
 from .settings import add_arguments, settings_of
 from .store import check_adapter_name
 from .tasks import TASKS
+from .training.run import PROBE_EVERY, check_probes
 
 EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_ADAPTER, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
@@ -78,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         for name, spec in SETTINGS.items()
     }
     add_arguments(t, SETTINGS, notes=notes)
+    t.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="PROMPT",
+        help="a probe prompt (repeatable, up to 5): answered with one fixed seed every "
+        "--probe-every steps next to the base model's answer (printed, and kept in run.json "
+        "and steps.jsonl)",
+    )
+    t.add_argument(
+        "--probe-every", type=int, default=5, metavar="K", help="steps between probes (default 5)"
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
     t.add_argument("--quiet", action="store_true", help="no sample completions per step")
 
@@ -167,6 +180,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         overrides = {k: getattr(args, k) for k in ("task", "reward", *SETTINGS)}
         config = from_preset(args.preset, **overrides)  # validate before loading anything
         check_adapter_name(args.name)
+        args.probe = check_probes(args.probe)
+        PROBE_EVERY.parse(args.probe_every)
         return _train(_resident(args), config, args)
     if args.command == "space":
         return _space(args)
@@ -207,7 +222,14 @@ def _train(resident, config, args) -> int:
 
     main = is_main_process()  # under `accelerate launch`, rank 0 reports and saves
     run = TrainingRun(
-        resident, config, args.name, preset=args.preset, overwrite=args.overwrite, owner="cli"
+        resident,
+        config,
+        args.name,
+        preset=args.preset,
+        overwrite=args.overwrite,
+        owner="cli",
+        probes=args.probe,
+        probe_every=args.probe_every,
     )
     run.start()
     bar = tqdm(total=config.max_steps, unit="step", desc=f"GRPO {args.name}", disable=not main)
@@ -220,6 +242,9 @@ def _train(resident, config, args) -> int:
             if main and not args.quiet and event.completions:
                 best = max(event.completions, key=lambda c: c.advantage)
                 bar.write(f"step {event.step}: best {best.advantage:+.2f} {best.completion!r}")
+            for prompt, answer in zip(run.probes, event.probes or [], strict=False):
+                if main:
+                    bar.write(f"step {event.step} probe {prompt!r} -> {answer!r}")
             if main and event.collapsed:
                 bar.write("warning: completions look collapsed (one word repeated)")
     except KeyboardInterrupt:

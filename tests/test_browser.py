@@ -141,6 +141,18 @@ def test_training_at_1024x768(page):
     expect.set_options(timeout=300_000)
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#preset-remark")).to_contain_text("min for the whole run")
+
+    # the reward lab: does this reward teach anything? (the base model's own groups)
+    page.get_by_text("Build your own reward (no code) and test it on the base").click()
+    expect(page.locator("#reward-builder")).to_contain_text("n_letter")
+    page.locator("#reward-spec textarea").fill("1*nope")
+    page.locator("#start-btn").click()
+    expect(page.get_by_text("Reward: unknown reward term 'nope'")).to_be_visible()
+    page.locator("#reward-spec textarea").fill("")
+    page.locator("#score-base-btn").click()
+    expect(page.locator("#score-verdict")).to_contain_text("can move the model")
+    fits(page, "#score-table")
+    shot(page, "04-scored-base")
     page.locator("#adapter-name textarea, #adapter-name input").first.fill("browser-run")
     for field, value in (("#max-steps", "2"), ("#max-len", "8")):
         box = page.locator(f"{field} input").first
@@ -153,6 +165,7 @@ def test_training_at_1024x768(page):
     expect(progress).to_contain_text("finished")
     expect(progress).to_contain_text("browser-run")
     fits(page, "#step-table")  # 32 rows; only those in view are rendered
+    expect(page.locator("#learning-signal")).to_contain_text("frac_tied_groups")
     shot(page, "04-training-finished")
 
     # a second Start with the same name: refused under the name field, the charts stay

@@ -133,8 +133,35 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     assert message[:1] in "✅⚠❌" and len(table) == 8  # 2 prompts x 4
     assert {"group", "completion", "total", "advantage", "n_letter[n=3]"} <= set(table.columns)
     checks = demo.check_train("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "1*nope")
-    assert [c["is_valid"] for c in checks] == [True] * 7 + [False]
-    assert "unknown reward term 'nope'" in checks[-1]["message"]
+    assert [c["is_valid"] for c in checks] == [True] * 7 + [False, True, True]
+    assert "unknown reward term 'nope'" in checks[7]["message"]
+    checks = demo.check_train(
+        "four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "", "a\n" * 6, 0
+    )
+    assert [c["is_valid"] for c in checks][-2:] == [False, False]
+    assert "at most 5 probe prompts" in checks[-2]["message"]
+    assert "probe_every must be 1..1000" in checks[-1]["message"]
+
+
+def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):
+    from grpo_demo.ui.views import probe_table
+
+    config = from_preset(
+        "classroom-four-letter", max_steps=3, per_device_train_batch_size=8, max_completion_length=8
+    )
+    probes = ["Fill that sentence", "Once upon a time"]
+    run = TrainingRun(tiny_resident, config, "probed", probes=probes, probe_every=2)
+    end = run.start().join(timeout=300)
+    assert isinstance(end, RunEnded) and end.error is None, end
+    assert [e.step for e in run.history if e.probes] == [1, 2, 3]  # step 1, every 2nd, the last
+    assert len(run.base_probes) == 2 and all(len(e.probes) == 2 for e in run.history)
+    table = probe_table(run)
+    assert list(table.columns) == ["prompt", "base", "step 1", "step 3"]
+    assert table["prompt"].tolist() == probes
+    record = json.loads((tiny_resident.adapter_dir / "probed" / "run.json").read_text())
+    assert record["probes"] == {"prompts": probes, "every": 2, "base": run.base_probes}
+    steps = (tiny_resident.adapter_dir / "probed" / "steps.jsonl").read_text().splitlines()
+    assert [json.loads(s)["probes"] for s in steps] == [e.probes for e in run.history]
 
 
 def test_a_batch_that_is_not_whole_groups_gets_the_fix_proposed():

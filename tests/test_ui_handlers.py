@@ -101,7 +101,8 @@ def test_highlight_marks_the_reports_empty_phrase():
 
 def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     views = list(demo.train(name="ui-run", **TRAIN))
-    progress, rewards, signals, table, warning, signal = views[-1]
+    progress, rewards, signals, table, warning, signal, probes = views[-1]
+    assert list(probes.columns) == ["prompt", "base"]  # no probe prompts given
     assert "frac_tied_groups" in signal and "beta = 0" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
     total, terms, *_ = rewards.axes
@@ -131,7 +132,7 @@ def test_second_start_is_refused_and_stop_works(demo):
     checks = demo.check_train(**{**TRAIN, "name": "other"})
     assert "Start refused" in checks[2]["message"]  # under the adapter name, before Start
     *_, seen = demo.training_view(None)
-    assert demo.training_view(seen)[1:6] == (gr.skip(),) * 5  # nothing redrawn if unchanged
+    assert demo.training_view(seen)[1:7] == (gr.skip(),) * 6  # nothing redrawn if unchanged
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]

@@ -2,10 +2,19 @@
 module that drives TRL and PEFT (``trl_backend``)."""
 
 from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
-from .run import TrainingManager, TrainingRun, is_main_process, step_from_record, train
+from .run import (
+    PROBE_EVERY,
+    TrainingManager,
+    TrainingRun,
+    check_probes,
+    is_main_process,
+    step_from_record,
+    train,
+)
 from .trl_backend import grpo_args, merged_lora
 
 __all__ = [
+    "PROBE_EVERY",
     "BusyError",
     "Event",
     "RunEnded",
@@ -14,6 +23,7 @@ __all__ = [
     "TrainingError",
     "TrainingManager",
     "TrainingRun",
+    "check_probes",
     "grpo_args",
     "is_main_process",
     "merged_lora",

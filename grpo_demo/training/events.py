@@ -40,6 +40,7 @@ class StepEvent:
     distinct_1: float
     collapsed: bool
     distinct_2: float = 1.0  # share of distinct word pairs: falls when answers loop
+    probes: list[str] | None = None  # the probe prompts' answers at this step (every K steps)
     logged: dict[str, float] = field(default_factory=dict)  # TRL's record, as logged
 
     @property

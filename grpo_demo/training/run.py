@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from ..data import train_prompts
 from ..metrics import diversity, looks_collapsed
 from ..models import device_name
 from ..reward_spec import reward_func
+from ..settings import Setting
 from . import trl_backend
 from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
 
@@ -48,6 +50,9 @@ class TrainingRun:
     overwrite: bool = False
     owner: str = ""
     callbacks: list[Any] = field(default_factory=list)  # extra transformers TrainerCallbacks
+    probes: list[str] = field(default_factory=list)  # fixed prompts re-sampled during the run
+    probe_every: int = 5  # ... every this many steps (and at the last step)
+    base_probes: list[str] = field(default_factory=list)  # the base model's answers to them
     history: list[StepEvent] = field(default_factory=list)
     ended: RunEnded | None = None
     started_at: float = 0.0
@@ -204,12 +209,16 @@ def train(
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
+        if run.probes and (step % run.probe_every == 0 or step == cfg.max_steps or step == 1):
+            event.probes = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)
 
     saved: store.AdapterInfo | None = None
     with tempfile.TemporaryDirectory(prefix="grpo-run-") as workdir:
         model = resident.training_model(trl_backend.lora_config(resident.spec, cfg))
+        if run.probes:
+            run.base_probes = probe(resident, run.probes, cfg, base=True)
         try:
             trainer = trl_backend.make_trainer(
                 model,
@@ -271,12 +280,56 @@ def _step_event(
     )
 
 
+PROBE_SEED = 1234
+PROBE_EVERY = Setting(int, 1, 1000, "re-sample the probe prompts every K steps", name="probe_every")
+MAX_PROBES = 5
+
+
+def check_probes(prompts: list[str]) -> list[str]:
+    """At most five non-empty probe prompts (each checked like a Playground prompt)."""
+    from ..generation import check_prompts
+
+    prompts = [p for p in prompts if p.strip()]
+    if len(prompts) > MAX_PROBES:
+        raise ConfigError(f"at most {MAX_PROBES} probe prompts (got {len(prompts)})")
+    return check_prompts(prompts) if prompts else []
+
+
+def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
+    """The probe prompts answered by the adapter being trained (or the base), same seed each
+    time: a change between two probes is the training, not the dice."""
+    import torch
+
+    model, tok = resident.model, resident.tokenizer
+    batch = tok(prompts, return_tensors="pt", padding=True).to(resident.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with (
+            torch.random.fork_rng(),
+            torch.inference_mode(),
+            model.disable_adapter() if base else nullcontext(),
+        ):
+            torch.manual_seed(PROBE_SEED)
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                temperature=1.0,
+                max_new_tokens=cfg.resolved()["max_completion_length"],
+                pad_token_id=tok.pad_token_id,
+            )
+    finally:
+        model.train(was_training)
+    return tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
 def step_record(event: StepEvent) -> dict[str, Any]:
     """One line of ``steps.jsonl``: a step's completions with every reward and advantage."""
     return {
         "step": event.step,
         "metrics": event.metrics,
         "completions": [dataclasses.asdict(c) for c in event.completions],
+        "probes": event.probes,
     }
 
 
@@ -293,6 +346,7 @@ def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
         div["distinct_1"],
         looks_collapsed(div),
         distinct_2=div["distinct_2"],
+        probes=data.get("probes"),
     )
 
 
@@ -333,4 +387,5 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "weights_dtype": trl_backend.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
         "summary": summary,
         "history": history,
+        "probes": {"prompts": run.probes, "every": run.probe_every, "base": run.base_probes},
     }

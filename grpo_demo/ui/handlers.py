@@ -48,7 +48,14 @@ from ..store import (
     load_steps,
 )
 from ..tasks import TASKS, Task
-from ..training import TrainingError, TrainingManager, TrainingRun, step_from_record
+from ..training import (
+    PROBE_EVERY,
+    TrainingError,
+    TrainingManager,
+    TrainingRun,
+    check_probes,
+    step_from_record,
+)
 from . import views
 
 USER_ERRORS = (ConfigError, GenerationError, AdapterError, TrainingError, ValueError)
@@ -353,6 +360,7 @@ class Demo:
             views.step_table(history[-1] if history else None, task),
             views.collapse_warning(history),
             views.signal_view(history, run.config.resolved().get("beta") if run else None),
+            views.probe_table(run),
         )
 
     def _learn_speed(self, run: TrainingRun) -> None:
@@ -391,6 +399,8 @@ class Demo:
         max_steps,
         max_completion_length,
         reward="",
+        probes="",
+        probe_every=5,
     ) -> list:
         """Validator of Start: each message under its field; nothing starts until all pass."""
         ok = gr.validate(True, "")
@@ -430,7 +440,13 @@ class Demo:
                 self._config(task, preset, *numbers.values(), reward)
             except USER_ERRORS as exc:  # cross-field: batch size vs group size, Space caps
                 checks["num_generations"] = gr.validate(False, str(exc))
-        return [task_ok, preset_ok, name_ok, *checks.values(), reward_ok]
+        probes_ok = ok
+        try:
+            check_probes((probes or "").splitlines())
+        except (ConfigError, GenerationError) as exc:
+            probes_ok = gr.validate(False, f"Probe prompts: {exc}")
+        every_ok = field_check(PROBE_EVERY, probe_every)
+        return [task_ok, preset_ok, name_ok, *checks.values(), reward_ok, probes_ok, every_ok]
 
     def reward_rows(self, task):
         """The builder's rows for a task (its terms weighted, the rest at 0) and a cleared spec."""
@@ -470,10 +486,14 @@ class Demo:
         max_steps,
         max_completion_length,
         reward="",
+        probes="",
+        probe_every=5,
     ) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends.
 
         ``reward``: a spec built from registered terms (empty: the task's own rewards).
+        ``probes``: up to five prompts, one per line, re-sampled with a fixed seed every
+        ``probe_every`` steps (and at steps 1 and last) next to the base model's answers.
         """
         if task not in TASKS:
             raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
@@ -493,6 +513,8 @@ class Demo:
                 (name or "").strip(),
                 preset=preset,
                 owner=f"a browser at {time.strftime('%H:%M')}",
+                probes=check_probes((probes or "").splitlines()),
+                probe_every=PROBE_EVERY.parse(probe_every),
             )
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
@@ -503,7 +525,7 @@ class Demo:
                 seen = len(run.history)
                 yield self._view(run)
             else:  # a ticking clock; also lets a closed tab's cancel land within a second
-                yield (views.progress_text(run), *[gr.skip()] * 5)
+                yield (views.progress_text(run), *[gr.skip()] * 6)
             if run.ended is not None:
                 self._learn_speed(run)
                 return
@@ -519,7 +541,7 @@ class Demo:
         if run is not None and run.ended is not None:
             key = (*key, "ended")
         if seen is not None and tuple(seen) == key:
-            return (views.progress_text(run), *[gr.skip()] * 5, key)
+            return (views.progress_text(run), *[gr.skip()] * 6, key)
         return (*self._view(run), key)
 
     def trained_choices(self):

@@ -8,6 +8,7 @@ import pandas as pd
 from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
+from ..training import PROBE_EVERY
 from .handlers import Demo
 from .views import SCORE_BASE_FIXED, STEP_FIXED, STEP_WIDTHS, builder_rows
 
@@ -76,6 +77,22 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             wrap=True,
             elem_id="score-table",
         )
+    with (
+        gr.Accordion("Probe prompts: watch fixed prompts change during the run", open=False),
+        gr.Row(),
+    ):
+        probes = gr.Textbox(
+            "",
+            lines=3,
+            max_lines=5,
+            label="Up to 5 prompts, one per line (re-sampled with one fixed seed)",
+            placeholder="Tomorrow I'm gonna learn for exam",
+            elem_id="probes",
+            scale=3,
+        )
+        probe_every = gr.Number(
+            value=5, label="every K steps", elem_id="probe-every", **PROBE_EVERY.widget()
+        )
     with gr.Row(equal_height=True):
         name = gr.Textbox(
             value="my-adapter",
@@ -89,6 +106,13 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     progress = gr.Markdown(elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
     signal = gr.Markdown(elem_id="learning-signal")
+    probe_answers = gr.Dataframe(
+        pd.DataFrame(columns=["prompt", "base"]),
+        label="Probe prompts: the base model's answer, then the adapter's at the first and "
+        "latest probed steps",
+        wrap=True,
+        elem_id="probe-table",
+    )
     rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
     signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     table = gr.Dataframe(
@@ -148,7 +172,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         concurrency_limit=1,
         show_progress_on=[score_verdict],
     )
-    view = [progress, rewards, signals, table, warning, signal]
+    view = [progress, rewards, signals, table, warning, signal, probe_answers]
     run = start.click(
         demo.train,
         [
@@ -160,6 +184,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             max_steps,
             max_completion_length,
             reward,
+            probes,
+            probe_every,
         ],
         view,
         api_name="train",

@@ -296,6 +296,18 @@ def signal_view(history: list[StepEvent], beta: float | None) -> str:
     return "\n".join(lines)
 
 
+def probe_table(run: TrainingRun | None) -> pd.DataFrame:
+    """Each probe prompt: the base model's answer, the first probed step's, the latest's."""
+    if run is None or not run.probes:
+        return pd.DataFrame(columns=["prompt", "base"])
+    probed = [e for e in run.history if e.probes]
+    shown = probed[:1] + probed[-1:] if len(probed) > 1 else probed
+    data = {"prompt": run.probes, "base": run.base_probes or [""] * len(run.probes)}
+    for e in shown:
+        data[f"step {e.step}"] = e.probes
+    return pd.DataFrame(data)
+
+
 BUILDER_COLUMNS = ["term", "weight", "parameters", "what it pays"]
 
 
