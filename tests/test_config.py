@@ -64,6 +64,7 @@ def test_classroom_presets_are_cpu_sized_and_valid():
     tasks = {
         "classroom-four-letter": "four-letter-strict",
         "classroom-long-answer": "long-answer-varied",
+        "classroom-hack": "four-letter",  # the report's reward alone: hacking on purpose
     }
     for preset, task in tasks.items():
         cfg = from_preset(preset)

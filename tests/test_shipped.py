@@ -21,6 +21,7 @@ PROMPTS = ["Once upon a time a little fox", "Our teacher told us that"]
 EXPECTED = {  # adapter -> (task it was trained for, reward it must raise, tokens to sample)
     "four-letter": ("four-letter-strict", "four_letter", 48),
     "long-answer": ("long-answer-varied", "word_count_real", 128),
+    "hacked": ("four-letter", "four_letter", 48),  # classroom-hack: the reward, gamed
 }
 
 
@@ -59,3 +60,22 @@ def test_shipped_adapter_moves_generations_the_way_it_was_trained(bundled_reside
         return sum(c.rewards[reward] for c in rows) / len(rows)
 
     assert mean(tuned) > mean(base)
+
+
+def test_the_hacked_adapter_collapses_on_held_out_prompts_and_four_letter_does_not(
+    bundled_resident, shipped
+):
+    """The collapse detector (the Evaluate tab's flag, the Train tab's banner) tells the
+    adapter that games the report's reward from the one trained not to."""
+    from grpo_demo.data import eval_prompts
+    from grpo_demo.metrics import diversity, looks_collapsed
+
+    params = SamplingParams(num_samples=4, max_new_tokens=48, seed=5)
+    done = sample(bundled_resident, eval_prompts()[:4], ["hacked", "four-letter"], params)
+    texts = {
+        name: [c.text for c in done if c.adapter == name] for name in ("hacked", "four-letter")
+    }
+    assert looks_collapsed(diversity(texts["hacked"]))
+    assert not looks_collapsed(diversity(texts["four-letter"]))
+    hacked_reward = sum(c.rewards["four_letter"] for c in done if c.adapter == "hacked") / 16
+    assert hacked_reward > -0.5  # while the reward it gamed says "almost perfect"
