@@ -93,8 +93,8 @@ def verdict(groups: list[Group]) -> str:
 
 
 SIGNAL_NOTES = {
-    "frac_tied_groups": "share of groups whose rewards all tie: they give zero advantage and "
-    "teach nothing (near 1: the run has stopped learning)",
+    "frac_tied_groups": "share of groups whose rewards all tie (TRL's frac_reward_zero_std): "
+    "they give zero advantage and teach nothing (near 1: the run has stopped learning)",
     "reward_std": "reward spread within groups: what the advantages are made from",
     "clip_ratio": "share of tokens whose probability ratio hit the clip (epsilon): updates "
     "the clip held back",
@@ -105,14 +105,23 @@ SIGNAL_NOTES = {
 """What each learning-signal number means, in one line (the Train tab shows them live)."""
 
 
+SIGNAL_LABELS = {
+    "frac_tied_groups": "tied groups",
+    "reward_std": "reward spread",
+    "clip_ratio": "clip ratio",
+    "kl": "KL",
+    "loss": "loss",
+}
+
+
 def signal_lines(metrics: dict[str, float], beta: float | None) -> list[tuple[str, str, str]]:
-    """(name, value, meaning) for each signal TRL logged this step; KL only with beta > 0."""
+    """(label, value, meaning) for each signal TRL logged this step; KL only with beta > 0."""
     rows = []
     for key, note in SIGNAL_NOTES.items():
         if key == "kl" and not beta:
-            rows.append((key, "not computed", "beta = 0: no reference model, no KL penalty"))
+            rows.append(("KL", "not computed", "beta = 0: no reference model, no KL penalty"))
         elif key in metrics:
-            rows.append((key, f"{metrics[key]:.3f}", note))
+            rows.append((SIGNAL_LABELS[key], f"{metrics[key]:.3f}", note))
     return rows
 
 

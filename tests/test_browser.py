@@ -165,7 +165,7 @@ def test_training_at_1024x768(page):
     expect(progress).to_contain_text("finished")
     expect(progress).to_contain_text("browser-run")
     fits(page, "#step-table")  # 32 rows; only those in view are rendered
-    expect(page.locator("#learning-signal")).to_contain_text("frac_tied_groups")
+    expect(page.locator("#learning-signal")).to_contain_text("tied groups")
     shot(page, "04-training-finished")
 
     # a second Start with the same name: refused under the name field, the charts stay
@@ -179,6 +179,7 @@ def test_training_at_1024x768(page):
     page.locator("#eval-n input").fill("4")
     page.locator("#evaluate-btn").click()
     expect(page.locator("#eval-status")).to_contain_text("4 per model")
+    expect(page.locator("#eval-status")).to_contain_text("collapsed (one word repeated): hacked")
     fits(page, "#table1")
     fits(page, "#diversity")
     shot(page, "05-evaluated")

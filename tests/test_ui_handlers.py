@@ -103,7 +103,7 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     views = list(demo.train(name="ui-run", **TRAIN))
     progress, rewards, signals, table, warning, signal, probes = views[-1]
     assert list(probes.columns) == ["prompt", "base"]  # no probe prompts given
-    assert "frac_tied_groups" in signal and "beta = 0" in signal  # the learning signal
+    assert "tied groups" in signal and "beta = 0" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
     total, terms, *_ = rewards.axes
     assert list(total.lines[0].get_xdata()) == [1, 2]  # one point per step, integer steps

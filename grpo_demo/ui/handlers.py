@@ -633,7 +633,7 @@ class Demo:
         paths = save_evaluation(result, out)
         collapsed = [a for a, d in result.diversity.items() if d["collapsed"]]
         verdict = (
-            f"⚠️ collapsed (one word repeated): {', '.join(collapsed)}"
+            f"⚠️ collapsed (one word repeated): {', '.join(collapsed)} ({n} per model)."
             if collapsed
             else f"No collapse: completions stay varied ({n} per model)."
         )

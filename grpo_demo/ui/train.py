@@ -10,7 +10,13 @@ from ..presets import grouped
 from ..tasks import TASKS
 from ..training import PROBE_EVERY
 from .handlers import Demo
-from .views import SCORE_BASE_FIXED, STEP_FIXED, STEP_WIDTHS, builder_rows
+from .views import (
+    SCORE_BASE_FIXED,
+    SCORE_BASE_WIDTHS,
+    STEP_FIXED,
+    STEP_WIDTHS,
+    builder_rows,
+)
 
 DEFAULT_PRESET = "classroom-four-letter"
 
@@ -75,6 +81,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             pd.DataFrame(columns=SCORE_BASE_FIXED),
             label="The base model's groups: every term, the total and GRPO's advantage",
             wrap=True,
+            column_widths=SCORE_BASE_WIDTHS,
             elem_id="score-table",
         )
     with (
@@ -105,6 +112,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     stop_note = gr.Markdown()
     progress = gr.Markdown(elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
+    rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
+    signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     signal = gr.Markdown(elem_id="learning-signal")
     probe_answers = gr.Dataframe(
         pd.DataFrame(columns=["prompt", "base"]),
@@ -113,8 +122,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         wrap=True,
         elem_id="probe-table",
     )
-    rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
-    signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     table = gr.Dataframe(
         pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3" placeholder
         label="Latest step: every completion, its task reward and GRPO advantage",

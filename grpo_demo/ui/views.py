@@ -344,6 +344,7 @@ def spec_from_rows(table: pd.DataFrame) -> str:
 
 
 SCORE_BASE_FIXED = ["group", "completion", "total", "advantage"]
+SCORE_BASE_WIDTHS = ["9%", "40%", "9%", "10%", "9%", "9%", "9%"]  # up to three terms at 1024 px
 
 
 def groups_table(groups: list[Group]) -> pd.DataFrame:
