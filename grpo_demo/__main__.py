@@ -17,7 +17,7 @@ from .config import SETTINGS, ConfigError, RunConfig
 from .evaluation import EvalSize
 from .generation import SamplingParams
 from .presets import PRESETS, from_preset
-from .reward_spec import TERMS
+from .reward_spec import TERMS, task_of
 from .settings import add_arguments, settings_of
 from .store import check_adapter_name
 from .tasks import TASKS
@@ -127,6 +127,22 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("eval_results"), help="folder (default eval_results)"
     )
 
+    sc = sub.add_parser(
+        "score",
+        help="score the base model's groups with a reward before training",
+        description="Sample one group per training prompt from the base model, score each "
+        "completion with the task's (or a custom reward's) terms, and print the advantages "
+        "GRPO would give, the groups that tie (they teach nothing) and whether this reward "
+        "can move the model.",
+        epilog="example: python -m grpo_demo score --reward '1*n_letter[n=3]' -k 8",
+    )
+    sc.add_argument("--task", choices=list(TASKS), metavar="TASK", default="four-letter")
+    sc.add_argument("--reward", metavar="SPEC", help="a custom reward instead of --task")
+    sc.add_argument("-k", "--num-generations", type=int, default=8, help="group size (default 8)")
+    sc.add_argument("--prompts", type=int, default=2, help="groups: training prompts (default 2)")
+    sc.add_argument("--max-new-tokens", type=int, default=32, help="default 32")
+    sc.add_argument("--seed", type=int, default=0, help="default 0")
+
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
 
     sp = sub.add_parser("space", help="deploy this demo to a Hugging Face Space")
@@ -185,6 +201,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _train(_resident(args), config, args)
     if args.command == "space":
         return _space(args)
+    if args.command == "score":
+        task = task_of(args.task, args.reward)  # a bad spec fails before the model loads
+        SETTINGS["num_generations"].parse(args.num_generations)
+        SETTINGS["max_completion_length"].parse(args.max_new_tokens)
+        if not 1 <= args.prompts <= 16:
+            raise ConfigError(f"--prompts must be 1..16 (got {args.prompts})")
+        return _score(_resident(args), task, args)
     if args.command in ("generate", "evaluate"):
         _check_sampling(args)  # before the model loads: a typo costs no waiting
         run = _generate if args.command == "generate" else _evaluate
@@ -265,6 +288,28 @@ def _train(resident, config, args) -> int:
         + (" [stopped early]" if end.stopped else "")
     )
     return EXIT_INTERRUPTED if end.stopped and run.stopping else 0
+
+
+def _score(resident, task, args) -> int:
+    from .data import train_prompts
+    from .learning_signal import score_base, verdict
+
+    groups = score_base(
+        resident,
+        task,
+        train_prompts()[: args.prompts],
+        args.num_generations,
+        args.max_new_tokens,
+        args.seed,
+    )
+    print(f"reward: {task.formula()}")
+    for i, g in enumerate(groups, 1):
+        print(f"group {i}{' (tied: teaches nothing)' if g.tied else ''}: {g.prompt!r}")
+        for j, text in enumerate(g.completions):
+            terms = "  ".join(f"{k}={v[j]:.2f}" for k, v in g.terms.items())
+            print(f"  total={g.totals[j]:+.3f} advantage={g.advantages[j]:+.3f}  {terms}  {text!r}")
+    print(verdict(groups))
+    return 0
 
 
 def _generate(resident, args) -> int:

@@ -109,6 +109,30 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
         adapters=["base", "api-run"], num_samples=4, api_name="/evaluate"
     )
     assert [row[0] for row in table1["data"]] == ["base", "base", "api-run", "api-run"]
+    note, step = client.predict(run_name="api-run", step=2, api_name="/browse")
+    assert "step 2 of 2" in note and len(step["data"]) > 0 and "advantage" in step["headers"]
+
+
+def test_score_the_base_through_the_api(client):
+    from gradio_client.exceptions import AppError
+
+    verdict, groups = client.predict(
+        task="four-letter",
+        reward="1*n_letter[n=3]",
+        num_generations=4,
+        max_completion_length=8,
+        api_name="/score_base",
+    )
+    assert verdict[:1] in "✅⚠❌" and "move the model" in verdict
+    assert len(groups["data"]) == 8 and "n_letter[n=3]" in groups["headers"]
+    with pytest.raises(AppError, match="unknown reward term 'rm'"):
+        client.predict(
+            task="four-letter",
+            reward="1*rm",
+            num_generations=4,
+            max_completion_length=8,
+            api_name="/score_base",
+        )
     assert len(files) == 4
 
 

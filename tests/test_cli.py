@@ -109,3 +109,39 @@ def test_app_refuses_to_start_on_an_unavailable_model_with_a_clear_message():
     )
     assert out.returncode != 0
     assert "smollm2-135m" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_custom_reward_probes_and_scoring_the_base_from_the_cli(tiny_gpt2, tmp_path):
+    common = ("--model", str(tiny_gpt2), "--checkpoints", str(tmp_path / "ckpt"))
+    spec = "1*n_letter[n=3] + 2*distinct_words"
+    out = cli(
+        *common,
+        "train",
+        "--name",
+        "custom",
+        "--reward",
+        spec,
+        "--probe",
+        "Fill that sentence",
+        "--probe-every",
+        "1",
+        "--max-steps",
+        "2",
+        "--per-device-train-batch-size",
+        "8",
+        "--max-completion-length",
+        "8",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "step 2 probe 'Fill that sentence' ->" in out.stdout + out.stderr
+    record = json.loads((tmp_path / "ckpt" / tiny_gpt2.name / "custom" / "run.json").read_text())
+    assert record["config"]["reward"] == spec
+    assert record["reward_funcs"] == ["n_letter[n=3]", "distinct_words"]
+    assert record["probes"]["prompts"] == ["Fill that sentence"]
+
+    out = cli(*common, "score", "--reward", "1*length_window[low=1,high=4096]", "-k", "4")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("(tied: teaches nothing)") == 2 and "Every group ties" in out.stdout
+
+    out = cli(*common, "train", "--name", "bad", "--reward", "__import__('os')")
+    assert out.returncode == 2 and "is not 'weight*name'" in out.stderr
