@@ -109,6 +109,7 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
         adapters=["base", "api-run"], num_samples=4, api_name="/evaluate"
     )
     assert [row[0] for row in table1["data"]] == ["base", "base", "api-run", "api-run"]
+    assert len(files) == 4
     note, step = client.predict(run_name="api-run", step=2, api_name="/browse")
     assert "step 2 of 2" in note and len(step["data"]) > 0 and "advantage" in step["headers"]
 
@@ -133,7 +134,6 @@ def test_score_the_base_through_the_api(client):
             max_completion_length=8,
             api_name="/score_base",
         )
-    assert len(files) == 4
 
 
 def test_stop_during_a_run(client):
