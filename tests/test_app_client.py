@@ -49,7 +49,10 @@ def test_api_names_and_keyword_parameters(client):
         "max_steps",
         "max_completion_length",
         "reward",
+        "probes",
+        "probe_every",
     ]
+    assert params["/browse"] == ["run_name", "step"]
     assert params["/score_base"] == ["task", "reward", "num_generations", "max_completion_length"]
     assert params["/stop"] == []
     assert params["/evaluate"] == ["adapters", "num_samples"]
