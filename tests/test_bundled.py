@@ -46,6 +46,7 @@ def test_real_grpo_run_on_the_bundled_model(bundled_resident):
         "adapter_model.safetensors",
         "run.json",
         "README.md",
+        "steps.jsonl",  # every step's completions, rewards and advantages (the step browser)
     }
     record = json.loads((folder / "run.json").read_text())
     assert record["base"] == "smollm2-135m" and record["preset"] == "classroom-four-letter"
