@@ -21,15 +21,6 @@ from bench.interleaved import cpu_line
 from bench.speed import ROOT
 
 
-def first_trip(history) -> int | None:
-    """The step at which the Train tab's collapse banner first fires (same rule)."""
-    first = history[0]
-    for e in history:
-        if e.collapsed or e.distinct_1 < 0.5 * first.distinct_1:
-            return e.step
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -41,7 +32,7 @@ def main() -> None:
     from grpo_demo.adapters import ResidentModel
     from grpo_demo.evaluation import evaluate
     from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
+    from grpo_demo.training import TrainingRun, collapse_step
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="hack-"))
     resident = ResidentModel.load(None, root)
@@ -57,7 +48,7 @@ def main() -> None:
         held = evaluate(resident, ["base", name], args.n, seed=seed).diversity
         h, b, last = held[name], held["base"], run.history[-1]
         rows.append(
-            f"| {seed} | {first_trip(run.history) or 'never'} | {wall:.0f} s | "
+            f"| {seed} | {collapse_step(run.history) or 'never'} | {wall:.0f} s | "
             f"{run.history[0].reward:.2f} → {last.reward:.2f} | "
             f"{b['distinct_2']:.2f} → {h['distinct_2']:.2f} | {h['median_run']} | "
             f"{'**yes**' if h['collapsed'] else 'no'} (base: {'yes' if b['collapsed'] else 'no'}) |"

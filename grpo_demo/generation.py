@@ -86,6 +86,20 @@ def check_prompts(prompts: list[str]) -> list[str]:
     return cleaned
 
 
+def new_texts(model, tok, prompts: list[str], seed: int, max_new_tokens: int, **kwargs):
+    """``model.generate`` on a padded batch under a fixed seed (the global RNG is left as it
+    was); only the new text of each row, decoded. ``kwargs`` go to ``generate``."""
+    import torch
+
+    batch = tok(prompts, return_tensors="pt", padding=True).to(model.device)
+    with torch.random.fork_rng(), torch.inference_mode():
+        torch.manual_seed(seed)
+        out = model.generate(
+            **batch, **kwargs, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id
+        )
+    return tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
 def sample(
     resident: ResidentModel,
     prompts: list[str],
@@ -98,7 +112,6 @@ def sample(
 
     Rows are ordered adapter-major, then prompt, then sample.
     """
-    import torch
 
     prompts = check_prompts(prompts)
     for adapter in set(adapters):
@@ -109,30 +122,19 @@ def sample(
     starts = range(0, len(rows), batch_size)
     total, done = len(adapters) * len(starts), 0
 
+    # temperature 0 is greedy decoding: every sample of a prompt is the same text
+    sampling = (
+        {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
+        if params.temperature > 0
+        else {"do_sample": False}
+    )
+
     def one_chunk(chunk: list[str], adapter: str, seed: int) -> list[str]:
-        batch = tok(chunk, return_tensors="pt", padding=True).to(resident.device)
         # one lock hold per chunk: a training step may run between chunks, never inside one
-        with (
-            resident.inference([adapter] * len(chunk)) as extra,
-            torch.random.fork_rng(),
-            torch.inference_mode(),
-        ):
-            torch.manual_seed(seed)
-            # temperature 0 is greedy decoding: every sample of a prompt is the same text
-            sampling = (
-                {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-                if params.temperature > 0
-                else {"do_sample": False}
+        with resident.inference([adapter] * len(chunk)) as extra:
+            return new_texts(
+                resident.model, tok, chunk, seed, params.max_new_tokens, **sampling, **extra
             )
-            out = resident.model.generate(
-                **batch,
-                **extra,
-                **sampling,
-                max_new_tokens=params.max_new_tokens,
-                pad_token_id=tok.pad_token_id,
-            )
-        new = out[:, batch["input_ids"].shape[1] :]
-        return tok.batch_decode(new, skip_special_tokens=True)
 
     for adapter in adapters:
         for i, start in enumerate(starts):

@@ -65,9 +65,7 @@ def score_groups(
             label: [float(x) for x in reward_func(label)(texts, completion_ids=token_ids)]
             for label in task.reward_funcs
         }
-        totals = [
-            sum(w * terms[label][i] for label, w in task.weights.items()) for i in range(len(texts))
-        ]
+        totals = [task.score({k: v[i] for k, v in terms.items()}) for i in range(len(texts))]
         groups.append(Group(prompt, texts, terms, totals, group_advantages(totals, len(texts))))
     return groups
 

@@ -172,12 +172,23 @@ CPU_SECONDS_PER_TOKEN = 0.0081
 preset's 32 completions x 32 tokens took 8.29 s a step (BENCHMARKS.md, interleaved run)."""
 
 
+TOKEN_FIELDS = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_completion_length",
+)
+
+
+def tokens_per_step(values: dict[str, Any]) -> int:
+    """Completion tokens sampled and trained on per optimizer step (at most), from resolved
+    GRPO values: completions a step x max_completion_length."""
+    batch, accumulation, length = (values[f] for f in TOKEN_FIELDS)
+    return batch * accumulation * length
+
+
 def completion_tokens(name: str) -> int:
-    """Completion tokens sampled and trained on per optimizer step (at most)."""
-    per_step = preset_field(name, "per_device_train_batch_size") * preset_field(
-        name, "gradient_accumulation_steps"
-    )
-    return per_step * preset_field(name, "max_completion_length")
+    """``tokens_per_step`` of a preset, TRL's defaults filled in."""
+    return tokens_per_step({f: preset_field(name, f) for f in TOKEN_FIELDS})
 
 
 def expected_seconds(name: str, seconds_per_token: float = CPU_SECONDS_PER_TOKEN) -> float:

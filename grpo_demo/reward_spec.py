@@ -13,21 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .rewards import REWARDS, report_phrases, whitespace_words
-from .settings import ConfigError, Setting
+from .rewards import REWARDS, n_letter, whitespace_words
+from .settings import ConfigError, Setting, format_number
 from .tasks import TASKS, Task
-
-
-def n_letter(completions: list[str], n: int = 4, **kwargs) -> list[float]:
-    """The report's reward for any word length: -sum(|n - len(phrase)|) / #phrases.
-
-    >>> n_letter(["the cat sat", "a four"], n=3)
-    [0.0, -1.5]
-    """
-    return [
-        -sum(abs(n - len(p)) for p in phrases) / len(phrases)
-        for phrases in map(report_phrases, completions)
-    ]
 
 
 def length_window(
@@ -93,14 +81,10 @@ class Term:
     def label(self) -> str:
         if not self.params:
             return self.name
-        return f"{self.name}[{','.join(f'{k}={_num(v)}' for k, v in self.params)}]"
+        return f"{self.name}[{','.join(f'{k}={format_number(v)}' for k, v in self.params)}]"
 
     def __call__(self, completions: list[str], **kwargs) -> list[float]:
         return TERMS[self.name].func(completions, **kwargs, **dict(self.params))
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 _TERM = re.compile(
@@ -157,7 +141,7 @@ def parse_spec(text: str) -> list[tuple[Term, float]]:
 
 def format_spec(terms: list[tuple[Term, float]]) -> str:
     """The canonical text of a spec (what ``run.json`` stores and the builder shows)."""
-    return " + ".join(f"{_num(w)}*{t.label}" for t, w in terms)
+    return " + ".join(f"{format_number(w)}*{t.label}" for t, w in terms)
 
 
 def task_from_spec(text: str) -> Task:

@@ -52,16 +52,27 @@ def distinct_ratio(words: list[str]) -> float:
     return len({w.lower() for w in words}) / len(words) if words else 0.0
 
 
+def n_letter(completions: list[str], n: int = 4, **kwargs) -> list[float]:
+    """The report's reward for any word length: -sum(|n - len(phrase)|) / #phrases.
+
+    Not in ``REWARDS`` itself (it takes a parameter): ``reward_spec.TERMS`` offers it.
+
+    >>> n_letter(["the cat sat", "a four"], n=3)
+    [0.0, -1.5]
+    """
+    return [
+        -sum(abs(n - len(p)) for p in phrases) / len(phrases)
+        for phrases in map(report_phrases, completions)
+    ]
+
+
 def four_letter(completions: list[str], **kwargs) -> list[float]:
     """The report's reward: -sum(|4 - len(phrase)|) / #phrases over ``split(" ")``.
 
     >>> four_letter(["last last last", " I am here", ""])
     [0.0, -2.25, -4.0]
     """
-    return [
-        -sum(abs(4 - len(p)) for p in phrases) / len(phrases)
-        for phrases in map(report_phrases, completions)
-    ]
+    return n_letter(completions, n=4)
 
 
 def word_count(completions: list[str], **kwargs) -> list[float]:

@@ -83,9 +83,9 @@ class Setting:
         """The range in words: ``1..10000`` for whole numbers, else the violated side."""
         lo, hi = self.minimum, self.upper(app)
         if self.kind is int and lo is not None and hi is not None:
-            return f"{_num(lo)}..{_num(hi)}"
-        lo_text = None if lo is None else f"{'>' if self.open_min else '>='} {_num(lo)}"
-        hi_text = None if hi is None else f"{'<' if self.open_max else '<='} {_num(hi)}"
+            return f"{format_number(lo)}..{format_number(hi)}"
+        lo_text = None if lo is None else f"{'>' if self.open_min else '>='} {format_number(lo)}"
+        hi_text = None if hi is None else f"{'<' if self.open_max else '<='} {format_number(hi)}"
         if low_side is True or (low_side is None and hi_text is None):
             return lo_text or "any number"
         if low_side is False or lo_text is None:
@@ -115,7 +115,7 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
 
-def _num(x: float) -> str:
+def format_number(x: float) -> str:
     """``10000``, ``0.05``, ``1e-06``: whole numbers without a trailing ``.0``."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -199,15 +199,15 @@ def limits_rows() -> list[tuple[str, str, str, str]]:
             if spec.kind is bool:
                 continue
             allowed = spec.allowed() if spec.kind is int else _range(spec)
-            app = "" if spec.app_maximum is None else f"≤ {_num(spec.app_maximum)}"
+            app = "" if spec.app_maximum is None else f"≤ {format_number(spec.app_maximum)}"
             label = f"{owner.__name__}.{spec.name}"
             rows.append((label, allowed, app, spec.help))
     return rows
 
 
 def _range(spec: Setting) -> str:
-    lo = "-∞" if spec.minimum is None else _num(spec.minimum)
-    hi = "∞" if spec.maximum is None else _num(spec.maximum)
+    lo = "-∞" if spec.minimum is None else format_number(spec.minimum)
+    hi = "∞" if spec.maximum is None else format_number(spec.maximum)
     left = "(" if spec.open_min or spec.minimum is None else "["
     right = ")" if spec.open_max or spec.maximum is None else "]"
     return f"{left}{lo}, {hi}{right}"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .settings import ConfigError
+from .tasks import Task
 
 CHECKPOINTS_ENV = "GRPO_DEMO_CHECKPOINTS"
 WEIGHTS = "adapter_model.safetensors"
@@ -54,6 +55,14 @@ class AdapterInfo:
         config = self.run.get("config", {})
         return "custom" if config.get("reward") else config.get("task", "?")
 
+    @property
+    def task_spec(self) -> Task | None:
+        """What it was trained on: its custom reward, else its named task (None if unknown)."""
+        from .reward_spec import task_of
+
+        config = self.run.get("config", {})
+        return task_of(config.get("task", ""), config.get("reward"))
+
 
 def default_checkpoints() -> Path:
     """``$GRPO_DEMO_CHECKPOINTS``, else the repository's ``checkpoints/`` (shipped adapters)."""
@@ -75,6 +84,14 @@ def check_adapter_name(name: str) -> str:
             f"adapter name {name!r} is already a PyTorch module attribute (PEFT cannot load an "
             "adapter under it); pick another"
         )
+    return name
+
+
+def check_new_name(root: Path, name: str, overwrite: bool = False) -> str:
+    """A valid name not yet taken under ``root`` (unless it may be overwritten)."""
+    check_adapter_name(name)
+    if (root / name).exists() and not overwrite:
+        raise ConfigError(f"adapter {name!r} already exists; pick a new name")
     return name
 
 

@@ -1,7 +1,15 @@
 """Training: a GRPO run in a worker (``run``), what it reports (``events``), and the one
 module that drives TRL and PEFT (``trl_backend``)."""
 
-from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
+from .events import (
+    BusyError,
+    Event,
+    RunEnded,
+    StepCompletion,
+    StepEvent,
+    TrainingError,
+    collapse_step,
+)
 from .run import (
     PROBE_EVERY,
     TrainingManager,
@@ -24,6 +32,7 @@ __all__ = [
     "TrainingManager",
     "TrainingRun",
     "check_probes",
+    "collapse_step",
     "grpo_args",
     "is_main_process",
     "merged_lora",

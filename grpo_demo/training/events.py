@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..metrics import diversity, looks_collapsed
 from ..store import AdapterInfo
 
 
@@ -51,6 +52,40 @@ class StepEvent:
     def reward_means(self) -> dict[str, float]:
         """Each reward function's batch mean, by function name."""
         return {k.split("/", 1)[1]: v for k, v in self.metrics.items() if k.startswith("rewards/")}
+
+
+def step_event(
+    step: int,
+    max_steps: int,
+    elapsed: float,
+    metrics: dict[str, float],
+    rows: list[StepCompletion],
+    **extra,
+) -> StepEvent:
+    """A StepEvent with its diversity and collapse flag measured on the step's completions
+    (a live step and one read back from ``steps.jsonl`` are judged alike)."""
+    div = diversity([r.completion for r in rows])
+    return StepEvent(
+        step,
+        max_steps,
+        elapsed,
+        metrics,
+        rows,
+        div["distinct_1"],
+        looks_collapsed(div),
+        distinct_2=div["distinct_2"],
+        **extra,
+    )
+
+
+def collapse_step(history: list[StepEvent]) -> int | None:
+    """The step at which a run first looked collapsed: the flag, or distinct words halved
+    since step 1 (the Train tab's banner and ``bench.hack`` use this one rule)."""
+    first = history[0] if history else None
+    for e in history:
+        if e.collapsed or e.distinct_1 < 0.5 * first.distinct_1:
+            return e.step
+    return None
 
 
 @dataclass

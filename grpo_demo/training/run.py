@@ -25,12 +25,19 @@ from .. import store
 from ..adapters import ResidentModel
 from ..config import ConfigError, RunConfig
 from ..data import train_prompts
-from ..metrics import diversity, looks_collapsed
 from ..models import device_name
 from ..reward_spec import reward_func
 from ..settings import Setting
 from . import trl_backend
-from .events import BusyError, Event, RunEnded, StepCompletion, StepEvent, TrainingError
+from .events import (
+    BusyError,
+    Event,
+    RunEnded,
+    StepCompletion,
+    StepEvent,
+    TrainingError,
+    step_event,
+)
 
 
 def is_main_process() -> bool:
@@ -65,9 +72,7 @@ class TrainingRun:
     _thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
-        store.check_adapter_name(self.name)
-        if (self.resident.adapter_dir / self.name).exists() and not self.overwrite:
-            raise ConfigError(f"adapter {self.name!r} already exists; pick a new name")
+        store.check_new_name(self.resident.adapter_dir, self.name, self.overwrite)
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> TrainingRun:
@@ -260,22 +265,17 @@ def _step_event(
     step: int, cfg: RunConfig, elapsed: float, logs: dict, samples: trl_backend.Samples
 ) -> StepEvent:
     prompts, completions, rewards, advantages = samples
-    weights = cfg.task_spec.weights
+    task = cfg.task_spec
     rows = []
     for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
         scores = {name: float(vals[i]) for name, vals in rewards.items()}
-        total = sum(weights[name] * v for name, v in scores.items())
-        rows.append(StepCompletion(p, c, scores, total, float(advantages[i])))
-    div = diversity([r.completion for r in rows])
-    return StepEvent(
+        rows.append(StepCompletion(p, c, scores, task.score(scores), float(advantages[i])))
+    return step_event(
         step,
         cfg.max_steps,
         elapsed,
-        trl_backend.step_metrics(logs, cfg.task_spec.reward_funcs),
+        trl_backend.step_metrics(logs, task.reward_funcs),
         rows,
-        div["distinct_1"],
-        looks_collapsed(div),
-        distinct_2=div["distinct_2"],
         logged={k: float(v) for k, v in logs.items() if isinstance(v, int | float)},
     )
 
@@ -298,29 +298,24 @@ def check_probes(prompts: list[str]) -> list[str]:
 def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
     """The probe prompts answered by the adapter being trained (or the base), same seed each
     time: a change between two probes is the training, not the dice."""
-    import torch
+    from ..generation import new_texts
 
-    model, tok = resident.model, resident.tokenizer
-    batch = tok(prompts, return_tensors="pt", padding=True).to(resident.device)
+    model = resident.model
     was_training = model.training
     model.eval()
     try:
-        with (
-            torch.random.fork_rng(),
-            torch.inference_mode(),
-            model.disable_adapter() if base else nullcontext(),
-        ):
-            torch.manual_seed(PROBE_SEED)
-            out = model.generate(
-                **batch,
+        with model.disable_adapter() if base else nullcontext():
+            return new_texts(
+                model,
+                resident.tokenizer,
+                prompts,
+                PROBE_SEED,
+                cfg.resolved()["max_completion_length"],
                 do_sample=True,
                 temperature=1.0,
-                max_new_tokens=cfg.resolved()["max_completion_length"],
-                pad_token_id=tok.pad_token_id,
             )
     finally:
         model.train(was_training)
-    return tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def step_record(event: StepEvent) -> dict[str, Any]:
@@ -336,17 +331,8 @@ def step_record(event: StepEvent) -> dict[str, Any]:
 def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
     """A saved step back as a StepEvent (what the step browser shows)."""
     rows = [StepCompletion(**c) for c in data["completions"]]
-    div = diversity([r.completion for r in rows])
-    return StepEvent(
-        data["step"],
-        max_steps,
-        0.0,
-        data["metrics"],
-        rows,
-        div["distinct_1"],
-        looks_collapsed(div),
-        distinct_2=div["distinct_2"],
-        probes=data.get("probes"),
+    return step_event(
+        data["step"], max_steps, 0.0, data["metrics"], rows, probes=data.get("probes")
     )
 
 

@@ -36,13 +36,14 @@ from ..presets import (
     expected_seconds,
     from_preset,
     preset_field,
+    tokens_per_step,
 )
-from ..reward_spec import format_spec, parse_spec, task_from_spec, task_of
+from ..reward_spec import format_spec, parse_spec, task_from_spec
 from ..settings import Setting, settings_of
 from ..space import RunCaps, run_caps
 from ..store import (
     AdapterError,
-    check_adapter_name,
+    check_new_name,
     default_checkpoints,
     discover_adapters,
     load_steps,
@@ -194,11 +195,7 @@ class Demo:
     def _tasks(self) -> dict[str, Task | None]:
         """Each adapter's training task (what its "task reward" column scores)."""
         infos = self.resident.adapters
-        configs = {n: infos[n].run.get("config", {}) for n in infos}
-        return {
-            n: task_of(configs[n].get("task", ""), configs[n].get("reward")) if n in infos else None
-            for n in self.adapter_names()
-        }
+        return {n: infos[n].task_spec if n in infos else None for n in self.adapter_names()}
 
     def _busy_note(self) -> str:
         run = self.manager.current
@@ -287,7 +284,7 @@ class Demo:
             progress(0, desc=f"sampling {names[0]}")
 
             def on_batch(done: int, total: int) -> None:
-                shown = names[min(done * len(names) // total, len(names) - 1)]
+                shown = sampling_now(names, done, total)
                 progress(done / total, desc=f"sampled {done}/{total} batches; next: {shown}")
 
             by_adapter = run_compare(self.resident, prompt or "", params, names, on_batch)
@@ -345,9 +342,9 @@ class Demo:
     def _view(self, run: TrainingRun | None):
         history = run.history if run else []
         task = run.config.task_spec if run else None
-        key = (id(run), len(history))
+        beta = run.config.resolved().get("beta") if run else None
+        key = view_key(run)
         if self._figures[0] != key:  # render each step's charts once, for every watcher
-            beta = run.config.resolved().get("beta") if run else None
             self._figures = (
                 key,
                 views.reward_figure(history, task),
@@ -359,17 +356,15 @@ class Demo:
             self._figures[2],
             views.step_table(history[-1] if history else None, task),
             views.collapse_warning(history),
-            views.signal_view(history, run.config.resolved().get("beta") if run else None),
+            views.signal_view(history, beta),
             views.probe_table(run),
         )
 
     def _learn_speed(self, run: TrainingRun) -> None:
         """Remember seconds per completion token from a finished run (the presets' time hint)."""
         if run.history and run.ended is not None and not run.ended.error:
-            tokens = run.config.resolved()
-            per_step = tokens["per_device_train_batch_size"] * tokens["gradient_accumulation_steps"]
             seconds = run.history[-1].elapsed / len(run.history)
-            self._seconds_per_token = seconds / (per_step * tokens["max_completion_length"])
+            self._seconds_per_token = seconds / tokens_per_step(run.config.resolved())
 
     def _config(
         self, task, preset, learning_rate, num_generations, max_steps, max_length, reward=""
@@ -408,11 +403,7 @@ class Demo:
         preset_ok = ok if preset in PRESETS else gr.validate(False, f"unknown preset {preset!r}")
         name_ok = ok
         try:
-            check_adapter_name((name or "").strip())
-            if (self.resident.adapter_dir / name.strip()).exists():
-                name_ok = gr.validate(
-                    False, f"adapter {name.strip()!r} already exists; pick a new name"
-                )
+            check_new_name(self.resident.adapter_dir, (name or "").strip())
         except ConfigError as exc:
             name_ok = gr.validate(False, str(exc))
         run = self.manager.current
@@ -533,13 +524,7 @@ class Demo:
     def training_view(self, seen: tuple | None = None):
         """The current run for anyone watching (polled by a timer); charts only when changed."""
         run = self.manager.current
-        key = (
-            run.name if run else None,
-            run.started_at if run else None,
-            len(run.history) if run else 0,
-        )
-        if run is not None and run.ended is not None:
-            key = (*key, "ended")
+        key = view_key(run)
         if seen is not None and tuple(seen) == key:
             return (views.progress_text(run), *[gr.skip()] * 6, key)
         return (*self._view(run), key)
@@ -568,9 +553,7 @@ class Demo:
                 if info is None:
                     raise ConfigError("the base model was not trained: pick an adapter")
                 steps = load_steps(info.path)
-                config = info.run.get("config", {})
-                task = task_of(config.get("task", ""), config.get("reward"))
-                total = len(steps)
+                task, total = info.task_spec, len(steps)
                 history = [step_from_record(s, total) for s in steps]
             if not history:
                 raise ConfigError(
@@ -621,8 +604,7 @@ class Demo:
         def on_progress(done: int, total: int) -> None:
             # batches of 50 on a CPU (16 would move the bar more often but cost 1.47x the time:
             # BENCHMARKS.md), so the bar says which model is being sampled next
-            model = adapters[min(done * len(adapters) // total, len(adapters) - 1)]
-            left = "done" if done == total else f"sampling {model}"
+            left = "done" if done == total else f"sampling {sampling_now(adapters, done, total)}"
             progress(done / total, desc=f"{done * n * len(adapters) // total} completions; {left}")
 
         try:
@@ -644,6 +626,18 @@ class Demo:
             str(paths["histogram"]),
             [str(p) for p in paths.values()],
         )
+
+
+def view_key(run: TrainingRun | None) -> tuple:
+    """What a training view shows, in brief: it changes exactly when the view would."""
+    if run is None:
+        return (None, None, 0, False)
+    return (run.name, run.started_at, len(run.history), run.ended is not None)
+
+
+def sampling_now(models: list[str], done: int, total: int) -> str:
+    """The model whose batches come next (``sample`` goes model by model, in order)."""
+    return models[min(done * len(models) // total, len(models) - 1)]
 
 
 def field_check(spec: Setting, value) -> dict:

@@ -21,7 +21,7 @@ from ..reward_spec import TERMS, parse_term
 from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
 from ..tasks import Task
-from ..training import StepEvent, TrainingRun
+from ..training import StepEvent, TrainingRun, collapse_step
 
 LABELS = {
     "four_letter": "4-letter",
@@ -425,15 +425,12 @@ def progress_text(run: TrainingRun | None) -> str:
 
 def collapse_warning(history: list[StepEvent]) -> str:
     """Warn when completions repeat themselves (the report's config_4 failure)."""
-    if not history:
+    tripped = collapse_step(history)
+    if tripped is None:
         return ""
-    first = history[0]
-    tripped = [e for e in history if e.collapsed or e.distinct_1 < 0.5 * first.distinct_1]
-    if not tripped:
-        return ""
-    last = history[-1]
+    first, last = history[0], history[-1]
     return (
-        f"⚠️ **Collapse warning** since step {tripped[0].step}: distinct words "
+        f"⚠️ **Collapse warning** since step {tripped}: distinct words "
         f"{first.distinct_1:.2f} → {last.distinct_1:.2f}, distinct word pairs "
         f"{first.distinct_2:.2f} → {last.distinct_2:.2f}, reward {first.reward:.2f} → "
         f"{last.reward:.2f}. The model is gaming the reward by repeating itself, like the "
