@@ -77,12 +77,18 @@ class SamplingParams:
 
 
 def check_prompts(prompts: list[str]) -> list[str]:
-    """Strip trailing whitespace (a trailing space derails BPE models); refuse empty/huge."""
+    """Strip trailing whitespace (a trailing space derails BPE models); refuse empty, huge or
+    control-character prompts (``\x00`` is no sentence to continue)."""
     cleaned = [p.rstrip() for p in prompts]
     if not cleaned or any(not p.strip() for p in cleaned):
         raise GenerationError("prompt is empty: type the start of a sentence")
     if any(len(p) > MAX_PROMPT_CHARS for p in cleaned):
         raise GenerationError(f"prompt is longer than {MAX_PROMPT_CHARS} characters")
+    for p in cleaned:
+        if bad := [c for c in p if not c.isprintable() and c not in "\n\t"]:
+            raise GenerationError(
+                f"prompt holds {len(bad)} control character(s) such as {bad[0]!r}: type text"
+            )
     return cleaned
 
 

@@ -167,11 +167,6 @@ def grouped() -> list[tuple[str, str]]:
     return [(f"{GROUPS[group_of(n)]} · {n}", n) for n in ordered]
 
 
-CPU_SECONDS_PER_TOKEN = 0.0081
-"""Seconds per completion token of a step on a 2-core CPU with native bf16: the classroom
-preset's 32 completions x 32 tokens took 8.29 s a step (BENCHMARKS.md, interleaved run)."""
-
-
 TOKEN_FIELDS = (
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
@@ -191,6 +186,6 @@ def completion_tokens(name: str) -> int:
     return tokens_per_step({f: preset_field(name, f) for f in TOKEN_FIELDS})
 
 
-def expected_seconds(name: str, seconds_per_token: float = CPU_SECONDS_PER_TOKEN) -> float:
+def expected_seconds(name: str, seconds_per_token: float) -> float:
     """A rough run time: steps x tokens per step x the cost of one token on this machine."""
     return preset_field(name, "max_steps") * completion_tokens(name) * seconds_per_token

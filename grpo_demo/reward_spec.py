@@ -92,7 +92,9 @@ _TERM = re.compile(
     r"(?P<name>[a-z_]+)\s*(?:\[(?P<params>[^\]]*)\])?\s*$"
 )
 _PARAM = re.compile(r"^\s*(?P<key>[a-z_]+)\s*=\s*(?P<value>[-+]?\d+(?:\.\d+)?)\s*$")
+_PLUS = re.compile(r"(?<![0-9][eE])\+")  # joins terms; not the sign of an exponent (1e+09)
 MAX_TERMS = 8
+MAX_WEIGHT = 100
 
 
 def parse_term(text: str) -> tuple[Term, float]:
@@ -120,14 +122,14 @@ def parse_term(text: str) -> tuple[Term, float]:
     if name == "length_window" and dict(params)["low"] > dict(params)["high"]:
         raise ConfigError("length_window: low must not exceed high")
     weight = float(m["weight"]) if m["weight"] else 1.0
-    if not -100 <= weight <= 100:
-        raise ConfigError(f"{name}: weight {weight:g} must be within -100..100")
+    if not -MAX_WEIGHT <= weight <= MAX_WEIGHT:
+        raise ConfigError(f"{name}: weight {weight:g} must be within -{MAX_WEIGHT}..{MAX_WEIGHT}")
     return Term(name, params), weight
 
 
 def parse_spec(text: str) -> list[tuple[Term, float]]:
     """A whole spec, terms joined by ``+``; each term at most once."""
-    parts = [p for p in (text or "").split("+") if p.strip()]
+    parts = [p for p in _PLUS.split(text or "") if p.strip()]
     if not parts:
         raise ConfigError("the reward is empty: add at least one term, e.g. 1*four_letter")
     if len(parts) > MAX_TERMS:

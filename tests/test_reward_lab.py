@@ -125,26 +125,33 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     used = rows[rows["weight"] != 0]
     assert list(used["term"]) == ["four_letter", "distinct_words"]
     rows.loc[rows["term"] == "n_letter", ["weight", "parameters"]] = [2, "n=5"]
-    assert demo.compose_reward(rows) == "1*four_letter + 4*distinct_words + 2*n_letter[n=5]"
+    spec = "1*four_letter + 4*distinct_words + 2*n_letter[n=5]"
+    assert demo.compose_reward(rows) == (spec, "")
+    assert demo.follow_spec(spec)[0].equals(rows)  # the table follows a typed spec
     rows.loc[rows["term"] == "n_letter", "parameters"] = "n=__import__"
-    with pytest.raises(gr.Error, match="n_letter: bad parameter"):
-        demo.compose_reward(rows)
+    kept, note = demo.compose_reward(rows)  # the typed spec stays; the message names the cell
+    assert kept == gr.skip() and "n_letter: bad parameter" in note
+    rows.loc[rows["term"] == "n_letter", ["weight", "parameters"]] = [1e9, "n=5"]
+    assert "n_letter: weight 1e+09 must be within -100..100" in demo.compose_reward(rows)[1]
     message, table = demo.score_base("four-letter", "1*n_letter[n=3]", 4, 8)
     assert message[:1] in "✅⚠❌" and len(table) == 8  # 2 prompts x 4
     assert {"group", "completion", "total", "advantage", "n_letter[n=3]"} <= set(table.columns)
     checks = demo.check_train("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "1*nope")
-    assert [c["is_valid"] for c in checks] == [True] * 7 + [False, True, True]
+    assert [c["is_valid"] for c in checks] == [True] * 7 + [False, True, True, True]
     assert "unknown reward term 'nope'" in checks[7]["message"]
     checks = demo.check_train(
         "four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "", "a\n" * 6, 0
     )
-    assert [c["is_valid"] for c in checks][-2:] == [False, False]
-    assert "at most 5 probe prompts" in checks[-2]["message"]
-    assert "probe_every must be 1..1000" in checks[-1]["message"]
+    assert [c["is_valid"] for c in checks][-3:] == [False, False, True]
+    assert "at most 5 probe prompts" in checks[-3]["message"]
+    assert "probe_every must be 1..1000" in checks[-2]["message"]
+    refusal = demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 0, 99999)
+    assert "Training steps (max_steps)**: max_steps must be 1..10000 (got 0)" in refusal
+    assert "Answer length (max_completion_length)**: max_completion_length" in refusal
 
 
 def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):
-    from grpo_demo.ui.views import probe_table
+    from grpo_demo.ui.train_views import PROBE_COLUMNS, before_now, probe_table
 
     config = from_preset(
         "classroom-four-letter", max_steps=3, per_device_train_batch_size=8, max_completion_length=8
@@ -155,9 +162,14 @@ def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident
     assert isinstance(end, RunEnded) and end.error is None, end
     assert [e.step for e in run.history if e.probes] == [1, 2, 3]  # step 1, every 2nd, the last
     assert len(run.base_probes) == 2 and all(len(e.probes) == 2 for e in run.history)
-    table = probe_table(run)
-    assert list(table.columns) == ["prompt", "base", "step 1", "step 3"]
-    assert table["prompt"].tolist() == probes
+    table = probe_table(run)  # long format: one answer a row, wraps at any number of steps
+    assert list(table.columns) == PROBE_COLUMNS and len(table) == 2 * 4
+    assert table["model"].tolist()[:4] == ["base", "step 1", "step 2", "step 3"]
+    assert table["prompt"].tolist() == [probes[0]] * 4 + [probes[1]] * 4
+    assert table["completion"].tolist()[0] == run.base_probes[0].strip()
+    view = before_now(run, config.task_spec, [])
+    assert "now (step 3)" in view and all(p in view for p in probes)
+    assert "4-letter words:" in view and view.count('class="bn-card"') == 4
     record = json.loads((tiny_resident.adapter_dir / "probed" / "run.json").read_text())
     assert record["probes"] == {"prompts": probes, "every": 2, "base": run.base_probes}
     steps = (tiny_resident.adapter_dir / "probed" / "steps.jsonl").read_text().splitlines()
@@ -167,3 +179,21 @@ def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident
 def test_a_batch_that_is_not_whole_groups_gets_the_fix_proposed():
     with pytest.raises(ConfigError, match="Fix: num_generations one of 2, 4, 8, 16, 32"):
         from_preset("classroom-four-letter", num_generations=6, per_device_train_batch_size=32)
+
+
+def test_a_stopped_run_gets_its_final_probe(tiny_resident):
+    config = from_preset(
+        "classroom-four-letter",
+        max_steps=50,
+        per_device_train_batch_size=8,
+        max_completion_length=8,
+    )
+    run = TrainingRun(
+        tiny_resident, config, "stopped", probes=["Fill that sentence"], probe_every=100
+    )
+    run.start()
+    assert run.wait(0, timeout=300)  # the first step is done
+    run.stop()
+    end = run.join(timeout=300)
+    assert end.stopped and len(run.history) < 50
+    assert run.history[-1].probes is not None  # its last step was probed, not only step 1

@@ -92,8 +92,9 @@ def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
 
 
 def test_highlight_marks_the_reports_empty_phrase():
-    pieces = highlight([Completion("p", " Tall trees")])
+    pieces = highlight([Completion("p", " Tall  trees")])
     assert ("␣", "extra space (-4)") in pieces and ("Tall", "4 letters") in pieces
+    assert pieces.count(("␣", "extra space (-4)")) == 1  # the double space, not the leading one
     assert ("p", "prompt") in pieces
     assert ("trees", "off by 1") in pieces
     assert phrase_label("elephant", -4.0) == "off by 2+"
@@ -101,8 +102,10 @@ def test_highlight_marks_the_reports_empty_phrase():
 
 def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     views = list(demo.train(name="ui-run", **TRAIN))
-    progress, rewards, signals, table, warning, signal, probes = views[-1]
-    assert list(probes.columns) == ["prompt", "base"]  # no probe prompts given
+    progress, warning, now, rewards, headline, signal, signals, table, probes = views[-1]
+    assert len(probes) == 0  # no probe prompts given
+    assert "No before-vs-now prompts" in now  # none were given: it says where to add them
+    assert "Learning signal at step 2" in headline  # one line; the table is folded behind it
     assert "tied groups" in signal and "beta = 0" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
     total, terms, *_ = rewards.axes
@@ -132,7 +135,7 @@ def test_second_start_is_refused_and_stop_works(demo):
     checks = demo.check_train(**{**TRAIN, "name": "other"})
     assert "Start refused" in checks[2]["message"]  # under the adapter name, before Start
     *_, seen = demo.training_view(None)
-    assert demo.training_view(seen)[1:7] == (gr.skip(),) * 6  # nothing redrawn if unchanged
+    assert demo.training_view(seen)[1:9] == (gr.skip(),) * 8  # nothing redrawn if unchanged
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]
@@ -236,7 +239,7 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
     next(views)
     assert in_rollouts.wait(60)
     note = demo.queue_note()
-    assert "Queued behind the training run `phases`" in note and "rollouts phase" in note
+    assert "Waiting for the training run `phases`" in note and "rollouts phase" in note
     demo.generate("Hi", "base", 1, 8, 1, 0)
     assert seen[0] == ("between", 0)  # after step 1's rollouts, before its update
     assert "finished" in list(views)[-1][0]
@@ -305,3 +308,36 @@ def test_the_first_screen_explains_itself_and_every_reward_has_a_meaning(demo):
     assert all(f"| {LABELS[name]} | `{name}` |" in "\n".join(legend) for name in REWARDS)
     assert all(row.count(" | ") == 2 for row in legend[2:])  # formulas' pipes are escaped
     assert all(len(w) <= 8 for label in LABELS.values() for w in label.split())
+
+
+def test_only_the_page_that_started_a_run_or_the_teacher_can_stop_it(tiny_resident):
+    from types import SimpleNamespace
+
+    demo = Demo(tiny_resident, teacher_key="chalk")
+    teacher, student = SimpleNamespace(session_hash="t"), SimpleNamespace(session_hash="s")
+    args = {**TRAIN, "max_steps": 30}
+    with pytest.raises(gr.Error, match="teacher key"):  # a key reserves Start
+        next(demo.train(name="student-run", **args, request=student))
+    checks = demo.check_train(**args, name="x", teacher_key="wrong")
+    assert "teacher key" in checks[-1]["message"]
+    first = demo.train(name="teacher-run", **args, teacher_key="chalk", request=teacher)
+    next(first)
+    refused = demo.stop(request=student)
+    assert "Stop refused" in refused and "only that page or the teacher key" in refused
+    assert demo.manager.current.running and not demo.manager.current.stopping
+    progress = demo.training_view(None, "", request=student)[0]
+    assert "only that page (or the teacher key) can stop it" in progress
+    assert "started on this page" in demo.training_view(None, "", request=teacher)[0]
+    assert "Stop requested" in demo.stop("chalk", request=student)  # the key stops any run
+    assert "stopped" in list(first)[-1][0]
+
+
+def test_the_owner_stops_without_a_key(demo):
+    from types import SimpleNamespace
+
+    page = SimpleNamespace(session_hash="p")
+    run = demo.train(name="own-run", **{**TRAIN, "max_steps": 30}, request=page)
+    next(run)
+    assert "Stop refused" in demo.stop(request=SimpleNamespace(session_hash="q"))
+    assert "Stop requested" in demo.stop(request=page)
+    assert "stopped" in list(run)[-1][0]

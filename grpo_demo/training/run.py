@@ -55,7 +55,8 @@ class TrainingRun:
     preset: str | None = None
     prompts: list[str] | None = None
     overwrite: bool = False
-    owner: str = ""
+    owner: str = ""  # who started it, in words ("a page opened at 10:42")
+    owner_session: str | None = None  # the browser session (or API client) that may stop it
     callbacks: list[Any] = field(default_factory=list)  # extra transformers TrainerCallbacks
     probes: list[str] = field(default_factory=list)  # fixed prompts re-sampled during the run
     probe_every: int = 5  # ... every this many steps (and at the last step)
@@ -214,7 +215,8 @@ def train(
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
-        if run.probes and (step % run.probe_every == 0 or step == cfg.max_steps or step == 1):
+        last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
+        if run.probes and (step % run.probe_every == 0 or last or step == 1):
             event.probes = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)

@@ -13,32 +13,49 @@ from .handlers import Demo
 
 TITLE = "Language Kindergarten — GRPO + LoRA"
 INTRO = """
-Teach a small language model to write differently by **rewarding** it — after the student lab
-report *Językowe Przedszkole* ("Language Kindergarten"), which used TRL's GRPO to make GPT-2
-prefer four-letter words (or long answers), and caught it cheating with "… last last last".
-**Try first:** in the Playground pick `four-letter`, then press *Compare* to see the base and
-every adapter answer the same prompt. **Then** open Train and press *Start*: a classroom run
-shows its first visible change within a few minutes.
+Teach a small language model to write differently by **rewarding** it, as a student lab report
+(*Językowe Przedszkole*) did with TRL's GRPO: prefer four-letter words, or long answers — and
+catch it cheating ("last last last"). **Try first:** *Compare* in the Playground. **Then:**
+*Start* in Train, and watch the writing change.
 """
 GLOSSARY = """
-* **GRPO** (Group Relative Policy Optimization): sample a *group* of answers per prompt, score
-  each with a reward, and push the model towards the answers that beat their group.
-* **Reward**: a number computed from the text (e.g. how close its words are to four letters).
-* **Advantage**: an answer's reward minus its group's mean, divided by the group's spread.
-* **LoRA / adapter**: a small set of extra weights trained on top of the frozen base model;
-  adapters can be switched per request without reloading anything.
-* **KL (beta)**: a penalty for drifting away from the base model's writing.
+* **GRPO** (Group Relative Policy Optimization): ask the model the same question several
+  times, score every answer, and nudge the model towards the answers that beat the others.
+* **Reward**: a score computed from the text (e.g. how close its words are to four letters).
+* **Advantage**: how much better an answer scored than the other answers to its question.
+* **LoRA / adapter**: a small set of extra weights trained on top of the unchanged base model;
+  the app switches between adapters without reloading anything.
+* **KL (beta)**: a penalty for drifting away from how the base model writes.
 * **Reward hacking**: the model finds a way to score high that is not what was meant
   ("last last last" has perfect four-letter words).
 """
 
 
 ADAPTER_POLL_SECONDS = 5.0
+TEACHER_KEY_ENV = "GRPO_DEMO_TEACHER_KEY"
 CSS = """
+.gradio-container { --text-md: 18px; --text-lg: 20px; --text-sm: 15px; --text-xs: 14px;
+  --block-label-text-size: 15px; --block-info-text-size: 14px; --button-large-text-size: 20px; }
+.gradio-container .prose, .gradio-container textarea, .gradio-container input,
+.gradio-container .token { font-size: 18px; }
 #scores-table th, #scores-table .virtual-row, #step-table th, #browse-table th,
-#score-table th { font-size: 12px; }
+#score-table th { font-size: 14px; }
+#before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
+#before-now .bn-legend { font-size: 14px; margin-bottom: 4px; }
+#before-now .bn-prompt { font-weight: 700; margin-top: 6px; }
+#before-now .bn-row { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+#before-now .bn-card { border: 1px solid #d1d5db; border-radius: 6px; padding: 4px 6px;
+  min-width: 0; overflow-wrap: anywhere; font-size: 17px; line-height: 1.45; }
+#before-now .bn-title { font-size: 14px; color: #4b5563; display: flex;
+  justify-content: space-between; gap: 6px; }
+#before-now mark { color: #111827; border-radius: 3px; padding: 0 1px; }
+#eval-status { min-height: 3.2em; }
+h1 { font-size: 28px !important; margin: 0 !important; }
+#header, #header p { font-size: 15px; }
+#compare-cols { overflow-x: auto; }
 """
-"""Many columns of numbers fit 1024 px in a smaller font (the browser test checks)."""
+"""Projector mode, the default: 18 px text, a large plain number in before-vs-now, tables of
+many numbers in 14 px so they fit 1024 px (the browser test checks all of it)."""
 
 
 def build_app(demo: Demo) -> gr.Blocks:
@@ -65,13 +82,13 @@ def build_app(demo: Demo) -> gr.Blocks:
             "inputs": [known, *lists],
             "outputs": [*lists, header, known],
             "api_visibility": "private",
-            "show_progress": "hidden",  # no spinner over the dropdowns while the model loads
+            "show_progress": "minimal",  # "hidden" would keep validator messages off the dropdowns
             "concurrency_limit": None,
         }
         app.load(**poll)  # waits for the model if it is still loading, then fills the header
         gr.Timer(ADAPTER_POLL_SECONDS).tick(**poll)
         trained["run"].then(**poll)
-        app.load(**trained["fill"])  # the preset's expected time, once TRL is imported
+        app.load(**trained["restore"])  # a running run's settings, or the preset's and its time
     return app
 
 
@@ -89,6 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--share", action="store_true", help="also open a public gradio.live link (off by default)"
     )
+    parser.add_argument(
+        "--teacher-key",
+        default=os.environ.get(TEACHER_KEY_ENV),
+        help=f"a key that Start needs and that stops any run (default: ${TEACHER_KEY_ENV}; "
+        "never put it in the repository)",
+    )
     args = parser.parse_args(argv)
     from ..models import ModelUnavailable, preflight, resolve_spec
 
@@ -96,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         preflight(resolve_spec(args.model))  # fail before serving a page that cannot work
     except ModelUnavailable as exc:
         raise SystemExit(f"error: {exc}") from None
-    app = build_app(Demo(model=args.model, checkpoints=args.checkpoints))
+    demo = Demo(model=args.model, checkpoints=args.checkpoints, teacher_key=args.teacher_key)
+    app = build_app(demo)
     app.queue(default_concurrency_limit=1).launch(
         server_name=server_name(),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

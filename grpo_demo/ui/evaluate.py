@@ -32,7 +32,10 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             value=50, label="N per model", elem_id="eval-n", scale=1, **EVAL_SIZE.widget()
         )
     go = gr.Button("Evaluate", variant="primary", elem_id="evaluate-btn")
-    verdict = gr.Markdown(elem_id="eval-status")
+    verdict = gr.Markdown(
+        "Press **Evaluate**: a progress bar here moves after every batch, with the time left.",
+        elem_id="eval-status",  # never 0 px tall: the progress bar shows over it
+    )
     table1 = gr.Dataframe(
         pd.DataFrame(columns=TABLE1_COLUMNS),
         label="Table 1: each reward's median / mean / std per model",

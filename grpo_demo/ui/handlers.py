@@ -7,6 +7,7 @@ trainer live here, not in module globals. Handler parameter names are the public
 
 from __future__ import annotations
 
+import hmac
 import sys
 import tempfile
 import threading
@@ -29,8 +30,8 @@ from ..generation import compare as run_compare
 from ..generation import generate as run_generate
 from ..learning_signal import score_base, verdict
 from ..models import device_name, resolve_spec
+from ..pace import measured_speed, remember_speed
 from ..presets import (
-    CPU_SECONDS_PER_TOKEN,
     PRESETS,
     completion_tokens,
     expected_seconds,
@@ -38,7 +39,7 @@ from ..presets import (
     preset_field,
     tokens_per_step,
 )
-from ..reward_spec import format_spec, parse_spec, task_from_spec
+from ..reward_spec import format_spec, parse_spec, task_from_spec, task_of
 from ..settings import Setting, settings_of
 from ..space import RunCaps, run_caps
 from ..store import (
@@ -57,13 +58,51 @@ from ..training import (
     check_probes,
     step_from_record,
 )
-from . import views
+from . import train_views, views
 
 USER_ERRORS = (ConfigError, GenerationError, AdapterError, TrainingError, ValueError)
+DEFAULT_PROBES = ["Tomorrow I'm gonna learn for exam", "Once upon a time a little fox"]
+"""The before-vs-now prompts a Train tab starts with (the report's first; editable)."""
+BROWSE_STEP = Setting(int, 1, 10_000, "a step of the run", name="step")
+SHOWN = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
+"""The run settings the Train tab shows (the preset fills the rest)."""
+VIEW = (
+    "progress",
+    "warning",
+    "before_now",
+    "reward_chart",
+    "signal_headline",
+    "signal",
+    "signal_chart",
+    "step_table",
+    "probes",
+)
+"""What the Train tab's run view shows, in the order the handlers return it."""
+START_FIELDS = (
+    "Task",
+    "Preset",
+    "Save as",
+    "How fast it learns (learning_rate)",
+    "Answers per question (num_generations)",
+    "Training steps (max_steps)",
+    "Answer length (max_completion_length)",
+    "Custom reward",
+    "Before-vs-now prompts",
+    "Answer them every K steps (probe_every)",
+    "Teacher key",
+)
+"""Start's fields as the page labels them, in the order of its inputs."""
 
 
 def _user_error(exc: Exception) -> gr.Error:
-    return gr.Error(str(exc), title=type(exc).__name__)
+    """The user's mistake as a message; one line in the server log, not a traceback."""
+    print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return gr.Error(str(exc), title=type(exc).__name__, print_exception=False)
+
+
+def _session(request: gr.Request | None) -> str | None:
+    """The browser tab (or API client) behind a request: Gradio's per-connection hash."""
+    return getattr(request, "session_hash", None) if request is not None else None
 
 
 class Demo:
@@ -83,14 +122,16 @@ class Demo:
         *,
         model: str | None = None,
         checkpoints: Path | None = None,
+        teacher_key: str | None = None,
     ):
         self.results_dir = Path(tempfile.mkdtemp(prefix="grpo-eval-"))
+        self._teacher_key = teacher_key or None  # never stored anywhere but in this object
         self._ready = threading.Event()
         self._error: str | None = None
         self._resident = resident
         self._manager: TrainingManager | None = None
         self._figures: tuple = (None, None, None)  # (run, step) -> the two training charts
-        self._seconds_per_token: float | None = None  # from this app's last finished run
+        self._seconds_per_token, self._speed_source = measured_speed()
         if resident is not None:
             self.spec, self.checkpoints = resident.spec, resident.checkpoints
             self._ready.set()
@@ -209,11 +250,11 @@ class Demo:
         if run is None or not run.running:
             return "Working ..."
         left = run.phase_left()
-        wait = "" if left is None else f", about {left:.0f} s"
+        wait = "" if left is None else f" The model is free in about {left:.0f} s; then it samples."
         phase = run.phase or "starting"
         return (
-            f"⏳ Queued behind the training run `{run.name}` (step {len(run.history) + 1}, "
-            f"{phase} phase{wait}): requests are served between the phases of a step."
+            f"⏳ Waiting for the training run `{run.name}` (step {len(run.history) + 1}, "
+            f"{phase} phase): requests are served between the phases of a step.{wait}"
         )
 
     def check_sampling(self, prompt, num_samples, max_new_tokens, temperature, seed) -> list:
@@ -310,6 +351,15 @@ class Demo:
         return rows, gr.update(value=str(path), label=label, visible=True)
 
     # -- training ---------------------------------------------------------------------------
+    @property
+    def has_teacher_key(self) -> bool:
+        return self._teacher_key is not None
+
+    def _is_teacher(self, key: str | None) -> bool:
+        return self._teacher_key is not None and hmac.compare_digest(
+            (key or "").encode(), self._teacher_key.encode()
+        )
+
     def preset_values(self, preset: str, timed: bool = True):
         """Fill the task and editable hyper-parameters from a preset; show its hint and time.
 
@@ -317,29 +367,66 @@ class Demo:
         the page's first render passes ``timed=False``, and a load event fills it in.
         """
         if preset not in PRESETS:
-            raise gr.Error(f"unknown preset {preset!r}")
+            raise gr.Error(f"unknown preset {preset!r}", print_exception=False)
         p = PRESETS[preset]
-        shown = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
-        if (timed or any(f not in p.values for f in shown)) and not self._ready.is_set():
+        if (timed or any(f not in p.values for f in SHOWN)) and not self._ready.is_set():
             self._ready.wait(self.LOAD_TIMEOUT)  # TRL's defaults: never import it mid-load
         origin = "the report" if p.from_report else "this demo"
         timing = self.expected_time(preset) if timed else ""
         remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
-        return (p.task, *(preset_field(preset, f) for f in shown), remark)
+        return (p.task, *(preset_field(preset, f) for f in SHOWN), remark)
+
+    def seconds_per_step(self, values: dict) -> float:
+        """This machine's measured pace for a step of these sizes (the hint and the ETA)."""
+        return self._seconds_per_token * tokens_per_step(values)
 
     def expected_time(self, preset: str) -> str:
-        """Up to how long the preset runs here: measured by this app's last run, else estimated."""
+        """Up to how long the preset runs here, from the same measured pace as the ETA."""
         tokens = completion_tokens(preset)
-        per_token, source = self._seconds_per_token, "as the last run here went"
-        if per_token is None:
-            per_token, source = CPU_SECONDS_PER_TOKEN, "on a 2-core CPU; a GPU is far faster"
-        minutes = expected_seconds(preset, per_token) / 60
+        minutes = expected_seconds(preset, self._seconds_per_token) / 60
+        per_step = self._seconds_per_token * tokens
         return (
-            f"*Up to {tokens} completion tokens a step; ≈ {minutes:.0f} min for the whole run "
-            f"({source}).*"
+            f"*Up to {tokens} completion tokens a step: ≈ {per_step:.0f} s a step, ≈ "
+            f"{minutes:.0f} min for the whole run ({self._speed_source}).*"
         )
 
-    def _view(self, run: TrainingRun | None):
+    def form_now(self, preset: str, request: gr.Request | None = None):
+        """A page opened mid-run shows the running run's settings, else the preset's."""
+        run = self._manager.current if self._manager else None
+        if run is None or not run.running:
+            return (gr.skip(), gr.skip(), *self.preset_values(preset), gr.skip(), gr.skip())
+        r = run.config.resolved()
+        chosen = run.preset if run.preset in PRESETS else preset
+        return (
+            chosen,
+            run.name,
+            run.config.task,
+            *(r[f] for f in SHOWN),
+            self.preset_values(chosen)[-1],
+            "\n".join(run.probes),
+            run.probe_every,
+        )
+
+    def start_check(self, *fields):
+        """Every refusal of Start, each naming its field, in one box that stays where the
+        teacher looks (the run's own validator then refuses the same values, so nothing
+        starts); empty when Start may go ahead."""
+        checks = self.check_train(*fields)
+        wrong = [
+            f"* **{START_FIELDS[i]}**: {c['message']}"
+            for i, c in enumerate(checks)
+            if not c["is_valid"]
+        ]
+        if not wrong:
+            return ""
+        return "⛔ **Start refused** (nothing was started; fix these and press Start):\n" + (
+            "\n".join(wrong)
+        )
+
+    def progress_now(self) -> str:
+        return train_views.progress_text(self._manager.current if self._manager else None)
+
+    def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool = False):
         history = run.history if run else []
         task = run.config.task_spec if run else None
         beta = run.config.resolved().get("beta") if run else None
@@ -347,24 +434,33 @@ class Demo:
         if self._figures[0] != key:  # render each step's charts once, for every watcher
             self._figures = (
                 key,
-                views.reward_figure(history, task),
-                views.signal_figure(history, beta),
+                train_views.reward_figure(history, task),
+                train_views.signal_figure(history, beta),
             )
         return (
-            views.progress_text(run),
+            self._progress(run, mine),
+            train_views.collapse_warning(history),
+            train_views.before_now(run, task, prompts),
             self._figures[1],
+            train_views.signal_headline(history),
+            train_views.signal_view(history, beta),
             self._figures[2],
-            views.step_table(history[-1] if history else None, task),
-            views.collapse_warning(history),
-            views.signal_view(history, beta),
-            views.probe_table(run),
+            train_views.step_table(history[-1] if history else None, task),
+            train_views.probe_table(run),
         )
 
+    def _progress(self, run: TrainingRun | None, mine: bool) -> str:
+        estimate = self.seconds_per_step(run.config.resolved()) if run else None
+        return train_views.progress_text(run, mine, estimate)
+
     def _learn_speed(self, run: TrainingRun) -> None:
-        """Remember seconds per completion token from a finished run (the presets' time hint)."""
-        if run.history and run.ended is not None and not run.ended.error:
+        """This run's pace so far: the presets' time hint follows it, and the next start."""
+        if run.history and not (run.ended and run.ended.error):
             seconds = run.history[-1].elapsed / len(run.history)
             self._seconds_per_token = seconds / tokens_per_step(run.config.resolved())
+            self._speed_source = "as runs on this machine went"
+            if run.ended is not None:
+                remember_speed(self._seconds_per_token)
 
     def _config(
         self, task, preset, learning_rate, num_generations, max_steps, max_length, reward=""
@@ -384,6 +480,17 @@ class Demo:
             caps.check(config.resolved())
         return config
 
+    def _busy_refusal(self) -> str | None:
+        run = self.manager.current
+        if run is None or not run.running:
+            return None
+        left = train_views.seconds_left(run, self.seconds_per_step(run.config.resolved()))
+        wait = f", about {train_views.clock(left)} left" if left is not None else ""
+        return (
+            f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
+            f"{run.config.max_steps}{wait}, started by {run.owner}); one run at a time."
+        )
+
     def check_train(
         self,
         task,
@@ -395,7 +502,8 @@ class Demo:
         max_completion_length,
         reward="",
         probes="",
-        probe_every=5,
+        probe_every=1,
+        teacher_key="",
     ) -> list:
         """Validator of Start: each message under its field; nothing starts until all pass."""
         ok = gr.validate(True, "")
@@ -406,13 +514,8 @@ class Demo:
             check_new_name(self.resident.adapter_dir, (name or "").strip())
         except ConfigError as exc:
             name_ok = gr.validate(False, str(exc))
-        run = self.manager.current
-        if run is not None and run.running:
-            name_ok = gr.validate(
-                False,
-                f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
-                f"{run.config.max_steps}); one run at a time - wait for it or press Stop.",
-            )
+        if busy := self._busy_refusal():
+            name_ok = gr.validate(False, busy)
         numbers = {
             "learning_rate": learning_rate,
             "num_generations": num_generations,
@@ -435,27 +538,51 @@ class Demo:
         try:
             check_probes((probes or "").splitlines())
         except (ConfigError, GenerationError) as exc:
-            probes_ok = gr.validate(False, f"Probe prompts: {exc}")
+            probes_ok = gr.validate(False, f"Before-vs-now prompts: {exc}")
         every_ok = field_check(PROBE_EVERY, probe_every)
-        return [task_ok, preset_ok, name_ok, *checks.values(), reward_ok, probes_ok, every_ok]
+        key_ok = ok
+        if self.has_teacher_key and not self._is_teacher(teacher_key):
+            key_ok = gr.validate(False, "Start needs the teacher key (ask your teacher)")
+        return [
+            task_ok,
+            preset_ok,
+            name_ok,
+            *checks.values(),
+            reward_ok,
+            probes_ok,
+            every_ok,
+            key_ok,
+        ]
 
     def reward_rows(self, task):
         """The builder's rows for a task (its terms weighted, the rest at 0) and a cleared spec."""
-        return views.builder_rows(TASKS.get(task)), ""
+        return views.builder_rows(TASKS.get(task)), "", ""
 
-    def compose_reward(self, table: pd.DataFrame) -> str:
-        """The builder's rows -> spec text; a wrong row is named (nothing is executed)."""
+    def compose_reward(self, table: pd.DataFrame):
+        """The builder's rows -> spec text, or a message under the table naming the cell (the
+        spec typed before stays as it was; nothing is executed)."""
         try:
             spec = views.spec_from_rows(table)
-            return format_spec(parse_spec(spec)) if spec else ""
+            return (format_spec(parse_spec(spec)) if spec else ""), ""
         except (ConfigError, ValueError) as exc:
-            raise gr.Error(f"Reward builder: {exc}", title="Reward") from None
+            return gr.skip(), f"⚠️ **Reward builder:** {exc}"
+
+    def follow_spec(self, spec: str):
+        """A typed spec -> the builder's rows follow it; the Task field says it is replaced."""
+        if not (spec or "").strip():
+            return gr.skip(), "", gr.update(info=None)
+        try:
+            task = task_from_spec(spec)
+        except ConfigError as exc:
+            return gr.skip(), f"⚠️ **Custom reward:** {exc}", gr.skip()
+        replaced = "not used: the custom reward below replaces it"
+        return views.builder_rows(task), "", gr.update(info=replaced)
 
     def score_base(self, task, reward, num_generations, max_completion_length):
         """Sample one group per prompt from the base, score it with this reward, and show the
         advantages GRPO would give: can this reward move the model?"""
         try:
-            spec = task_from_spec(reward) if (reward or "").strip() else TASKS.get(task)
+            spec = task_of(task, (reward or "").strip() or None)
             if spec is None:
                 raise ConfigError(f"unknown task {task!r}")
             gens = SETTINGS["num_generations"].parse(num_generations, app=True)
@@ -478,17 +605,24 @@ class Demo:
         max_completion_length,
         reward="",
         probes="",
-        probe_every=5,
+        probe_every=1,
+        teacher_key="",
+        request: gr.Request = None,
     ) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends.
 
         ``reward``: a spec built from registered terms (empty: the task's own rewards).
-        ``probes``: up to five prompts, one per line, re-sampled with a fixed seed every
-        ``probe_every`` steps (and at steps 1 and last) next to the base model's answers.
+        ``probes``: up to five prompts, one per line, answered with a fixed seed by the base
+        and, every ``probe_every`` steps (and at steps 1 and last), by the model in training:
+        the before-vs-now view. The page (or API client) that starts the run owns it: only it,
+        or the teacher key, can stop it.
         """
         if task not in TASKS:
-            raise gr.Error(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+            raise _user_error(ConfigError(f"unknown task {task!r}; choose: {', '.join(TASKS)}"))
+        if self.has_teacher_key and not self._is_teacher(teacher_key):
+            raise _user_error(ConfigError("Start needs the teacher key"))
         manager = self.manager  # waits for the model (and its imports) before building configs
+        session = _session(request)
         try:
             config = self._config(
                 task,
@@ -503,7 +637,8 @@ class Demo:
                 config,
                 (name or "").strip(),
                 preset=preset,
-                owner=f"a browser at {time.strftime('%H:%M')}",
+                owner=f"a page opened at {time.strftime('%H:%M')}",
+                owner_session=session,
                 probes=check_probes((probes or "").splitlines()),
                 probe_every=PROBE_EVERY.parse(probe_every),
             )
@@ -514,20 +649,22 @@ class Demo:
             run.wait(max(seen, 0), timeout=1.0)
             if len(run.history) != seen or run.ended is not None:
                 seen = len(run.history)
-                yield self._view(run)
-            else:  # a ticking clock; also lets a closed tab's cancel land within a second
-                yield (views.progress_text(run), *[gr.skip()] * 6)
-            if run.ended is not None:
                 self._learn_speed(run)
+                yield self._view(run, run.probes, mine=True)
+            else:  # a ticking clock; also lets a closed tab's cancel land within a second
+                yield (self._progress(run, True), *[gr.skip()] * (len(VIEW) - 1))
+            if run.ended is not None:
                 return
 
-    def training_view(self, seen: tuple | None = None):
+    def training_view(self, seen: tuple | None = None, probes: str = "", request=None):
         """The current run for anyone watching (polled by a timer); charts only when changed."""
         run = self.manager.current
+        mine = run is not None and run.owner_session == _session(request)
         key = view_key(run)
         if seen is not None and tuple(seen) == key:
-            return (views.progress_text(run), *[gr.skip()] * 6, key)
-        return (*self._view(run), key)
+            return (self._progress(run, mine), *[gr.skip()] * (len(VIEW) - 1), key)
+        prompts = [p for p in (probes or "").splitlines() if p.strip()] or DEFAULT_PROBES
+        return (*self._view(run, prompts, mine), key)
 
     def trained_choices(self):
         """The adapters (with the run under way first): what the step browser can open."""
@@ -537,29 +674,45 @@ class Demo:
             names.insert(0, run.name)
         return gr.update(choices=names)
 
-    def browse(self, run_name, step):
-        """Any step of a run, during it or after: its completions, rewards and advantages.
-
-        From memory while the run is the app's current one, else from the adapter's
-        ``steps.jsonl`` (saved with every adapter trained since this feature exists).
-        """
+    def _steps_of(self, run_name: str) -> tuple[list, Task | None, int]:
+        """A run's steps: from memory while it is the app's current one, else from the
+        adapter's ``steps.jsonl`` (saved with every adapter trained since steps are kept)."""
         run = self._manager.current if self._manager else None
+        if run is not None and run.name == run_name:
+            return run.history, run.config.task_spec, run.config.max_steps
+        info = self.resident.get(run_name or "")
+        if info is None:
+            raise ConfigError("the base model was not trained: pick an adapter")
+        steps = load_steps(info.path)
+        return [step_from_record(s, len(steps)) for s in steps], info.task_spec, len(steps)
+
+    def check_browse(self, run_name, step) -> list:
+        """Validator of Show step: the run under its field, the step under the step field."""
+        ok = gr.validate(True, "")
         try:
-            k = SETTINGS["max_steps"].parse(step)
-            if run is not None and run.name == run_name:
-                history, task, total = run.history, run.config.task_spec, run.config.max_steps
-            else:
-                info = self.resident.get(run_name or "")
-                if info is None:
-                    raise ConfigError("the base model was not trained: pick an adapter")
-                steps = load_steps(info.path)
-                task, total = info.task_spec, len(steps)
-                history = [step_from_record(s, total) for s in steps]
+            history = self._steps_of(run_name)[0]
+        except USER_ERRORS as exc:
+            return [gr.validate(False, str(exc)), ok]
+        if not history:
+            return [gr.validate(False, f"{run_name!r} has no saved steps"), ok]
+        try:
+            k = BROWSE_STEP.parse(step)
+            if k > len(history):
+                raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
+        except ConfigError as exc:
+            return [ok, gr.validate(False, str(exc))]
+        return [ok, ok]
+
+    def browse(self, run_name, step):
+        """Any step of a run, during it or after: its completions, rewards and advantages."""
+        try:
+            history, task, total = self._steps_of(run_name)
             if not history:
                 raise ConfigError(
                     f"{run_name!r} has no saved steps (trained before steps were kept)"
                 )
-            if not 1 <= k <= len(history):
+            k = BROWSE_STEP.parse(step)
+            if k > len(history):
                 raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
@@ -570,13 +723,24 @@ class Demo:
             f"distinct-2 {event.distinct_2:.2f}"
             + (f", tied groups {tied:.0%}" if tied is not None else "")
         )
-        return note, views.step_table(event, task)
+        return note, train_views.step_table(event, task)
 
-    def stop(self):
-        """Ask the running trainer to stop after its current step (the adapter is saved)."""
-        if self.manager.stop():
-            return "Stop requested: the run ends after the current step and saves its adapter."
-        return "No training run is going."
+    def stop(self, teacher_key: str = "", request: gr.Request = None):
+        """Stop the run after its current step (the adapter is saved): only the page that
+        started it, or the teacher key, may; anyone else is told who runs it."""
+        run = self.manager.current
+        if run is None or not run.running:
+            return "No training run is going."
+        if not (run.owner_session == _session(request) or self._is_teacher(teacher_key)):
+            left = train_views.seconds_left(run, self.seconds_per_step(run.config.resolved()))
+            wait = f" It has about {train_views.clock(left)} left." if left is not None else ""
+            key = " or the teacher key" if self.has_teacher_key else ""
+            return (
+                f"⛔ Stop refused: the run `{run.name}` was started by {run.owner}; only that "
+                f"page{key} can stop it.{wait}"
+            )
+        self.manager.stop()
+        return "Stop requested: the run ends after the current step and saves its adapter."
 
     # -- evaluation -------------------------------------------------------------------------
     def check_evaluate(self, adapters, num_samples) -> list:
@@ -599,13 +763,21 @@ class Demo:
             n = check_num_samples(num_samples, app=True)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
-        progress(0, desc=f"sampling {adapters[0] if adapters else ''}")
+        total_completions = n * len(adapters)
+        progress(0, desc=f"0/{total_completions} completions; sampling {(adapters or [''])[0]}")
+        started = time.perf_counter()
 
         def on_progress(done: int, total: int) -> None:
             # batches of 50 on a CPU (16 would move the bar more often but cost 1.47x the time:
-            # BENCHMARKS.md), so the bar says which model is being sampled next
-            left = "done" if done == total else f"sampling {sampling_now(adapters, done, total)}"
-            progress(done / total, desc=f"{done * n * len(adapters) // total} completions; {left}")
+            # BENCHMARKS.md); the bar moves per batch, names the model and estimates the rest
+            spent = time.perf_counter() - started
+            left = f", about {spent * (total - done) / done:.0f} s left" if done else ""
+            nxt = "done" if done == total else f"sampling {sampling_now(adapters, done, total)}"
+            progress(
+                done / total,
+                desc=f"{done * total_completions // total}/{total_completions} completions; "
+                f"{nxt}{left}",
+            )
 
         try:
             result = run_evaluation(self.resident, adapters, n, on_progress=on_progress)

@@ -36,6 +36,9 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 max_lines=4,  # a long paste scrolls inside the box; Generate stays in view
                 elem_id="prompt",
             )
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                cmp = gr.Button("Compare base vs every adapter", elem_id="compare-btn")
             gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
         with gr.Column(scale=2):
             adapter = gr.Dropdown(
@@ -51,9 +54,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             with gr.Row():
                 temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
                 seed = number("seed", 0, "Seed", elem_id="seed")
-    with gr.Row():
-        go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-        cmp = gr.Button("Compare base vs every adapter (same seed)", elem_id="compare-btn")
     status = gr.Markdown(elem_id="generate-status")
     with gr.Tabs() as results:
         with gr.Tab("Completions", id="completions", elem_id="completions-tab"):
@@ -73,11 +73,11 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 elem_id="completions-table",
             )
         with gr.Tab("Compare: one column per model", id="compare", elem_id="compare-tab"):
-            grid = gr.HTML(
-                "<p>Press <b>Compare</b>: the same prompt and seed through the base and every "
-                "adapter, one column each.</p>",
-                elem_id="compare-grid",
+            gr.Markdown(
+                "**Compare**: the same prompt and seed through the base and every adapter, one "
+                "column each (scroll the row sideways when there are many)."
             )
+            grid = gr.HTML("", elem_id="compare-grid")
             summary = gr.Dataframe(
                 pd.DataFrame(columns=SUMMARY_COLUMNS),
                 label="Means per model",

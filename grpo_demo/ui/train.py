@@ -1,4 +1,5 @@
-"""Train tab: start a LoRA GRPO run, watch reward/KL and every completion live, stop it."""
+"""Train tab: start a LoRA GRPO run, watch the writing change (before vs now) and the reward
+climb, stop it (only the page that started it, or the teacher key)."""
 
 from __future__ import annotations
 
@@ -9,50 +10,122 @@ from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
 from ..training import PROBE_EVERY
-from .handlers import Demo
-from .views import (
-    SCORE_BASE_FIXED,
-    SCORE_BASE_WIDTHS,
-    STEP_FIXED,
-    STEP_WIDTHS,
-    builder_rows,
-)
+from .handlers import DEFAULT_PROBES, Demo
+from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
+from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
 
 DEFAULT_PRESET = "classroom-four-letter"
+PLAIN = {
+    "learning_rate": "How fast it learns",
+    "num_generations": "Answers per question",
+    "max_steps": "Training steps",
+    "max_completion_length": "Answer length (tokens)",
+}
+"""Plain words first; TRL's own name stays beside them, in the small print."""
+SCROLL_TO_RUN = (
+    "() => document.getElementById('train-progress')"
+    "?.scrollIntoView({block: 'start', behavior: 'smooth'})"
+)
 
 
-def _number(name: str, value, label: str, **kwargs) -> gr.Number:
-    """A number field with the setting's own range and step (Gradio checks API calls too)."""
+def _number(name: str, value, **kwargs) -> gr.Number:
+    """A number field: plain label, TRL's name and the range under it (checked on Start)."""
     spec = SETTINGS[name]
-    return gr.Number(value=value, label=label, **spec.widget(), **kwargs)
+    widget = spec.widget()
+    widget["info"] = f"TRL: {name} · {spec.allowed_text()}"
+    return gr.Number(value=value, label=PLAIN[name], **widget, **kwargs)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
     task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET, timed=False)
-    with gr.Row():
+    with gr.Row(equal_height=True, elem_id="train-top"):
         preset = gr.Dropdown(
             grouped(),
             value=DEFAULT_PRESET,
             label="Preset (classroom first)",
             allow_custom_value=True,  # checked by the validator, whose message names the field
             elem_id="preset",
+            scale=3,
         )
+        name = gr.Textbox(
+            value="my-adapter",
+            label="Save as (a-z, 0-9, - or _)",
+            elem_id="adapter-name",
+            scale=2,
+        )
+        start = gr.Button("Start", variant="primary", elem_id="start-btn", scale=1)
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
+    refusals = gr.Markdown(elem_id="start-refusals")
+    remark = gr.Markdown(remark0, elem_id="preset-remark")
+    gr.Markdown(demo.caps_note(), elem_id="space-caps")  # empty unless on a Space
+    teacher_key = gr.Textbox(
+        "",
+        type="password",
+        label="Teacher key (this app was started with one: it is needed to Start, and stops "
+        "any run)",
+        visible=demo.has_teacher_key,
+        elem_id="teacher-key",
+    )
+    with gr.Row(visible=False, elem_id="stop-confirm") as confirm:
+        gr.Markdown("**Stop the run after the current step?** Its adapter is still saved.")
+        yes = gr.Button("Yes, stop it", variant="stop", elem_id="stop-yes", scale=0)
+        no = gr.Button("Keep running", elem_id="stop-no", scale=0)
+    stop_note = gr.Markdown(elem_id="stop-note")
+    progress = gr.Markdown(demo.progress_now(), elem_id="train-progress")
+    warning = gr.Markdown(elem_id="collapse-warning")
+    with gr.Row(elem_id="run-view", equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            now = gr.HTML(before_now(None, TASKS.get(task0), DEFAULT_PROBES), elem_id="before-now")
+        with gr.Column(scale=2, min_width=260):
+            rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
+    headline = gr.Markdown(elem_id="signal-headline")
+    with gr.Accordion("The learning signal in numbers, entropy and KL", open=False):
+        signal = gr.Markdown(elem_id="learning-signal")
+        signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
+    with gr.Accordion("Settings: what is rewarded, how fast it learns, answer length", open=True):
         task = gr.Dropdown(
             [(t.label, k) for k, t in TASKS.items()],
             value=task0,
             label="Task: what is rewarded",
             allow_custom_value=True,  # as above: Gradio's refusal would be a bare HTTP 400
             elem_id="task",
-            scale=2,
         )
-    remark = gr.Markdown(remark0, elem_id="preset-remark")
-    gr.Markdown(demo.caps_note(), elem_id="space-caps")  # empty unless on a Space
-    with gr.Row():
-        learning_rate = _number("learning_rate", lr0, "learning_rate")
-        num_generations = _number("num_generations", gens0, "num_generations (group size)")
-        max_steps = _number("max_steps", steps0, "max_steps", elem_id="max-steps")
-        max_completion_length = _number(
-            "max_completion_length", len0, "max_completion_length (tokens)", elem_id="max-len"
+        with gr.Row():
+            learning_rate = _number("learning_rate", lr0, elem_id="lr")
+            num_generations = _number("num_generations", gens0, elem_id="gens")
+            max_steps = _number("max_steps", steps0, elem_id="max-steps")
+            max_completion_length = _number("max_completion_length", len0, elem_id="max-len")
+        with gr.Row():
+            probes = gr.Textbox(
+                "\n".join(DEFAULT_PROBES),
+                lines=2,
+                max_lines=5,
+                label="Before-vs-now prompts: up to 5, one per line (answered with one fixed "
+                "seed, by the base and by the model being trained)",
+                elem_id="probes",
+                scale=3,
+            )
+            probe_every = gr.Number(
+                value=1,
+                label="Answer them every K steps",
+                elem_id="probe-every",
+                **PROBE_EVERY.widget(),
+            )
+    with gr.Accordion("Every answer of the latest step, its reward and advantage", open=True):
+        table = gr.Dataframe(
+            pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3"
+            wrap=True,
+            column_widths=STEP_WIDTHS,
+            show_label=False,
+            elem_id="step-table",
+        )
+    with gr.Accordion("Before-vs-now history: every answer to the fixed prompts", open=False):
+        probe_answers = gr.Dataframe(
+            pd.DataFrame(columns=PROBE_COLUMNS),
+            wrap=True,
+            column_widths=PROBE_WIDTHS,
+            show_label=False,
+            elem_id="probe-table",
         )
     with gr.Accordion("Build your own reward (no code) and test it on the base", open=False):
         gr.Markdown(
@@ -64,10 +137,12 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             interactive=True,
             static_columns=[0, 3],
             wrap=True,
-            column_widths=["20%", "10%", "20%", "50%"],
+            column_widths=["20%", "12%", "20%", "48%"],
+            max_height=900,  # every row in view: no scroll inside the table
             label="Reward terms",
             elem_id="reward-builder",
         )
+        builder_note = gr.Markdown(elem_id="builder-note")
         reward = gr.Textbox(
             "",
             label="Custom reward (empty: the task above); filled in by the table, editable",
@@ -84,52 +159,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             column_widths=SCORE_BASE_WIDTHS,
             elem_id="score-table",
         )
-    with (
-        gr.Accordion("Probe prompts: watch fixed prompts change during the run", open=False),
-        gr.Row(),
-    ):
-        probes = gr.Textbox(
-            "",
-            lines=3,
-            max_lines=5,
-            label="Up to 5 prompts, one per line (re-sampled with one fixed seed)",
-            placeholder="Tomorrow I'm gonna learn for exam",
-            elem_id="probes",
-            scale=3,
-        )
-        probe_every = gr.Number(
-            value=5, label="every K steps", elem_id="probe-every", **PROBE_EVERY.widget()
-        )
-    with gr.Row(equal_height=True):
-        name = gr.Textbox(
-            value="my-adapter",
-            label="Save as adapter (a-z, 0-9, - or _)",
-            elem_id="adapter-name",
-            scale=2,
-        )
-        start = gr.Button("Start", variant="primary", elem_id="start-btn")
-        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-    stop_note = gr.Markdown()
-    progress = gr.Markdown(elem_id="train-progress")
-    warning = gr.Markdown(elem_id="collapse-warning")
-    rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
-    signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
-    signal = gr.Markdown(elem_id="learning-signal")
-    probe_answers = gr.Dataframe(
-        pd.DataFrame(columns=["prompt", "base"]),
-        label="Probe prompts: the base model's answer, then the adapter's at the first and "
-        "latest probed steps",
-        wrap=True,
-        elem_id="probe-table",
-    )
-    table = gr.Dataframe(
-        pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3" placeholder
-        label="Latest step: every completion, its task reward and GRPO advantage",
-        wrap=True,
-        column_widths=STEP_WIDTHS,
-        elem_id="step-table",
-    )
-
     with gr.Accordion("Browse every step of a run (during it or after)", open=False):
         with gr.Row():
             browsed = gr.Dropdown(
@@ -156,20 +185,41 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         [browse_note, browse_table],
         api_name="browse",
         concurrency_limit=None,
+        validator=demo.check_browse,  # a bad step is named under the step field
     )
 
+    form = [task, learning_rate, num_generations, max_steps, max_completion_length, remark]
     fill = {
         "fn": demo.preset_values,
         "inputs": preset,
-        "outputs": [task, learning_rate, num_generations, max_steps, max_completion_length, remark],
+        "outputs": form,
         "api_visibility": "private",
-        "show_progress": "hidden",
+        # not "hidden" (nor "full"): Gradio 6.31 then never shows a validator's message under
+        # these fields again (found with the browser test; "minimal" keeps them)
+        "show_progress": "minimal",
     }
-    preset.change(**fill)
+    preset.input(**fill)  # a user's pick; restoring a running run's form must not refill it
     task.change(
-        demo.reward_rows, task, [builder, reward], api_visibility="private", show_progress="hidden"
+        demo.reward_rows,
+        task,
+        [builder, reward, builder_note],
+        api_visibility="private",
+        show_progress="minimal",
     )
-    builder.input(demo.compose_reward, builder, reward, api_visibility="private")
+    builder.input(
+        demo.compose_reward,
+        builder,
+        [reward, builder_note],
+        api_visibility="private",
+        show_progress="minimal",  # see ``fill``
+    )
+    reward.blur(
+        demo.follow_spec,
+        reward,
+        [builder, builder_note, task],
+        api_visibility="private",
+        show_progress="minimal",
+    )
     score.click(
         demo.score_base,
         [task, reward, num_generations, max_completion_length],
@@ -179,36 +229,59 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         concurrency_limit=1,
         show_progress_on=[score_verdict],
     )
-    view = [progress, rewards, signals, table, warning, signal, probe_answers]
+    view = [progress, warning, now, rewards, headline, signal, signals, table, probe_answers]
+    fields = [
+        task,
+        preset,
+        name,
+        learning_rate,
+        num_generations,
+        max_steps,
+        max_completion_length,
+        reward,
+        probes,
+        probe_every,
+        teacher_key,
+    ]
+    # first every check, its refusals in a box under Start that stays (Gradio 6.31 drops a
+    # validator's messages under fields that other events update, such as these), then the run
     run = start.click(
+        demo.start_check,
+        fields,
+        refusals,
+        api_visibility="private",
+        concurrency_limit=None,
+    ).success(
         demo.train,
-        [
-            task,
-            preset,
-            name,
-            learning_rate,
-            num_generations,
-            max_steps,
-            max_completion_length,
-            reward,
-            probes,
-            probe_every,
-        ],
+        fields,
         view,
         api_name="train",
         concurrency_limit=None,  # a second Start must get "busy" at once, not wait in a queue
-        validator=demo.check_train,  # each refusal under its field; the charts stay
+        validator=demo.check_train,  # the API's refusals (ValidationError), each field named
         show_progress_on=[progress],
     )
-    stop.click(demo.stop, None, stop_note, api_name="stop", concurrency_limit=None)
+    # the run's progress, before-vs-now and the reward chart share the projector's screen
+    start.click(None, js=SCROLL_TO_RUN)
+    stop.click(lambda: gr.Row(visible=True), None, confirm, api_visibility="private", queue=False)
+    no.click(lambda: gr.Row(visible=False), None, confirm, api_visibility="private", queue=False)
+    yes.click(demo.stop, teacher_key, stop_note, api_name="stop", concurrency_limit=None).then(
+        lambda: gr.Row(visible=False), None, confirm, api_visibility="private", queue=False
+    )
     seen = gr.State(None)  # what this page last drew: charts are sent only when they change
     timer = gr.Timer(2.0)
     timer.tick(
         demo.training_view,
-        seen,
+        [seen, probes],
         [*view, seen],
         api_visibility="private",
         concurrency_limit=None,
         show_progress="hidden",
     )
-    return {"run": run, "fill": fill}
+    restore = {
+        "fn": demo.form_now,
+        "inputs": preset,
+        "outputs": [preset, name, *form, probes, probe_every],
+        "api_visibility": "private",
+        "show_progress": "minimal",  # see ``fill``
+    }
+    return {"run": run, "restore": restore}

@@ -8,20 +8,16 @@ no table that puts ten numbers and a paragraph on one row.
 from __future__ import annotations
 
 import html
-import time
 
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from ..generation import Completion, SamplingParams
-from ..learning_signal import Group, signal_lines
+from ..learning_signal import Group
 from ..metrics import COLLAPSE_DISTINCT, COLLAPSE_RUN
-from ..reward_spec import TERMS, parse_term
+from ..reward_spec import MAX_WEIGHT, TERMS, parse_term
 from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
 from ..tasks import Task
-from ..training import StepEvent, TrainingRun, collapse_step
 
 LABELS = {
     "four_letter": "4-letter",
@@ -40,13 +36,14 @@ assert set(LABELS) == set(REWARDS), "every registered reward needs a short label
 
 TASK_REWARD = "task reward"
 HIGHLIGHT_COLORS = {
-    "prompt": "#e5e7eb",
-    "4 letters": "#16a34a",
-    "off by 1": "#facc15",
-    "off by 2+": "#f97316",
-    "extra space (-4)": "#fca5a5",
+    "prompt": "#bfdbfe",
+    "4 letters": "#4ade80",
+    "off by 1": "#fde047",
+    "off by 2+": "#e5e7eb",
+    "extra space (-4)": "#f0abfc",
 }
-"""gr.HighlightedText legend: how far each phrase is from four letters (the report's reward)."""
+"""gr.HighlightedText legend: how far each phrase is from four letters (the report's reward).
+Green, yellow, pale grey and magenta stay apart on a projector (yellow and orange did not)."""
 
 
 def phrase_label(word: str, contribution: float) -> str:
@@ -60,13 +57,17 @@ def phrase_label(word: str, contribution: float) -> str:
 def highlight(completions: list[Completion]) -> list[tuple[str, str | None]]:
     """Each completion after its prompt, every phrase of ``split(" ")`` coloured.
 
-    A leading, trailing or doubled space is an empty phrase, worth -4 in the report's reward:
-    it is shown as "␣" so the penalty is visible, not hidden.
+    A trailing or doubled space is an empty phrase, worth -4 in the report's reward: it is
+    shown as "␣" so the penalty is visible. The leading space almost every answer starts with
+    is one too, but it costs every answer alike; it is left out (the label says so).
     """
     pieces: list[tuple[str, str | None]] = []
     for i, c in enumerate(completions, 1):
         pieces += [(f"#{i} {c.adapter}: ", None), (c.prompt, "prompt"), (" → ", None)]
-        for j, part in enumerate(four_letter_breakdown(c.text)):
+        parts = four_letter_breakdown(c.text)
+        if parts and parts[0].word == "" and len(parts) > 1:
+            parts = parts[1:]
+        for j, part in enumerate(parts):
             if j:
                 pieces.append((" ", None))
             pieces.append((part.word or "␣", phrase_label(part.word, part.contribution)))
@@ -189,123 +190,43 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
     prompt = next((cs[0].prompt for cs in by_adapter.values() if cs), "")
     return (
         f'<div id="compare-prompt"><b>Prompt:</b> {html.escape(prompt)}</div>'
-        # side by side; past four models (on a projector) the columns continue on a new row
-        '<div id="compare-cols" style="display:grid;gap:10px;'
-        f'grid-template-columns:repeat(auto-fill,minmax(210px,1fr))">{"".join(cols)}</div>'
+        # side by side in one row however many models there are: past four at 1024 px the
+        # row scrolls sideways inside its own box, the page does not
+        '<div id="compare-cols" style="display:grid;gap:10px;overflow-x:auto;'
+        f'grid-template-columns:repeat({len(cols)},minmax(210px,1fr))">{"".join(cols)}</div>'
     )
 
 
-SUMMARY_COLUMNS = ["model", "trained on", TASK_REWARD, "4-letter", "word count", "real words"]
+SUMMARY_COLUMNS = ["model", "trained on", "4-letter", "real words"]
 
 
 def compare_summary(
     by_adapter: dict[str, list[Completion]], tasks: dict[str, Task | None]
 ) -> pd.DataFrame:
-    """Means per model: its own task's reward and the report's two rewards."""
+    """Means per model, one scale per column: the report's four-letter reward, real words,
+    and every task the adapters were trained on, each scored on *every* model (a word-count
+    mean of 38 never shares a column with a four-letter mean of -1.2)."""
+    trained = {t.label: t for t in tasks.values() if t is not None}
+
+    def mean(values: list[float], digits: int = 3) -> float:
+        return round(sum(values) / len(values), digits) if values else float("nan")
+
     rows = []
     for adapter, cs in by_adapter.items():
         task = tasks.get(adapter)
-        own = [s for c in cs if (s := task_score(c, tasks)) is not None]
-
-        def mean(values: list[float], digits: int = 3) -> float:
-            return round(sum(values) / len(values), digits)
-
         rows.append(
             [
                 adapter,
                 task.label if task else "—",
-                mean(own) if own else None,
                 mean([c.rewards["four_letter"] for c in cs]),
-                mean([c.rewards["word_count"] for c in cs], 1),
                 mean([c.word_count for c in cs], 1),
+                *(
+                    mean([reward_task_score(t, c.text, c.rewards) for c in cs])
+                    for t in trained.values()
+                ),
             ]
         )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-# -- training charts ----------------------------------------------------------------------------
-def _axes(fig: Figure, n: int):
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    return axes
-
-
-def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
-    """Left: the weighted total GRPO maximises; right: each term, unweighted.
-
-    Markers make the first step visible (one point draws no line).
-    """
-    fig = Figure(figsize=(8, 2.8), layout="constrained")
-    total, terms = _axes(fig, 2)
-    steps = [e.step for e in history]
-    total.plot(steps, [e.reward for e in history], "o-", color="#4f46e5")
-    formula = f"= {task.formula(LABELS)}" if task else ""
-    total.set_title(f"total reward {formula}", fontsize=9)
-    names = list(task.weights) if task else sorted({k for e in history for k in e.reward_means})
-    for name in names:
-        values = [e.reward_means.get(name, float("nan")) for e in history]
-        terms.plot(steps, values, "o-", label=LABELS.get(name, name), markersize=4)
-    terms.set_title("each term, unweighted (batch mean)", fontsize=9)
-    if names and history:
-        terms.legend(fontsize=8, loc="best")
-    if not history:
-        for ax in (total, terms):
-            ax.text(0.5, 0.5, "no step yet", ha="center", va="center", transform=ax.transAxes)
-    return fig
-
-
-def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
-    """Entropy and KL on their own axes, each from 0: a drift of 0.05 does not look like a crash."""
-    fig = Figure(figsize=(8, 2.2), layout="constrained")
-    entropy, kl = _axes(fig, 2)
-    steps = [e.step for e in history]
-    for ax, key, title in (
-        (entropy, "entropy", "entropy (nats): falls as answers narrow"),
-        (kl, "kl", "KL to the base: how far it has drifted"),
-    ):
-        values = [e.metrics[key] for e in history if key in e.metrics]
-        ax.set_title(title, fontsize=9)
-        if values:
-            ax.plot(steps[-len(values) :], values, "o-", color="#0891b2")
-            ax.set_ylim(0, max(values) * 1.15 or 1.0)
-        else:
-            why = "not computed: beta = 0" if key == "kl" and not beta else "no step yet"
-            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
-    return fig
-
-
-def signal_view(history: list[StepEvent], beta: float | None) -> str:
-    """The latest step's learning signal, each number with what it means."""
-    if not history:
-        return ""
-    last = history[-1]
-    rows = signal_lines(last.metrics, beta)
-    rows.append(
-        (
-            "distinct-2",
-            f"{last.distinct_2:.3f} (step 1: {history[0].distinct_2:.3f})",
-            "share of different word pairs in this step's answers, which no reward here pays "
-            "for: when it falls while the reward climbs, the model is gaming the reward",
-        )
-    )
-    lines = [f"**Learning signal at step {history[-1].step}**", "", "| | value | what it means |"]
-    lines += ["|---|---|---|", *(f"| {k} | {v} | {note} |" for k, v, note in rows)]
-    return "\n".join(lines)
-
-
-def probe_table(run: TrainingRun | None) -> pd.DataFrame:
-    """Each probe prompt: the base model's answer, the first probed step's, the latest's."""
-    if run is None or not run.probes:
-        return pd.DataFrame(columns=["prompt", "base"])
-    probed = [e for e in run.history if e.probes]
-    shown = probed[:1] + probed[-1:] if len(probed) > 1 else probed
-    data = {"prompt": run.probes, "base": run.base_probes or [""] * len(run.probes)}
-    for e in shown:
-        data[f"step {e.step}"] = e.probes
-    return pd.DataFrame(data)
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *(f"{label} (task)" for label in trained)])
 
 
 BUILDER_COLUMNS = ["term", "weight", "parameters", "what it pays"]
@@ -323,7 +244,7 @@ def builder_rows(task: Task | None) -> pd.DataFrame:
                 name,
                 weights.get(used, 0.0) if used else 0.0,
                 ", ".join(f"{k}={v:g}" for k, v in params.items()),
-                info.doc,
+                info.doc.replace("``", "'"),
             ]
         )
     return pd.DataFrame(rows, columns=BUILDER_COLUMNS)
@@ -337,6 +258,10 @@ def spec_from_rows(table: pd.DataFrame) -> str:
             w = float(weight)
         except (TypeError, ValueError):
             raise ValueError(f"{term}: weight {weight!r} is not a number") from None
+        if not -MAX_WEIGHT <= w <= MAX_WEIGHT:
+            raise ValueError(
+                f"{term}: weight {weight:g} must be within -{MAX_WEIGHT}..{MAX_WEIGHT}"
+            )
         if w:
             inner = str(params or "").strip()
             parts.append(f"{w:g}*{term}" + (f"[{inner}]" if inner else ""))
@@ -365,77 +290,6 @@ def groups_table(groups: list[Group]) -> pd.DataFrame:
                 ]
             )
     return pd.DataFrame(rows, columns=columns)
-
-
-STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
-STEP_WIDTHS = ["16%", "34%", "10%", "10%", "9%", "9%", "9%"]  # fits up to three terms at 1024 px
-
-
-def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFrame:
-    """The latest step's completions with their task reward, GRPO advantage and each term."""
-    terms = list(task.weights) if task else []
-    columns = [*STEP_FIXED, *(LABELS.get(t, t) for t in terms)]
-    if event is None:
-        return pd.DataFrame(columns=columns)
-    return pd.DataFrame(
-        [
-            [
-                c.prompt,
-                c.completion,
-                round(c.reward, 3),
-                round(c.advantage, 3),
-                *(round(c.rewards.get(t, float("nan")), 3) for t in terms),
-            ]
-            for c in event.completions
-        ],
-        columns=columns,
-    )
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s:02d}s"
-
-
-def progress_text(run: TrainingRun | None) -> str:
-    if run is None:
-        return "No training run yet. Pick a preset (classroom first), then **Start**."
-    done, total = len(run.history), run.config.max_steps
-    last = run.history[-1].elapsed if run.history else 0.0
-    per_step = last / done if done else 0.0
-    elapsed = run.ended.elapsed if run.ended else max(time.time() - run.started_at, last)
-    if run.ended is None:
-        if run.stopping:  # no ETA: the run ends after the step under way
-            state, eta = "stopping after this step", ""
-        else:
-            left = max(per_step * (total - done) - (elapsed - last), 0.0)
-            state, eta = "running", f" · ETA {_clock(left)}" if done else " · first step under way"
-    elif run.ended.error:
-        state, eta = f"failed: {run.ended.error}", ""
-    else:
-        saved = f" · saved as adapter `{run.ended.adapter.name}`" if run.ended.adapter else ""
-        state, eta = ("stopped" if run.ended.stopped else "finished") + saved, ""
-    reward = f" · reward {run.history[-1].reward:.3f}" if run.history else ""
-    speed = f" · {per_step:.1f} s/step" if done else ""
-    return (
-        f"**`{run.name}`** ({run.config.task}) — step {done}/{total} · {state} · "
-        f"elapsed {_clock(elapsed)}{eta}{speed}{reward}"
-    )
-
-
-def collapse_warning(history: list[StepEvent]) -> str:
-    """Warn when completions repeat themselves (the report's config_4 failure)."""
-    tripped = collapse_step(history)
-    if tripped is None:
-        return ""
-    first, last = history[0], history[-1]
-    return (
-        f"⚠️ **Collapse warning** since step {tripped}: distinct words "
-        f"{first.distinct_1:.2f} → {last.distinct_1:.2f}, distinct word pairs "
-        f"{first.distinct_2:.2f} → {last.distinct_2:.2f}, reward {first.reward:.2f} → "
-        f"{last.reward:.2f}. The model is gaming the reward by repeating itself, like the "
-        "report's config_4 ('last last last')."
-    )
 
 
 # -- evaluation -------------------------------------------------------------------------------

@@ -1,0 +1,273 @@
+"""Does a classroom preset change the writing visibly, and fast? Held-out curves over seeds.
+
+    python -m bench.classroom [--preset classroom-four-letter] [--seeds 1 2 3] [--steps 15]
+                              [--set learning_rate=3e-3 ...] [--label NAME] [--write]
+
+For each seed the preset trains on the bundled base; after every optimizer step the adapter
+being trained answers the held-out prompts (prompts never trained on, one sample each, a fixed
+sampling seed, ``--tokens`` new tokens) and the answers are scored with the preset's measure
+(the report's four-letter reward, or real words for a long-answer task). The same prompts and
+seed answered by the base give the baseline. Checked per seed, against the issue's targets:
+gain >= +0.5 by step 6 and >= +1.0 by step 15 (four-letter; long answers: x1.25 and x1.5 the
+base's words), without collapse: held-out distinct-2 >= 0.8 x the base's and no word repeated
+more than 3 times in a row in any answer. ``--write`` appends the run to
+``results/classroom.md`` (each seed's curve, the checks, the CPU and the seconds per step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.interleaved import cpu_line
+from bench.speed import ROOT
+
+MAX_RUN = 3  # no word repeated more than this many times in a row
+DISTINCT_SHARE = 0.8  # held-out distinct-2 at least this share of the base's
+EVAL_SEED = 7
+
+
+@dataclass
+class Target:
+    """What a task's change is measured by on held-out prompts, and the targets for it."""
+
+    name: str
+    reward: str  # a registered reward name
+    targets: dict[int, float]  # step -> the gain it must reach
+    relative: bool = False  # gain as a ratio to the base (long answers) instead of a difference
+
+    def gain(self, base: float, now: float) -> float:
+        return now / base if self.relative else now - base
+
+
+FOUR_LETTER = Target("four-letter reward", "four_letter", {6: 0.5, 15: 1.0})
+LONG = Target("real words", "word_count_real", {6: 1.25, 15: 1.5}, relative=True)
+
+
+def measure_of(task: str) -> Target:
+    return LONG if task.startswith("long") else FOUR_LETTER
+
+
+@dataclass
+class Point:
+    step: int
+    value: float
+    distinct_2: float
+    max_run: int
+    seconds: float  # training seconds up to this step (evaluation excluded)
+    sample: str = ""
+
+
+@dataclass
+class SeedRun:
+    seed: int
+    points: list[Point] = field(default_factory=list)
+
+
+def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: bool) -> Point:
+    """The held-out prompts answered once each (fixed seed) and scored."""
+    from contextlib import nullcontext
+
+    import torch
+
+    from grpo_demo.generation import new_texts
+    from grpo_demo.metrics import diversity
+    from grpo_demo.models import native_bf16
+    from grpo_demo.rewards import REWARDS
+
+    model = resident.model
+    was_training = model.training
+    model.eval()
+    try:
+        off = model.disable_adapter() if base and resident.is_peft else nullcontext()
+        # bf16 where the chip has it (as the rollouts): the same for the base and every step
+        fast = torch.autocast("cpu", dtype=torch.bfloat16) if native_bf16() else nullcontext()
+        with off, fast:
+            texts = new_texts(model, resident.tokenizer, prompts, EVAL_SEED, tokens, do_sample=True)
+    finally:
+        model.train(was_training)
+    scores = REWARDS[measure.reward](texts)
+    div = diversity(texts)
+    return Point(0, statistics.fmean(scores), div["distinct_2"], div["max_run"], 0.0, texts[0])
+
+
+def run_seed(
+    resident, preset: str, seed: int, overrides: dict, prompts, tokens, measure, every: int
+):
+    from transformers import TrainerCallback
+
+    from grpo_demo.presets import from_preset
+    from grpo_demo.training import TrainingRun
+
+    result = SeedRun(seed)
+    clock = {"train": 0.0, "mark": time.perf_counter()}
+
+    class HeldOut(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            clock["train"] += time.perf_counter() - clock["mark"]
+            if state.global_step % every and state.global_step != state.max_steps:
+                clock["mark"] = time.perf_counter()
+                return
+            point = held_out(resident, prompts, tokens, measure, base=False)
+            point.step, point.seconds = state.global_step, clock["train"]
+            result.points.append(point)
+            print(
+                f"  seed {seed} step {point.step}: {measure.name} {point.value:+.3f}, distinct-2 "
+                f"{point.distinct_2:.2f}, longest run {point.max_run}, {point.seconds:.0f} s "
+                f"| {point.sample[:70]!r}",
+                flush=True,
+            )
+            clock["mark"] = time.perf_counter()
+
+    config = from_preset(preset, seed=seed, **overrides)
+    run = TrainingRun(resident, config, f"classroom-s{seed}", callbacks=[HeldOut()])
+    end = run.start().join(timeout=7200)
+    if end is None or end.error:
+        raise SystemExit(f"seed {seed}: the run failed: {getattr(end, 'error', 'timeout')}")
+    return result
+
+
+def checks(base: Point, run: SeedRun, measure: Target) -> list[str]:
+    """Each target as PASS/MISS with its number, then the no-collapse check over all steps."""
+    out = []
+    by_step = {p.step: p for p in run.points}
+    for step, target in measure.targets.items():
+        reached = [p for p in run.points if p.step <= step]
+        best = max((measure.gain(base.value, p.value) for p in reached), default=float("nan"))
+        first = next((p.step for p in reached if measure.gain(base.value, p.value) >= target), None)
+        ok = first is not None
+        out.append(
+            f"{'PASS' if ok else 'MISS'} gain >= {target:g} by step {step}"
+            + (f" (first at step {first})" if ok else f" (best {best:+.2f})")
+        )
+    last = by_step[max(by_step)] if by_step else None
+    collapsed = [
+        p.step
+        for p in run.points
+        if p.distinct_2 < DISTINCT_SHARE * base.distinct_2 or p.max_run > MAX_RUN
+    ]
+    out.append(
+        "PASS no collapse at any step"
+        if not collapsed
+        else f"MISS collapse-check failed at steps {collapsed}"
+    )
+    if last:
+        out.append(f"last step distinct-2 {last.distinct_2:.2f} (base {base.distinct_2:.2f})")
+    return out
+
+
+def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
+    steps = sorted({p.step for r in runs for p in r.points})
+    gain = "× base" if measure.relative else "gain over base"
+    lines = [
+        f"## `{args.preset}` {args.label or ''} — {measure.name}, held-out",
+        "",
+        f"{cpu_line()}; `python -m bench.classroom --preset {args.preset} --seeds "
+        f"{' '.join(map(str, args.seeds))} --steps {args.steps} --eval-every {args.eval_every}"
+        + "".join(f" --set {s}" for s in args.set)
+        + f"`; {len(held_prompts(args))} held-out prompts × 1 sample × {args.tokens} tokens, "
+        f"sampling seed {EVAL_SEED}. Base: {measure.name} {base.value:+.3f}, distinct-2 "
+        f"{base.distinct_2:.2f}, longest run {base.max_run}.",
+        "",
+        f"| step | {' | '.join(f'seed {r.seed}: {gain} (distinct-2, run)' for r in runs)} |",
+        f"|---|{'---|' * len(runs)}",
+    ]
+    for step in steps:
+        cells = []
+        for r in runs:
+            p = next((p for p in r.points if p.step == step), None)
+            cells.append(
+                f"{measure.gain(base.value, p.value):+.2f} ({p.distinct_2:.2f}, {p.max_run})"
+                if p
+                else "—"
+            )
+        lines.append(f"| {step} | {' | '.join(cells)} |")
+    lines.append("")
+    for r in runs:
+        per_step = r.points[-1].seconds / r.points[-1].step if r.points else float("nan")
+        lines.append(
+            f"- seed {r.seed} ({per_step:.1f} s a training step): "
+            + "; ".join(checks(base, r, measure))
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def held_prompts(args) -> list[str]:
+    from grpo_demo.data import eval_prompts
+
+    return eval_prompts()[: args.n]
+
+
+def parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = type_of(value)
+    return out
+
+
+def type_of(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="classroom-four-letter")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--n", type=int, default=64, help="held-out prompts (one answer each)")
+    parser.add_argument("--tokens", type=int, default=48, help="new tokens per held-out answer")
+    parser.add_argument("--eval-every", type=int, default=3, help="held-out check every K steps")
+    parser.add_argument("--set", action="append", default=[], help="a RunConfig field=value")
+    parser.add_argument("--label", default="")
+    parser.add_argument("--write", action="store_true", help="append to results/classroom.md")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from grpo_demo.adapters import ResidentModel
+    from grpo_demo.presets import PRESETS
+
+    measure = measure_of(PRESETS[args.preset].task)
+    overrides = {"max_steps": args.steps, **parse_set(args.set)}
+    resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="classroom-")))
+    prompts = held_prompts(args)
+    base = resident.compute.call(held_out, resident, prompts, args.tokens, measure, True)
+    print(f"base: {measure.name} {base.value:+.3f}, distinct-2 {base.distinct_2:.2f}", flush=True)
+    runs = []
+    for seed in args.seeds:
+        runs.append(
+            run_seed(
+                resident,
+                args.preset,
+                seed,
+                overrides,
+                prompts,
+                args.tokens,
+                measure,
+                args.eval_every,
+            )
+        )
+        for line in checks(base, runs[-1], measure):
+            print(f"  seed {seed}: {line}", flush=True)
+    text = report(args, base, runs, measure)
+    print(text)
+    if args.write:
+        out = ROOT / "results" / "classroom.md"
+        head = "" if out.exists() else "# Classroom presets: held-out change per step\n\n"
+        with out.open("a") as f:
+            f.write(head + text + "\n")
+
+
+if __name__ == "__main__":
+    main()

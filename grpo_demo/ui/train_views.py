@@ -1,0 +1,352 @@
+"""A training run -> what the Train tab shows (pure functions: charts, HTML, tables, lines).
+
+Sized for a projector at 1024×768 and a class at the back of the room: the before-vs-now
+view wraps its text and leads with one plain number per side, the charts use large labels and
+a y-axis that does not blow noise up, and the detail (the learning-signal table, every
+completion of a step) sits behind one line that says what matters now.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..learning_signal import signal_lines
+from ..measures import letters_rewarded, measure_of
+from ..reward_spec import task_score
+from ..rewards import report_phrases
+from ..tasks import Task
+from ..training import StepEvent, TrainingRun, collapse_step
+from .views import LABELS, TASK_REWARD
+
+WORD_COLORS = {
+    "right length": "#4ade80",
+    "off by 1": "#fde047",
+    "off by 2+": "#e5e7eb",
+    "extra space": "#f0abfc",
+}
+"""Four colours a projector keeps apart: green, yellow, pale grey, magenta."""
+
+CHART_FONT = {"title": 13, "label": 12, "ticks": 11, "legend": 10}
+
+
+# -- before vs now ---------------------------------------------------------------------------
+def coloured_words(text: str, n: int | None) -> str:
+    """``text`` as HTML, each phrase of ``split(" ")`` tinted by its distance from ``n`` letters.
+
+    The leading space every answer starts with is an empty phrase (−``n`` in the report's
+    formula); it is left out here, as it costs every answer the same. Later empty phrases (a
+    doubled space) are shown as ␣.
+    """
+    if n is None:
+        return html.escape(text.strip())
+    phrases = report_phrases(text)
+    if phrases and phrases[0] == "":
+        phrases = phrases[1:]
+    out = []
+    for p in phrases:
+        if p == "":
+            out.append(f'<mark style="background:{WORD_COLORS["extra space"]}">␣</mark>')
+            continue
+        off = abs(n - len(p))
+        key = "right length" if off == 0 else "off by 1" if off == 1 else "off by 2+"
+        out.append(f'<mark style="background:{WORD_COLORS[key]}">{html.escape(p)}</mark>')
+    return " ".join(out)
+
+
+def _card(text: str | None, task: Task | None, n: int | None, title: str) -> str:
+    if text is None:
+        body, score = "<i>waiting for the first step …</i>", ""
+    else:
+        body = coloured_words(text, n)
+        score = f"{TASK_REWARD} {task_score(task, text, {}):+.2f}" if task else ""
+    return (
+        f'<div class="bn-card"><div class="bn-title">{title}<span>{score}</span></div>'
+        f'<div class="bn-text">{body}</div></div>'
+    )
+
+
+def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -> str:
+    """Each fixed prompt: the base model's answer and the latest probed step's, side by side,
+    with one large plain number per side (e.g. "4-letter words: 18 % → 41 %")."""
+    base = run.base_probes if run and run.base_probes else []
+    probed = [e for e in run.history if e.probes] if run else []
+    now = probed[-1] if probed else None
+    shown = run.probes if run and run.probes else prompts
+    measure = measure_of(task)
+    n = letters_rewarded(task) if task else 4
+    before_value = measure.of(base) if base else "—"
+    now_value = measure.of(now.probes) if now else "—"
+    now_title = f"now (step {now.step})" if now else "now"
+    rows = []
+    for i, prompt in enumerate(shown):
+        rows.append(
+            f'<div class="bn-prompt">“{html.escape(prompt)}”</div><div class="bn-row">'
+            + _card(base[i] if i < len(base) else None, task, n, "before (base)")
+            + _card(now.probes[i] if now else None, task, n, now_title)
+            + "</div>"
+        )
+    if not rows:
+        rows = ["<p>No before-vs-now prompts: add one or more under Settings, then Start.</p>"]
+    legend = (
+        " ".join(
+            f'<mark style="background:{c}">{k}</mark>'
+            for k, c in WORD_COLORS.items()
+            if k != "extra space"
+        )
+        if n
+        else ""
+    )
+    return (
+        '<div id="bn-box"><div class="bn-big">'
+        f"<span>{html.escape(measure.name)}:</span> <b>{before_value}</b> → <b>{now_value}</b>"
+        f'</div><div class="bn-legend">{legend}</div>{"".join(rows)}</div>'
+    )
+
+
+PROBE_COLUMNS = ["prompt", "model", "completion", TASK_REWARD]
+PROBE_WIDTHS = ["22%", "13%", "52%", "13%"]
+
+
+def probe_table(run: TrainingRun | None) -> pd.DataFrame:
+    """Every probed answer, one row each (prompt, base or step k, the text, its task reward):
+    long format, so any number of probed steps fits 1024 px without a sideways scroll."""
+    if run is None or not run.probes:
+        return pd.DataFrame(columns=PROBE_COLUMNS)
+    task = run.config.task_spec
+    answers = [("base", run.base_probes or [""] * len(run.probes))]
+    answers += [(f"step {e.step}", e.probes) for e in run.history if e.probes]
+    rows = [
+        [prompt, who, texts[i].strip(), round(task_score(task, texts[i], {}), 3)]
+        for i, prompt in enumerate(run.probes)
+        for who, texts in answers
+    ]
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+
+# -- charts ------------------------------------------------------------------------------------
+def _axes(fig: Figure, rows: int):
+    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+        ax.set_xlabel("step", fontsize=CHART_FONT["label"])
+        ax.tick_params(labelsize=CHART_FONT["ticks"])
+        ax.grid(alpha=0.3)
+    return axes
+
+
+def steady_limits(values: list[float], min_span: float) -> tuple[float, float] | None:
+    """y-limits spanning at least ``min_span`` around the data: noise stays small.
+
+    >>> steady_limits([-2.0, -1.9], 1.0)
+    (-2.45, -1.45)
+    """
+    finite = [v for v in values if v == v]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    pad = max(min_span - (high - low), 0.0) / 2
+    return round(low - pad, 3), round(high + pad, 3)
+
+
+def _span(values: list[float]) -> float:
+    """At least 1 reward unit, or a fifth of the values' size (word counts run to 40)."""
+    finite = [abs(v) for v in values if v == v]
+    return max(1.0, 0.2 * max(finite, default=0.0))
+
+
+def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
+    """Top: the weighted total GRPO maximises; bottom: each term, unweighted.
+
+    Markers make the first step visible (one point draws no line).
+    """
+    fig = Figure(figsize=(5.0, 4.6), layout="constrained")
+    total, terms = _axes(fig, 2)
+    steps = [e.step for e in history]
+    rewards = [e.reward for e in history]
+    total.plot(steps, rewards, "o-", color="#4f46e5")
+    if limits := steady_limits(rewards, _span(rewards)):
+        total.set_ylim(*limits)
+    formula = f"= {task.formula(LABELS)}" if task else ""
+    total.set_title(f"total reward {formula}", fontsize=CHART_FONT["title"], wrap=True)
+    names = list(task.weights) if task else sorted({k for e in history for k in e.reward_means})
+    for name in names:
+        values = [e.reward_means.get(name, float("nan")) for e in history]
+        terms.plot(steps, values, "o-", label=LABELS.get(name, name), markersize=4)
+    terms.set_title("each part, unweighted", fontsize=CHART_FONT["title"])
+    if names and history:
+        terms.legend(fontsize=CHART_FONT["legend"], loc="best")
+    if not history:
+        for ax in (total, terms):
+            ax.text(0.5, 0.5, "no step yet", ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
+    """Entropy and KL on their own axes, each from 0: a drift of 0.05 does not look like a crash."""
+    fig = Figure(figsize=(8, 2.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    steps = [e.step for e in history]
+    for ax, key, title in (
+        (axes[0], "entropy", "entropy: falls as answers narrow"),
+        (axes[1], "kl", "KL: how far from the base"),
+    ):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=CHART_FONT["ticks"])
+        ax.set_xlabel("step", fontsize=CHART_FONT["label"])
+        ax.grid(alpha=0.3)
+        values = [e.metrics[key] for e in history if key in e.metrics]
+        ax.set_title(title, fontsize=CHART_FONT["title"])
+        if values:
+            ax.plot(steps[-len(values) :], values, "o-", color="#0891b2")
+            ax.set_ylim(0, max(values) * 1.15 or 1.0)
+        else:
+            why = "not computed: beta = 0" if key == "kl" and not beta else "no step yet"
+            ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+# -- the learning signal -------------------------------------------------------------------------
+def signal_headline(history: list[StepEvent]) -> str:
+    """The one thing that matters now, in plain words (the table behind it has the rest)."""
+    if not history:
+        return "**Learning signal:** appears after the first step."
+    last, first = history[-1], history[0]
+    tied = last.metrics.get("frac_tied_groups")
+    if collapse_step(history) is not None:
+        say = "⚠️ the answers repeat themselves: the model is gaming the reward"
+    elif tied is not None and tied >= 0.5:
+        say = f"⚠️ {tied:.0%} of the questions got answers that all score the same: little to learn"
+    elif last.distinct_2 < 0.8 * first.distinct_2:
+        say = "⚠️ the answers are getting alike: watch for repetition"
+    else:
+        say = "✅ answers to each question differ in reward, so the model has something to learn"
+    return f"**Learning signal at step {last.step}:** {say}."
+
+
+def signal_view(history: list[StepEvent], beta: float | None) -> str:
+    """The latest step's learning signal, each number with what it means."""
+    if not history:
+        return ""
+    last = history[-1]
+    rows = signal_lines(last.metrics, beta)
+    rows.append(
+        (
+            "distinct-2",
+            f"{last.distinct_2:.3f} (step 1: {history[0].distinct_2:.3f})",
+            "share of different word pairs in this step's answers, which no reward here pays "
+            "for: when it falls while the reward climbs, the model is gaming the reward",
+        )
+    )
+    lines = ["| | value | what it means |", "|---|---|---|"]
+    lines += [f"| {k} | {v} | {note} |" for k, v, note in rows]
+    return "\n".join(lines)
+
+
+# -- the latest step ------------------------------------------------------------------------------
+STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
+STEP_WIDTHS = ["16%", "34%", "10%", "10%", "9%", "9%", "9%"]  # fits up to three terms at 1024 px
+
+
+def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFrame:
+    """A step's completions with their task reward, GRPO advantage and each term."""
+    terms = list(task.weights) if task else []
+    columns = [*STEP_FIXED, *(LABELS.get(t, t) for t in terms)]
+    if event is None:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(
+        [
+            [
+                c.prompt,
+                c.completion,
+                round(c.reward, 3),
+                round(c.advantage, 3),
+                *(round(c.rewards.get(t, float("nan")), 3) for t in terms),
+            ]
+            for c in event.completions
+        ],
+        columns=columns,
+    )
+
+
+def clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s"
+
+
+def task_name(run: TrainingRun) -> str:
+    """What the run optimises: its task, or its custom reward (never the preset's task)."""
+    return (
+        f"custom reward {run.config.task_spec.formula(LABELS)}"
+        if run.config.reward
+        else (run.config.task)
+    )
+
+
+def seconds_left(run: TrainingRun, first_step_estimate: float | None = None) -> float | None:
+    """Seconds until the run ends: its own pace once a step is done, else the estimate."""
+    done, total = len(run.history), run.config.max_steps
+    if not done:
+        return first_step_estimate * total if first_step_estimate else None
+    last = run.history[-1].elapsed
+    per_step = last / done
+    elapsed = max(time.time() - run.started_at, last)
+    return max(per_step * (total - done) - (elapsed - last), 0.0)
+
+
+def progress_text(
+    run: TrainingRun | None, mine: bool = False, step_estimate: float | None = None
+) -> str:
+    """Step i/n, state, elapsed, time left, pace and reward; who runs it and who may stop it."""
+    if run is None:
+        return "No training run yet. Pick a preset (classroom first), then **Start**."
+    done, total = len(run.history), run.config.max_steps
+    last = run.history[-1].elapsed if run.history else 0.0
+    per_step = last / done if done else 0.0
+    elapsed = run.ended.elapsed if run.ended else max(time.time() - run.started_at, last)
+    who = ""
+    if run.ended is None:
+        if run.stopping:  # no ETA: the run ends after the step under way
+            state, eta = "stopping after this step", ""
+        else:
+            left = seconds_left(run, step_estimate)
+            state = "running"
+            eta = f" · about {clock(left)} left" if left is not None else ""
+            if not done:
+                eta += " · first step under way"
+        who = (
+            " · started on this page"
+            if mine
+            else f" · started by {run.owner or 'another page'}: only that page (or the "
+            "teacher key) can stop it"
+        )
+    elif run.ended.error:
+        state, eta = f"failed: {run.ended.error}", ""
+    else:
+        saved = f" · saved as adapter `{run.ended.adapter.name}`" if run.ended.adapter else ""
+        state, eta = ("stopped" if run.ended.stopped else "finished") + saved, ""
+    reward = f" · reward {run.history[-1].reward:.3f}" if run.history else ""
+    speed = f" · {per_step:.1f} s/step" if done else ""
+    return (
+        f"**`{run.name}`** ({task_name(run)}) — step {done}/{total} · {state} · "
+        f"elapsed {clock(elapsed)}{eta}{speed}{reward}{who}"
+    )
+
+
+def collapse_warning(history: list[StepEvent]) -> str:
+    """Warn when completions repeat themselves (the report's config_4 failure)."""
+    tripped = collapse_step(history)
+    if tripped is None:
+        return ""
+    first, last = history[0], history[-1]
+    return (
+        f"⚠️ **Collapse warning** since step {tripped}: distinct words "
+        f"{first.distinct_1:.2f} → {last.distinct_1:.2f}, distinct word pairs "
+        f"{first.distinct_2:.2f} → {last.distinct_2:.2f}, reward {first.reward:.2f} → "
+        f"{last.reward:.2f}. The model is gaming the reward by repeating itself, like the "
+        "report's config_4 ('last last last')."
+    )
