@@ -42,7 +42,7 @@ class RunConfig:
         None,
         0,
         1,
-        "AdamW learning rate (LoRA likes ~1e-3)",
+        "how big each update is (LoRA likes ~1e-3)",
         open_min=True,
         step=1e-4,
         grpo=True,

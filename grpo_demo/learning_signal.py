@@ -91,11 +91,11 @@ def verdict(groups: list[Group]) -> str:
 
 
 SIGNAL_NOTES = {
-    "frac_tied_groups": "share of groups whose rewards all tie (TRL's frac_reward_zero_std): "
-    "they give zero advantage and teach nothing (near 1: the run has stopped learning)",
-    "reward_std": "reward spread within groups: what the advantages are made from",
-    "clip_ratio": "share of tokens whose probability ratio hit the clip (epsilon): updates "
-    "the clip held back",
+    "frac_tied_groups": "share of questions whose answers all scored the same: they teach "
+    "nothing (near 1: the run has stopped learning). TRL logs it as frac_reward_zero_std",
+    "reward_std": "how much the answers to one question differ in reward: what learning is made of",
+    "clip_ratio": "share of words whose change was capped because one update would have moved "
+    "it too far (TRL's clip, epsilon); 0 when each batch is used for one update",
     "kl": "how far the adapter has drifted from the base (only with beta > 0)",
     "loss": "GRPO's loss sits near 0 by design: advantages average to 0 in every group, so it "
     "says little; watch the reward and the lines above",

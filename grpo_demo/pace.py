@@ -31,26 +31,36 @@ def machine() -> str:
     return f"{platform.node()}/{platform.machine()}"
 
 
-def measured_speed(path: Path | None = None) -> tuple[float, str]:
-    """(seconds per completion token, where the figure comes from) for this machine."""
-    path = path or pace_file()
+def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-        if data.get("machine") == machine() and float(data["seconds_per_token"]) > 0:
-            return float(data["seconds_per_token"]), "as runs on this machine went"
-    except (OSError, ValueError, KeyError, TypeError):
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def measured_speed(model: str, path: Path | None = None) -> tuple[float, str]:
+    """(seconds per completion token, where the figure comes from) for this machine and base
+    model (a tiny test model's pace says nothing about the bundled one's)."""
+    entry = _read(path or pace_file()).get(f"{machine()} {model}")
+    try:
+        if float(entry) > 0:
+            return float(entry), "as runs on this machine went"
+    except (TypeError, ValueError):
         pass
     return FALLBACK_SECONDS_PER_TOKEN, FALLBACK_SOURCE
 
 
-def remember_speed(seconds_per_token: float, path: Path | None = None) -> None:
+def remember_speed(model: str, seconds_per_token: float, path: Path | None = None) -> None:
     """Keep this machine's latest figure for the next start (best effort: a read-only cache
     folder only loses the memory, never a run)."""
     path = path or pace_file()
+    data = _read(path)
+    data[f"{machine()} {model}"] = seconds_per_token
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"machine": machine(), "seconds_per_token": seconds_per_token}))
+        tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
     except OSError:
         pass

@@ -69,16 +69,17 @@ PRESETS: dict[str, Preset] = {
     "classroom-four-letter": Preset(
         "four-letter-strict",
         {
-            "max_steps": 20,
-            "learning_rate": 1e-3,
+            "max_steps": 15,
+            "learning_rate": 3.5e-3,
             "num_generations": 8,
             "per_device_train_batch_size": 32,
-            "max_completion_length": 32,
-            "beta": 0.0,
+            "max_completion_length": 48,
+            "beta": 0.01,
         },
-        "Sized for a 2-core CPU: 4 prompts x 8 completions a step, 32 tokens, "
-        "LoRA-sized learning rate; held-out reward +0.5 in about 10 steps (88 s on a "
-        "2-core CPU with native bf16, slower without).",
+        "Sized for a 2-core CPU and a lesson: 4 prompts x 8 answers a step, 48 tokens, a "
+        "learning rate LoRA can take and a light KL brake (beta 0.01) that keeps the answers "
+        "varied. On unseen prompts the four-letter reward rises by about +0.5 within 3-6 "
+        "steps and +1 within 15 (results/classroom.md).",
         from_report=False,
     ),
     "classroom-long-answer": Preset(

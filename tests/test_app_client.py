@@ -51,10 +51,11 @@ def test_api_names_and_keyword_parameters(client):
         "reward",
         "probes",
         "probe_every",
+        "teacher_key",
     ]
     assert params["/browse"] == ["run_name", "step"]
     assert params["/score_base"] == ["task", "reward", "num_generations", "max_completion_length"]
-    assert params["/stop"] == []
+    assert params["/stop"] == ["teacher_key"]
     assert params["/evaluate"] == ["adapters", "num_samples"]
 
 
@@ -79,7 +80,7 @@ def test_generate_and_compare(client):
         seed=0,
         api_name="/compare",
     )
-    adapters = [row[0] for row in summary["data"]]
+    adapters = summary["headers"][1:]  # one column per model, one row per score
     assert adapters[0] == "base" and len(adapters) == len(scores["data"])
     assert grid.count('class="cmp-col"') == len(adapters) and f"{len(adapters)} models" in status
 

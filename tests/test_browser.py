@@ -61,7 +61,7 @@ LAYOUT = """(selector) => {
 
 
 @pytest.fixture(scope="module")
-def page(live_app):
+def browser(live_app):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run bash scripts/setup.sh --dev")
     from playwright.sync_api import sync_playwright
@@ -69,11 +69,28 @@ def page(live_app):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport=PROJECTOR)
-        page.set_default_timeout(120_000)
-        page.goto(live_app.url)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str):
+    """A new browser session (its own context: cookies, Gradio session) at 1024x768."""
+    page = browser.new_context(viewport=PROJECTOR).new_page()
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, live_app):
+    """The teacher's page."""
+    return open_page(browser, live_app.url)
+
+
+@pytest.fixture(scope="module")
+def student(browser, live_app):
+    """A second session, as a student in the same class."""
+    return open_page(browser, live_app.url)
 
 
 def shot(page, name: str) -> None:
@@ -91,6 +108,43 @@ def fits(page, selector: str, rows: int | None = None) -> None:
         assert got["rows"] == rows, got
 
 
+IN_VIEW = """(ids) => ids.map(id => {
+  const r = document.getElementById(id).getBoundingClientRect();
+  return [id, Math.round(r.top), Math.round(r.bottom)];
+})"""
+
+
+def in_view(page, *ids: str) -> None:
+    """Each element entirely inside the 1024x768 window as it is scrolled now."""
+    for name, top, bottom in page.evaluate(IN_VIEW, list(ids)):
+        assert top >= 0 and bottom <= PROJECTOR["height"], f"{name} spans {top}..{bottom} px"
+
+
+def above_the_fold(page, *ids: str) -> None:
+    """Each element inside the first screen, before any scrolling."""
+    page.evaluate("window.scrollTo(0, 0)")
+    in_view(page, *ids)
+
+
+def no_inner_scroll(page, selector: str) -> None:
+    """Every row of a table shows: no scroll bar of its own hides one."""
+    hidden = page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel + ' *')].filter(
+            e => e.scrollHeight > e.clientHeight + 2 && getComputedStyle(e).overflowY !== 'visible'
+          ).length""",
+        selector,
+    )
+    assert hidden == 0, f"{selector}: rows hidden behind the table's own scroll"
+
+
+def set_numbers(page, values: dict[str, str]) -> None:
+    """Type into number fields as a user does (then leave each field)."""
+    for field, value in values.items():
+        box = page.locator(f"{field} input").first
+        box.fill(value)
+        box.press("Tab")
+
+
 def test_teacher_flow_at_1024x768(page):
     from playwright.sync_api import expect
 
@@ -98,6 +152,11 @@ def test_teacher_flow_at_1024x768(page):
     expect(page.locator("#intro")).to_contain_text("Try first")
     expect(page.locator("#header")).to_contain_text("smollm2-135m")
     expect(page.locator("#header")).to_contain_text("task four-letter")  # what it learned
+    size = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('#intro p')).fontSize)"
+    )
+    assert size >= 18, f"body text {size} px: too small for the back of the room"
+    above_the_fold(page, "generate-btn", "compare-btn")
     fits(page, "#completions-table", rows=0)  # real headers, no "1 2 3" placeholder
     shot(page, "01-loaded")
 
@@ -106,6 +165,9 @@ def test_teacher_flow_at_1024x768(page):
     page.locator("#generate-btn").click()
     expect(page.get_by_text("num_samples must be 1..16 (got 40)")).to_be_visible()
     page.locator("#num-samples input").fill("4")
+    page.locator("#prompt textarea").fill("\x00\x01\x02")  # control characters: refused
+    page.locator("#generate-btn").click()
+    expect(page.get_by_text("control character")).to_be_visible()
 
     # generate: prompt shown with each completion, the table fits the projector
     page.locator("#prompt textarea").fill("Tomorrow I'm gonna learn for exam")
@@ -121,68 +183,126 @@ def test_teacher_flow_at_1024x768(page):
     expect(page.get_by_text("Download this session's 4 samples (CSV)")).to_be_visible()
     shot(page, "02-generated")
 
-    # compare: one column per model, each scored by its own task
+    # compare: one column per model in one row, each scored by its own task
     page.locator("#num-samples input").fill("2")
     page.locator("#compare-btn").click()
     expect(page.locator("#generate-status")).to_contain_text(" models × 2, seed 0")
     models = int(page.locator("#generate-status").inner_text().split(": ")[1].split()[0])
     columns = page.locator("#compare-cols .cmp-col")
-    assert columns.count() == models >= 3  # base + the shipped adapters (+ any trained)
-    tops = {round(columns.nth(i).bounding_box()["y"]) for i in range(min(models, 4))}
-    assert len(tops) == 1  # side by side, not stacked: four to a row at 1024 px
+    assert columns.count() == models >= 4  # base + the shipped adapters (+ any trained)
+    tops = {round(columns.nth(i).bounding_box()["y"]) for i in range(models)}
+    assert len(tops) == 1  # one row however many models: it scrolls sideways inside its box
     expect(columns.nth(1)).to_contain_text("task reward")
     fits(page, "#compare-summary")
     shot(page, "03-compared")
 
 
-def test_training_at_1024x768(page):
+def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=300_000)
     page.get_by_role("tab", name="Train").click()
     expect(page.locator("#preset-remark")).to_contain_text("min for the whole run")
+    above_the_fold(page, "start-btn", "stop-btn")
+    expect(page.locator("#before-now")).to_contain_text("Tomorrow I'm gonna learn for exam")
 
-    # the reward lab: does this reward teach anything? (the base model's own groups)
+    # bad numbers: the refusal names each field and stays; the typed values stay too
+    set_numbers(page, {"#max-steps": "0", "#max-len": "99999"})
+    page.locator("#start-btn").click()
+    refusal = page.locator("#start-refusals")
+    expect(refusal).to_contain_text("Training steps (max_steps): max_steps must be 1..10000")
+    expect(refusal).to_contain_text("Answer length (max_completion_length)")
+    page.wait_for_timeout(3000)  # not a toast that fades
+    expect(refusal).to_contain_text("Start refused")
+    assert page.locator("#max-steps input").first.input_value() == "0"
+
+    # the reward lab: every term in view, a refusal names the term; does this reward teach?
     page.get_by_text("Build your own reward (no code) and test it on the base").click()
     expect(page.locator("#reward-builder")).to_contain_text("n_letter")
+    no_inner_scroll(page, "#reward-builder")
     page.locator("#reward-spec textarea").fill("1*nope")
     page.locator("#start-btn").click()
-    expect(page.get_by_text("Reward: unknown reward term 'nope'")).to_be_visible()
+    expect(refusal).to_contain_text("Custom reward: unknown reward term 'nope'")
+    assert page.locator("#reward-spec textarea").input_value() == "1*nope"  # still visible
     page.locator("#reward-spec textarea").fill("")
     page.locator("#score-base-btn").click()
     expect(page.locator("#score-verdict")).to_contain_text("can move the model")
     fits(page, "#score-table")
     shot(page, "04-scored-base")
+
+    # the teacher starts a run: progress, before-vs-now and the chart share one screen
     page.locator("#adapter-name textarea, #adapter-name input").first.fill("browser-run")
-    for field, value in (("#max-steps", "2"), ("#max-len", "8")):
-        box = page.locator(f"{field} input").first
-        box.fill(value)
-        box.press("Tab")
+    set_numbers(page, {"#max-steps": "40", "#max-len": "8"})
     page.locator("#start-btn").click()
     progress = page.locator("#train-progress")
-    expect(progress).to_contain_text("step 1/2")
+    expect(progress).to_contain_text("step 1/40")
+    expect(refusal).to_have_text("")
+    expect(page.locator("#before-now")).to_contain_text("now (step 1)")
     expect(page.locator("#reward-plot img").first).to_be_visible()
-    expect(progress).to_contain_text("finished")
-    expect(progress).to_contain_text("browser-run")
-    fits(page, "#step-table")  # 32 rows; only those in view are rendered
-    expect(page.locator("#learning-signal")).to_contain_text("tied groups")
-    shot(page, "04-training-finished")
+    page.wait_for_timeout(1500)  # the smooth scroll
+    in_view(page, "train-progress", "before-now", "reward-plot")
+    expect(progress).to_contain_text("started on this page")
+    shot(page, "05-training")
 
-    # a second Start with the same name: refused under the name field, the charts stay
+    # a student sees who runs it; their Stop is refused and the run goes on
+    student.get_by_role("tab", name="Train").click()
+    expect(student.locator("#train-progress")).to_contain_text("only that page")
+    expect(student.locator("#train-progress")).to_contain_text("left")
+    student.locator("#stop-btn").click()
+    student.locator("#stop-yes").click()  # Stop asks first
+    expect(student.locator("#stop-note")).to_contain_text("Stop refused")
+    expect(progress).to_contain_text("running")
+    student.locator("#start-btn").click()  # nor can a student start a second run
+    expect(student.locator("#start-refusals")).to_contain_text("is going")
+    late = open_page(browser, live_app.url)  # a page opened mid-run shows the run's settings
+    late.get_by_role("tab", name="Train").click()
+    expect(late.locator("#adapter-name input, #adapter-name textarea").first).to_have_value(
+        "browser-run"
+    )
+    expect(late.locator("#max-steps input").first).to_have_value("40")
+    late.close()
+
+    # the teacher stops it (after confirming): the adapter is saved, with a final probe
+    page.locator("#stop-btn").click()
+    expect(page.locator("#stop-confirm")).to_contain_text("Stop the run after the current step?")
+    page.locator("#stop-yes").click()
+    expect(page.locator("#stop-note")).to_contain_text("Stop requested")
+    expect(progress).to_contain_text("stopped")
+    expect(progress).to_contain_text("browser-run")
+    last = int(progress.inner_text().split("step ")[1].split("/")[0])
+    expect(page.locator("#before-now")).to_contain_text(f"now (step {last})")
+    fits(page, "#step-table")  # 32 rows; only those in view are rendered
+    page.get_by_text("Before-vs-now history").click()
+    fits(page, "#probe-table")
+    page.get_by_text("The learning signal in numbers").click()
+    expect(page.locator("#learning-signal")).to_contain_text("tied groups")
+    shot(page, "06-training-stopped")
+
+    # a second Start with the same name: refused, the charts stay
     page.locator("#start-btn").click()
-    expect(page.get_by_text("adapter 'browser-run' already exists")).to_be_visible()
+    expect(refusal).to_contain_text("adapter 'browser-run' already exists")
     expect(page.locator("#reward-plot img").first).to_be_visible()
+
+    # the step browser names a bad step under its field
+    page.get_by_text("Browse every step of a run").click()
+    page.locator("#browse-run input").first.fill("browser-run")
+    page.locator("#browse-step input").first.fill("-1")
+    page.locator("#browse-btn").click()
+    expect(page.get_by_text("step must be 1..10000 (got -1)")).to_be_visible()
 
     # the new adapter is listed and preselected in Evaluate without a reload
     page.get_by_role("tab", name="Evaluate").click()
     expect(page.locator("#eval-models")).to_contain_text("browser-run")
+    page.locator("#eval-n input").fill("0")
+    page.locator("#evaluate-btn").click()
+    expect(page.get_by_text("must be 1..1000 (got 0)")).to_be_visible()
     page.locator("#eval-n input").fill("4")
     page.locator("#evaluate-btn").click()
     expect(page.locator("#eval-status")).to_contain_text("4 per model")
     expect(page.locator("#eval-status")).to_contain_text("collapsed (one word repeated): hacked")
     fits(page, "#table1")
     fits(page, "#diversity")
-    shot(page, "05-evaluated")
+    shot(page, "07-evaluated")
 
     # playground: switch to the new adapter without reloading the page
     page.get_by_role("tab", name="Playground").click()

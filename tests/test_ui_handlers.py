@@ -106,7 +106,7 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert len(probes) == 0  # no probe prompts given
     assert "No before-vs-now prompts" in now  # none were given: it says where to add them
     assert "Learning signal at step 2" in headline  # one line; the table is folded behind it
-    assert "tied groups" in signal and "beta = 0" in signal  # the learning signal
+    assert "tied groups" in signal and "KL" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
     total, terms, *_ = rewards.axes
     assert list(total.lines[0].get_xdata()) == [1, 2]  # one point per step, integer steps
@@ -114,7 +114,7 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert [t.get_text() for t in terms.get_legend().get_texts()] == ["4-letter"]
     entropy, kl = signals.axes[:2]
     assert len(entropy.lines[0].get_xdata()) == 2 and entropy.get_ylim()[0] == 0
-    assert "beta = 0" in kl.texts[0].get_text()  # the classroom preset computes no KL
+    assert len(kl.lines[0].get_xdata()) == 2  # the classroom preset's light KL brake, per step
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
     assert warning == "" and "ui-run" in demo.adapter_names()
     rows = demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0)[1]
@@ -124,7 +124,13 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
     assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
     grid, summary, *_ = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
-    assert list(summary["model"]) == ["base", "ui-run"] and grid.count('class="cmp-col"') == 2
+    assert list(summary.columns) == ["score", "base", "ui-run"]  # one column per model
+    assert summary["score"].tolist() == [
+        "trained on",
+        "4-letter",
+        "real words",
+    ]  # its task is 4-letter
+    assert grid.count('class="cmp-col"') == 2
 
 
 def test_second_start_is_refused_and_stop_works(demo):
@@ -341,3 +347,25 @@ def test_the_owner_stops_without_a_key(demo):
     assert "Stop refused" in demo.stop(request=SimpleNamespace(session_hash="q"))
     assert "Stop requested" in demo.stop(request=page)
     assert "stopped" in list(run)[-1][0]
+
+
+def test_the_time_hint_and_the_eta_share_this_machines_measured_pace(demo, tmp_path):
+    from grpo_demo.pace import FALLBACK_SECONDS_PER_TOKEN, measured_speed, remember_speed
+    from grpo_demo.presets import completion_tokens
+
+    path = tmp_path / "pace.json"
+    assert measured_speed("m", path)[0] == FALLBACK_SECONDS_PER_TOKEN  # nothing measured yet
+    remember_speed("m", 0.02, path)
+    remember_speed("other", 0.5, path)  # another base model keeps its own figure
+    assert measured_speed("m", path) == (0.02, "as runs on this machine went")
+    path.write_text("{not json")  # a broken file only loses the memory
+    assert measured_speed("m", path)[0] == FALLBACK_SECONDS_PER_TOKEN
+    run = demo.train(name="paced", **TRAIN)
+    views = list(run)
+    per_step = demo.manager.current.history[-1].elapsed / 2
+    tokens = 8 * 4 * 8  # the batch this TRAIN config trains on: 8 prompts' groups of 4 x 8 tokens
+    assert demo._seconds_per_token == pytest.approx(per_step / tokens)
+    hint = demo.expected_time("classroom-four-letter")
+    seconds = demo._seconds_per_token * completion_tokens("classroom-four-letter")
+    assert f"≈ {seconds:.0f} s a step" in hint and "as runs on this machine went" in hint
+    assert "s/step" in views[-1][0]

@@ -38,8 +38,8 @@ CSS = """
   --block-label-text-size: 15px; --block-info-text-size: 14px; --button-large-text-size: 20px; }
 .gradio-container .prose, .gradio-container textarea, .gradio-container input,
 .gradio-container .token { font-size: 18px; }
-#scores-table th, #scores-table .virtual-row, #step-table th, #browse-table th,
-#score-table th { font-size: 14px; }
+#step-table th, #browse-table th, #score-table th { font-size: 14px; }
+#scores-table th, #scores-table .virtual-row { font-size: 12px; }
 #before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
 #before-now .bn-legend { font-size: 14px; margin-bottom: 4px; }
 #before-now .bn-prompt { font-weight: 700; margin-top: 6px; }

@@ -100,6 +100,12 @@ def _user_error(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), title=type(exc).__name__, print_exception=False)
 
 
+def _unprefixed(message: str) -> str:
+    """A field's message without the field name it carries for the API ("Reward: ...")."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head in ("Reward", "Task", "Before-vs-now prompts") else message
+
+
 def _session(request: gr.Request | None) -> str | None:
     """The browser tab (or API client) behind a request: Gradio's per-connection hash."""
     return getattr(request, "session_hash", None) if request is not None else None
@@ -131,12 +137,14 @@ class Demo:
         self._resident = resident
         self._manager: TrainingManager | None = None
         self._figures: tuple = (None, None, None)  # (run, step) -> the two training charts
-        self._seconds_per_token, self._speed_source = measured_speed()
         if resident is not None:
             self.spec, self.checkpoints = resident.spec, resident.checkpoints
             self._ready.set()
         else:
             self.spec, self.checkpoints = resolve_spec(model), checkpoints or default_checkpoints()
+        # seconds per completion token of a step here: the time hint and the ETA both use it
+        self._seconds_per_token, self._speed_source = measured_speed(self.spec.name)
+        if resident is None:
             threading.Thread(target=self._load, args=(model,), daemon=True).start()
 
     def _load(self, model: str | None) -> None:
@@ -413,7 +421,7 @@ class Demo:
         starts); empty when Start may go ahead."""
         checks = self.check_train(*fields)
         wrong = [
-            f"* **{START_FIELDS[i]}**: {c['message']}"
+            f"* **{START_FIELDS[i]}**: {_unprefixed(c['message'])}"
             for i, c in enumerate(checks)
             if not c["is_valid"]
         ]
@@ -460,7 +468,7 @@ class Demo:
             self._seconds_per_token = seconds / tokens_per_step(run.config.resolved())
             self._speed_source = "as runs on this machine went"
             if run.ended is not None:
-                remember_speed(self._seconds_per_token)
+                remember_speed(self.spec.name, self._seconds_per_token)
 
     def _config(
         self, task, preset, learning_rate, num_generations, max_steps, max_length, reward=""

@@ -17,7 +17,7 @@ from ..metrics import COLLAPSE_DISTINCT, COLLAPSE_RUN
 from ..reward_spec import MAX_WEIGHT, TERMS, parse_term
 from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
-from ..tasks import Task
+from ..tasks import TASKS, Task
 
 LABELS = {
     "four_letter": "4-letter",
@@ -197,36 +197,45 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
     )
 
 
-SUMMARY_COLUMNS = ["model", "trained on", "4-letter", "real words"]
+SUMMARY_COLUMNS = ["score"]
 
 
 def compare_summary(
     by_adapter: dict[str, list[Completion]], tasks: dict[str, Task | None]
 ) -> pd.DataFrame:
-    """Means per model, one scale per column: the report's four-letter reward, real words,
-    and every task the adapters were trained on, each scored on *every* model (a word-count
-    mean of 38 never shares a column with a four-letter mean of -1.2)."""
-    trained = {t.label: t for t in tasks.values() if t is not None}
+    """Means, one column per model (as the cards above) and one row per score, so each row has
+    one scale: the report's four-letter reward, real words, and every task an adapter was
+    trained on, scored on *every* model (a word count of 38 never sits beside a four-letter
+    reward of -1.2 in one column)."""
+    # the report's own task is the "4-letter" row already
+    trained = {t.label: t for t in tasks.values() if t is not None and t != TASKS["four-letter"]}
 
-    def mean(values: list[float], digits: int = 3) -> float:
+    def mean(values: list[float], digits: int = 2) -> float:
         return round(sum(values) / len(values), digits) if values else float("nan")
 
-    rows = []
-    for adapter, cs in by_adapter.items():
-        task = tasks.get(adapter)
+    rows = [
+        ["trained on", *(_short(tasks.get(a)) for a in by_adapter)],
+        ["4-letter", *(mean([c.rewards["four_letter"] for c in cs]) for cs in by_adapter.values())],
+        ["real words", *(mean([c.word_count for c in cs], 1) for cs in by_adapter.values())],
+    ]
+    for task in trained.values():
         rows.append(
             [
-                adapter,
-                task.label if task else "—",
-                mean([c.rewards["four_letter"] for c in cs]),
-                mean([c.word_count for c in cs], 1),
+                f"{_short(task)} task",
                 *(
-                    mean([reward_task_score(t, c.text, c.rewards) for c in cs])
-                    for t in trained.values()
+                    mean([reward_task_score(task, c.text, c.rewards) for c in cs])
+                    for cs in by_adapter.values()
                 ),
             ]
         )
-    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *(f"{label} (task)" for label in trained)])
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *by_adapter])
+
+
+def _short(task: Task | None) -> str:
+    """A task's registry name (short), or its formula for a custom reward; "—" for none."""
+    if task is None:
+        return "—"
+    return next((k for k, t in TASKS.items() if t == task), task.formula(LABELS))
 
 
 BUILDER_COLUMNS = ["term", "weight", "parameters", "what it pays"]
