@@ -1,11 +1,11 @@
 """How long a training step takes on this machine: measured by the runs here, remembered.
 
-The Train tab promises a time ("≈ 3 min for the whole run") before a run starts and an ETA
+The Train tab promises a time ("≈ 4 min for the whole run") before a run starts and an ETA
 while it runs; both must come from the same measured figure, or they disagree in front of a
-class. The figure is seconds per completion token of a step (a step's cost grows with the
-completions it samples and trains on), taken from every finished step of every run on this
-machine and kept in the cache folder, so the next app start begins with it. Before any run
-here, the figure measured by ``bench.classroom`` on a 2-core CPU is the fallback, and says so.
+class. The figure is seconds per step for a step size (completion tokens a step), taken from
+the runs on this machine and kept in the cache folder, so the next app start begins with it.
+Before any run here, the figure ``bench.classroom`` measured on a 2-core CPU is used, and the
+hint says so.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from pathlib import Path
 from .bundled import cache_root
 
 FALLBACK_SECONDS_PER_TOKEN = 0.0146
-"""A classroom step (32 completions x 32 tokens) took ~15 s on a 2-core Xeon with AMX (the
-before-vs-now probes included), results/classroom.md; 8.3 s on a 2-core AMD EPYC."""
+"""A classroom step (32 completions x 48 tokens) took ~22 s on a 2-core Xeon with AMX
+(results/classroom.md); 8.3 s for 32 x 32 on a 2-core AMD EPYC. Used before any run here."""
 FALLBACK_SOURCE = "measured on a 2-core CPU; a GPU is far faster"
+MEASURED = "as runs of this size went on this machine"
+NEAR = 2.0  # a step measured at up to 2x (or 1/2x) the tokens is scaled to this size
 
 
 def pace_file() -> Path:
@@ -39,24 +41,38 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def measured_speed(model: str, path: Path | None = None) -> tuple[float, str]:
-    """(seconds per completion token, where the figure comes from) for this machine and base
-    model (a tiny test model's pace says nothing about the bundled one's)."""
-    entry = _read(path or pace_file()).get(f"{machine()} {model}")
-    try:
-        if float(entry) > 0:
-            return float(entry), "as runs on this machine went"
-    except (TypeError, ValueError):
-        pass
-    return FALLBACK_SECONDS_PER_TOKEN, FALLBACK_SOURCE
+def step_seconds(model: str, tokens: int, path: Path | None = None) -> tuple[float, str]:
+    """(seconds a step of ``tokens`` completion tokens takes, where the figure comes from).
+
+    A step's cost is not proportional to its tokens (the optimizer, the prompts, the probes
+    cost the same at any length), so a figure is only scaled from a run of a similar size;
+    without one, the 2-core measurement is used and the source says so.
+    """
+    runs = _read(path or pace_file()).get(f"{machine()} {model}")
+    near = []
+    if isinstance(runs, dict):
+        for size, seconds in runs.items():
+            try:
+                size, seconds = int(size), float(seconds)
+            except (TypeError, ValueError):
+                continue
+            if seconds > 0 and 1 / NEAR <= size / tokens <= NEAR:
+                near.append((abs(size - tokens), size, seconds))
+    if near:
+        _, size, seconds = min(near)
+        return seconds * tokens / size, MEASURED
+    return FALLBACK_SECONDS_PER_TOKEN * tokens, FALLBACK_SOURCE
 
 
-def remember_speed(model: str, seconds_per_token: float, path: Path | None = None) -> None:
-    """Keep this machine's latest figure for the next start (best effort: a read-only cache
-    folder only loses the memory, never a run)."""
+def remember_step(model: str, tokens: int, seconds: float, path: Path | None = None) -> None:
+    """Keep this machine's latest seconds per step at this size for the next start (best
+    effort: a read-only cache folder only loses the memory, never a run)."""
     path = path or pace_file()
     data = _read(path)
-    data[f"{machine()} {model}"] = seconds_per_token
+    key = f"{machine()} {model}"
+    runs = data.get(key) if isinstance(data.get(key), dict) else {}
+    runs[str(tokens)] = round(seconds, 3)
+    data[key] = runs
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -119,8 +119,6 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
 
 
 def test_score_the_base_through_the_api(client):
-    from gradio_client.exceptions import AppError
-
     verdict, groups = client.predict(
         task="four-letter",
         reward="1*n_letter[n=3]",
@@ -130,14 +128,15 @@ def test_score_the_base_through_the_api(client):
     )
     assert verdict[:1] in "✅⚠❌" and "move the model" in verdict
     assert len(groups["data"]) == 8 and "n_letter[n=3]" in groups["headers"]
-    with pytest.raises(AppError, match="unknown reward term 'rm'"):
-        client.predict(
-            task="four-letter",
-            reward="1*rm",
-            num_generations=4,
-            max_completion_length=8,
-            api_name="/score_base",
-        )
+    verdict, groups = client.predict(  # refused where the verdict would be
+        task="four-letter",
+        reward="1*rm",
+        num_generations=4,
+        max_completion_length=8,
+        api_name="/score_base",
+    )
+    assert "Not scored" in verdict and "unknown reward term 'rm'" in verdict
+    assert groups["data"] in ([], [[]]) or not any(groups["data"])
 
 
 def test_stop_during_a_run(client):

@@ -93,8 +93,12 @@ def student(browser, live_app):
     return open_page(browser, live_app.url)
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def shot(page, name: str, at: str | None = None) -> None:
+    """What the class sees: the 1024x768 window (scrolled to ``at`` first, when given)."""
+    if at:
+        page.locator(at).first.scroll_into_view_if_needed()
+        page.evaluate(f"document.querySelector('{at}').scrollIntoView({{block: 'start'}})")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def fits(page, selector: str, rows: int | None = None) -> None:
@@ -126,15 +130,10 @@ def above_the_fold(page, *ids: str) -> None:
     in_view(page, *ids)
 
 
-def no_inner_scroll(page, selector: str) -> None:
-    """Every row of a table shows: no scroll bar of its own hides one."""
-    hidden = page.evaluate(
-        """(sel) => [...document.querySelectorAll(sel + ' *')].filter(
-            e => e.scrollHeight > e.clientHeight + 2 && getComputedStyle(e).overflowY !== 'visible'
-          ).length""",
-        selector,
-    )
-    assert hidden == 0, f"{selector}: rows hidden behind the table's own scroll"
+def all_rows_shown(page, selector: str, rows: int) -> None:
+    """Every row of a (virtualised) table is rendered: none hides below its own scroll."""
+    got = page.evaluate(LAYOUT, selector)
+    assert got["rows"] == rows, f"{selector}: {got['rows']} of {rows} rows show"
 
 
 def set_numbers(page, values: dict[str, str]) -> None:
@@ -181,7 +180,7 @@ def test_teacher_flow_at_1024x768(page):
     expect(page.locator("#reward-legend")).to_contain_text("distinct_words")
     fits(page, "#scores-table", rows=4)
     expect(page.get_by_text("Download this session's 4 samples (CSV)")).to_be_visible()
-    shot(page, "02-generated")
+    shot(page, "02-generated", at="#prompt")
 
     # compare: one column per model in one row, each scored by its own task
     page.locator("#num-samples input").fill("2")
@@ -194,7 +193,7 @@ def test_teacher_flow_at_1024x768(page):
     assert len(tops) == 1  # one row however many models: it scrolls sideways inside its box
     expect(columns.nth(1)).to_contain_text("task reward")
     fits(page, "#compare-summary")
-    shot(page, "03-compared")
+    shot(page, "03-compared", at="#generate-status")
 
 
 def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
@@ -219,20 +218,23 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     # the reward lab: every term in view, a refusal names the term; does this reward teach?
     page.get_by_text("Build your own reward (no code) and test it on the base").click()
     expect(page.locator("#reward-builder")).to_contain_text("n_letter")
-    no_inner_scroll(page, "#reward-builder")
+    all_rows_shown(page, "#reward-builder", 12)  # n_letter and length_window too
     page.locator("#reward-spec textarea").fill("1*nope")
     page.locator("#start-btn").click()
     expect(refusal).to_contain_text("Custom reward: unknown reward term 'nope'")
     assert page.locator("#reward-spec textarea").input_value() == "1*nope"  # still visible
+    page.locator("#score-base-btn").click()  # the bad reward again: said where the answer goes
+    expect(page.locator("#score-verdict")).to_contain_text("Not scored: unknown reward term")
     page.locator("#reward-spec textarea").fill("")
+    set_numbers(page, {"#max-len": "8"})
     page.locator("#score-base-btn").click()
     expect(page.locator("#score-verdict")).to_contain_text("can move the model")
     fits(page, "#score-table")
-    shot(page, "04-scored-base")
+    shot(page, "04-scored-base", at="#reward-spec")
 
     # the teacher starts a run: progress, before-vs-now and the chart share one screen
     page.locator("#adapter-name textarea, #adapter-name input").first.fill("browser-run")
-    set_numbers(page, {"#max-steps": "40", "#max-len": "8"})
+    set_numbers(page, {"#max-steps": "40", "#max-len": "48"})  # the preset's own size
     page.locator("#start-btn").click()
     progress = page.locator("#train-progress")
     expect(progress).to_contain_text("step 1/40")
@@ -242,7 +244,9 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     page.wait_for_timeout(1500)  # the smooth scroll
     in_view(page, "train-progress", "before-now", "reward-plot")
     expect(progress).to_contain_text("started on this page")
-    shot(page, "05-training")
+    expect(progress).to_contain_text("step 4/40")  # a few steps of the real classroom size
+    expect(page.locator("#before-now")).to_contain_text("now (step 4)")
+    shot(page, "05-training", at="#train-progress")  # README's Train picture
 
     # a student sees who runs it; their Stop is refused and the run goes on
     student.get_by_role("tab", name="Train").click()
@@ -276,7 +280,7 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     fits(page, "#probe-table")
     page.get_by_text("The learning signal in numbers").click()
     expect(page.locator("#learning-signal")).to_contain_text("tied groups")
-    shot(page, "06-training-stopped")
+    shot(page, "06-training-stopped", at="#train-progress")
 
     # a second Start with the same name: refused, the charts stay
     page.locator("#start-btn").click()

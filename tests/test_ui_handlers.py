@@ -350,22 +350,21 @@ def test_the_owner_stops_without_a_key(demo):
 
 
 def test_the_time_hint_and_the_eta_share_this_machines_measured_pace(demo, tmp_path):
-    from grpo_demo.pace import FALLBACK_SECONDS_PER_TOKEN, measured_speed, remember_speed
-    from grpo_demo.presets import completion_tokens
+    from grpo_demo.pace import FALLBACK_SECONDS_PER_TOKEN, MEASURED, remember_step, step_seconds
 
     path = tmp_path / "pace.json"
-    assert measured_speed("m", path)[0] == FALLBACK_SECONDS_PER_TOKEN  # nothing measured yet
-    remember_speed("m", 0.02, path)
-    remember_speed("other", 0.5, path)  # another base model keeps its own figure
-    assert measured_speed("m", path) == (0.02, "as runs on this machine went")
+    assert step_seconds("m", 1024, path)[0] == FALLBACK_SECONDS_PER_TOKEN * 1024  # none yet
+    remember_step("m", 1024, 12.0, path)
+    remember_step("other", 1024, 99.0, path)  # another base model keeps its own figure
+    assert step_seconds("m", 1024, path) == (12.0, MEASURED)
+    assert step_seconds("m", 1536, path) == (18.0, MEASURED)  # a similar size, scaled
+    assert step_seconds("m", 256, path)[1] != MEASURED  # too far from any measured size
     path.write_text("{not json")  # a broken file only loses the memory
-    assert measured_speed("m", path)[0] == FALLBACK_SECONDS_PER_TOKEN
-    run = demo.train(name="paced", **TRAIN)
-    views = list(run)
-    per_step = demo.manager.current.history[-1].elapsed / 2
-    tokens = 8 * 4 * 8  # the batch this TRAIN config trains on: 8 prompts' groups of 4 x 8 tokens
-    assert demo._seconds_per_token == pytest.approx(per_step / tokens)
-    hint = demo.expected_time("classroom-four-letter")
-    seconds = demo._seconds_per_token * completion_tokens("classroom-four-letter")
-    assert f"≈ {seconds:.0f} s a step" in hint and "as runs on this machine went" in hint
-    assert "s/step" in views[-1][0]
+    assert step_seconds("m", 1024, path)[0] == FALLBACK_SECONDS_PER_TOKEN * 1024
+    views = list(demo.train(name="paced", **TRAIN))
+    run = demo.manager.current
+    per_step = run.history[-1].elapsed / len(run.history)
+    tokens = 8 * 4 * 8  # the batch of this TRAIN: 8 prompts' groups of 4 answers x 8 tokens
+    assert demo.pace(tokens) == (pytest.approx(per_step), MEASURED)
+    assert demo.seconds_per_step(run.config.resolved()) == pytest.approx(per_step)
+    assert f"{per_step:.1f} s/step" in views[-1][0]  # the ETA's pace is the same figure

@@ -25,7 +25,7 @@ from .. import store
 from ..adapters import ResidentModel
 from ..config import ConfigError, RunConfig
 from ..data import train_prompts
-from ..models import device_name
+from ..models import device_name, native_bf16
 from ..reward_spec import reward_func
 from ..settings import Setting
 from . import trl_backend
@@ -300,13 +300,20 @@ def check_probes(prompts: list[str]) -> list[str]:
 def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
     """The probe prompts answered by the adapter being trained (or the base), same seed each
     time: a change between two probes is the training, not the dice."""
+    import torch
+
     from ..generation import new_texts
 
     model = resident.model
     was_training = model.training
     model.eval()
+    # bf16 where the chip computes it natively, as the rollouts are: the probes cost a share
+    # of every step the class waits for
+    fast = nullcontext()
+    if cfg.bf16_rollouts if cfg.bf16_rollouts is not None else native_bf16():
+        fast = torch.autocast(model.device.type, dtype=torch.bfloat16)
     try:
-        with model.disable_adapter() if base else nullcontext():
+        with model.disable_adapter() if base else nullcontext(), fast:
             return new_texts(
                 model,
                 resident.tokenizer,

@@ -41,6 +41,7 @@ CSS = """
 #step-table th, #browse-table th, #score-table th { font-size: 14px; }
 #scores-table th, #scores-table .virtual-row { font-size: 12px; }
 #before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
+#before-now .bn-counted { font-size: 14px; color: #4b5563; margin-left: 8px; }
 #before-now .bn-legend { font-size: 14px; margin-bottom: 4px; }
 #before-now .bn-prompt { font-weight: 700; margin-top: 6px; }
 #before-now .bn-row { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }

@@ -30,11 +30,10 @@ from ..generation import compare as run_compare
 from ..generation import generate as run_generate
 from ..learning_signal import score_base, verdict
 from ..models import device_name, resolve_spec
-from ..pace import measured_speed, remember_speed
+from ..pace import MEASURED, remember_step, step_seconds
 from ..presets import (
     PRESETS,
     completion_tokens,
-    expected_seconds,
     from_preset,
     preset_field,
     tokens_per_step,
@@ -142,8 +141,8 @@ class Demo:
             self._ready.set()
         else:
             self.spec, self.checkpoints = resolve_spec(model), checkpoints or default_checkpoints()
-        # seconds per completion token of a step here: the time hint and the ETA both use it
-        self._seconds_per_token, self._speed_source = measured_speed(self.spec.name)
+        # steps measured in this app (tokens a step -> seconds), before the remembered ones
+        self._paces: dict[int, float] = {}
         if resident is None:
             threading.Thread(target=self._load, args=(model,), daemon=True).start()
 
@@ -384,18 +383,25 @@ class Demo:
         remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
         return (p.task, *(preset_field(preset, f) for f in SHOWN), remark)
 
+    def pace(self, tokens: int) -> tuple[float, str]:
+        """Seconds a step of ``tokens`` completion tokens takes here, and the figure's source:
+        this app's own runs of that size, else what runs here left in the cache."""
+        if tokens in self._paces:
+            return self._paces[tokens], MEASURED
+        return step_seconds(self.spec.name, tokens)
+
     def seconds_per_step(self, values: dict) -> float:
         """This machine's measured pace for a step of these sizes (the hint and the ETA)."""
-        return self._seconds_per_token * tokens_per_step(values)
+        return self.pace(tokens_per_step(values))[0]
 
     def expected_time(self, preset: str) -> str:
         """Up to how long the preset runs here, from the same measured pace as the ETA."""
         tokens = completion_tokens(preset)
-        minutes = expected_seconds(preset, self._seconds_per_token) / 60
-        per_step = self._seconds_per_token * tokens
+        per_step, source = self.pace(tokens)
+        minutes = per_step * preset_field(preset, "max_steps") / 60
         return (
             f"*Up to {tokens} completion tokens a step: ≈ {per_step:.0f} s a step, ≈ "
-            f"{minutes:.0f} min for the whole run ({self._speed_source}).*"
+            f"{minutes:.0f} min for the whole run ({source}).*"
         )
 
     def form_now(self, preset: str, request: gr.Request | None = None):
@@ -459,16 +465,15 @@ class Demo:
 
     def _progress(self, run: TrainingRun | None, mine: bool) -> str:
         estimate = self.seconds_per_step(run.config.resolved()) if run else None
-        return train_views.progress_text(run, mine, estimate)
+        return train_views.progress_text(run, mine, estimate, self.has_teacher_key)
 
     def _learn_speed(self, run: TrainingRun) -> None:
-        """This run's pace so far: the presets' time hint follows it, and the next start."""
+        """This run's pace so far: the time hint for its size follows it, and the next start."""
         if run.history and not (run.ended and run.ended.error):
-            seconds = run.history[-1].elapsed / len(run.history)
-            self._seconds_per_token = seconds / tokens_per_step(run.config.resolved())
-            self._speed_source = "as runs on this machine went"
+            tokens = tokens_per_step(run.config.resolved())
+            self._paces[tokens] = run.history[-1].elapsed / len(run.history)
             if run.ended is not None:
-                remember_speed(self.spec.name, self._seconds_per_token)
+                remember_step(self.spec.name, tokens, self._paces[tokens])
 
     def _config(
         self, task, preset, learning_rate, num_generations, max_steps, max_length, reward=""
@@ -598,8 +603,9 @@ class Demo:
             groups = score_base(
                 self.resident, spec, train_prompts()[: self.SCORE_PROMPTS], gens, length
             )
-        except USER_ERRORS as exc:
-            raise _user_error(exc) from None
+        except USER_ERRORS as exc:  # said where the answer would be, not in a fading toast
+            print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return f"⛔ **Not scored:** {exc}", views.groups_table([])
         return verdict(groups), views.groups_table(groups)
 
     def train(

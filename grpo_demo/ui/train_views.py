@@ -72,15 +72,25 @@ def _card(text: str | None, task: Task | None, n: int | None, title: str) -> str
 
 def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -> str:
     """Each fixed prompt: the base model's answer and the latest probed step's, side by side,
-    with one large plain number per side (e.g. "4-letter words: 18 % → 41 %")."""
+    under one large plain number per side (e.g. "4-letter words: 18 % → 41 %"). The number
+    counts all answers of step 1 (sampled before any update: the base) and of the latest
+    step, so two answers' dice do not decide it."""
     base = run.base_probes if run and run.base_probes else []
     probed = [e for e in run.history if e.probes] if run else []
     now = probed[-1] if probed else None
     shown = run.probes if run and run.probes else prompts
     measure = measure_of(task)
     n = letters_rewarded(task) if task else 4
-    before_value = measure.of(base) if base else "—"
-    now_value = measure.of(now.probes) if now else "—"
+    history = run.history if run else []
+    if history:  # the number: over all of a step's answers (32 in class), not two of them
+        before_value = measure.of([c.completion for c in history[0].completions])
+        now_value = measure.of([c.completion for c in history[-1].completions])
+        counted = (
+            f" in each step's {len(history[-1].completions)} answers, step 1 → step "
+            f"{history[-1].step}"
+        )
+    else:
+        before_value, now_value, counted = "—", "—", ""
     now_title = f"now (step {now.step})" if now else "now"
     rows = []
     for i, prompt in enumerate(shown):
@@ -104,6 +114,7 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
     return (
         '<div id="bn-box"><div class="bn-big">'
         f"<span>{html.escape(measure.name)}:</span> <b>{before_value}</b> → <b>{now_value}</b>"
+        f'<span class="bn-counted">{html.escape(counted)}</span>'
         f'</div><div class="bn-legend">{legend}</div>{"".join(rows)}</div>'
     )
 
@@ -129,10 +140,15 @@ def probe_table(run: TrainingRun | None) -> pd.DataFrame:
 
 
 # -- charts ------------------------------------------------------------------------------------
+def _steps_axis(ax, steps: list[int]) -> None:
+    """Whole steps from 1, with room around the points (one point gets no 0.95..1.05 axis)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, max(steps, default=1) + 0.5)
+
+
 def _axes(fig: Figure, rows: int):
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.set_xlabel("step", fontsize=CHART_FONT["label"])
         ax.tick_params(labelsize=CHART_FONT["ticks"])
         ax.grid(alpha=0.3)
@@ -167,6 +183,8 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
     fig = Figure(figsize=(5.0, 4.6), layout="constrained")
     total, terms = _axes(fig, 2)
     steps = [e.step for e in history]
+    for ax in (total, terms):
+        _steps_axis(ax, steps)
     rewards = [e.reward for e in history]
     total.plot(steps, rewards, "o-", color="#4f46e5")
     if limits := steady_limits(rewards, _span(rewards)):
@@ -195,7 +213,7 @@ def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
         (axes[0], "entropy", "entropy: falls as answers narrow"),
         (axes[1], "kl", "KL: how far from the base"),
     ):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _steps_axis(ax, steps)
         ax.tick_params(labelsize=CHART_FONT["ticks"])
         ax.set_xlabel("step", fontsize=CHART_FONT["label"])
         ax.grid(alpha=0.3)
@@ -299,7 +317,10 @@ def seconds_left(run: TrainingRun, first_step_estimate: float | None = None) -> 
 
 
 def progress_text(
-    run: TrainingRun | None, mine: bool = False, step_estimate: float | None = None
+    run: TrainingRun | None,
+    mine: bool = False,
+    step_estimate: float | None = None,
+    teacher_key: bool = False,
 ) -> str:
     """Step i/n, state, elapsed, time left, pace and reward; who runs it and who may stop it."""
     if run is None:
@@ -321,8 +342,9 @@ def progress_text(
         who = (
             " · started on this page"
             if mine
-            else f" · started by {run.owner or 'another page'}: only that page (or the "
-            "teacher key) can stop it"
+            else f" · started by {run.owner or 'another page'}: only that page"
+            + (" (or the teacher key)" if teacher_key else "")
+            + " can stop it"
         )
     elif run.ended.error:
         state, eta = f"failed: {run.ended.error}", ""
