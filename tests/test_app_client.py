@@ -80,7 +80,7 @@ def test_generate_and_compare(client):
         seed=0,
         api_name="/compare",
     )
-    adapters = summary["headers"][1:]  # one column per model, one row per score
+    adapters = [row[0] for row in summary["data"]]  # one row per model, one scale per column
     assert adapters[0] == "base" and len(adapters) == len(scores["data"])
     assert grid.count('class="cmp-col"') == len(adapters) and f"{len(adapters)} models" in status
 

@@ -211,6 +211,11 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     refusal = page.locator("#start-refusals")
     expect(refusal).to_contain_text("Training steps (max_steps): max_steps must be 1..10000")
     expect(refusal).to_contain_text("Answer length (max_completion_length)")
+    under = page.locator("#settings-refusals")  # and under the number fields themselves
+    expect(under).to_contain_text("max_steps must be 1..10000 (got 0)")
+    box = page.locator("#max-steps input").first.bounding_box()
+    assert under.bounding_box()["y"] >= box["y"] + box["height"]  # below the typed value
+    shot(page, "04a-refused", at="#max-steps")
     page.wait_for_timeout(3000)  # not a toast that fades
     expect(refusal).to_contain_text("Start refused")
     assert page.locator("#max-steps input").first.input_value() == "0"
@@ -239,6 +244,7 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     progress = page.locator("#train-progress")
     expect(progress).to_contain_text("step 1/40")
     expect(refusal).to_have_text("")
+    expect(page.locator("#settings-refusals")).to_have_text("")
     expect(page.locator("#before-now")).to_contain_text("now (step 1)")
     expect(page.locator("#reward-plot img").first).to_be_visible()
     page.wait_for_timeout(1500)  # the smooth scroll
@@ -247,6 +253,8 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     expect(progress).to_contain_text("step 4/40")  # a few steps of the real classroom size
     expect(page.locator("#before-now")).to_contain_text("now (step 4)")
     shot(page, "05-training", at="#train-progress")  # README's Train picture
+    page.wait_for_timeout(2500)  # the watchers' timer has ticked: it knows this page owns it
+    expect(progress).to_contain_text("started on this page")
 
     # a student sees who runs it; their Stop is refused and the run goes on
     student.get_by_role("tab", name="Train").click()

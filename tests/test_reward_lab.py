@@ -145,9 +145,11 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     assert [c["is_valid"] for c in checks][-3:] == [False, False, True]
     assert "at most 5 probe prompts" in checks[-3]["message"]
     assert "probe_every must be 1..1000" in checks[-2]["message"]
-    refusal = demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 0, 99999)
-    assert "Training steps (max_steps)**: max_steps must be 1..10000 (got 0)" in refusal
-    assert "Answer length (max_completion_length)**: max_completion_length" in refusal
+    box, under = demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 0, 99999)
+    assert "Training steps (max_steps)**: max_steps must be 1..10000 (got 0)" in box
+    assert "Answer length (max_completion_length)**: max_completion_length" in box
+    assert "max_steps must be" in under and "Task" not in under  # the numbers' own row
+    assert demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8) == ("", "")
 
 
 def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):

@@ -124,12 +124,8 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
     assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
     grid, summary, *_ = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
-    assert list(summary.columns) == ["score", "base", "ui-run"]  # one column per model
-    assert summary["score"].tolist() == [
-        "trained on",
-        "4-letter",
-        "real words",
-    ]  # its task is 4-letter
+    assert list(summary["model"]) == ["base", "ui-run"]  # its task is the 4-letter column
+    assert list(summary.columns) == ["model", "trained on", "4-letter", "real words"]
     assert grid.count('class="cmp-col"') == 2
 
 

@@ -91,6 +91,7 @@ START_FIELDS = (
     "Teacher key",
 )
 """Start's fields as the page labels them, in the order of its inputs."""
+NUMBER_ROW = range(3, 7)  # learning_rate .. max_completion_length: one row of number fields
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -422,20 +423,21 @@ class Demo:
         )
 
     def start_check(self, *fields):
-        """Every refusal of Start, each naming its field, in one box that stays where the
-        teacher looks (the run's own validator then refuses the same values, so nothing
-        starts); empty when Start may go ahead."""
+        """Every refusal of Start, each naming its field: in one box under Start that stays
+        where the teacher looks, and the number fields' own under their row (the run's own
+        validator then refuses the same values, so nothing starts). Empty when Start may go."""
         checks = self.check_train(*fields)
-        wrong = [
-            f"* **{START_FIELDS[i]}**: {_unprefixed(c['message'])}"
+        wrong = {
+            i: f"* **{START_FIELDS[i]}**: {_unprefixed(c['message'])}"
             for i, c in enumerate(checks)
             if not c["is_valid"]
-        ]
+        }
         if not wrong:
-            return ""
-        return "⛔ **Start refused** (nothing was started; fix these and press Start):\n" + (
-            "\n".join(wrong)
-        )
+            return "", ""
+        box = "⛔ **Start refused** (nothing was started; fix these and press Start):\n"
+        numbers = [line for i, line in wrong.items() if i in NUMBER_ROW]
+        under = "⛔ " + "\n".join(numbers) if numbers else ""
+        return box + "\n".join(wrong.values()), under
 
     def progress_now(self) -> str:
         return train_views.progress_text(self._manager.current if self._manager else None)
@@ -670,7 +672,9 @@ class Demo:
             if run.ended is not None:
                 return
 
-    def training_view(self, seen: tuple | None = None, probes: str = "", request=None):
+    def training_view(
+        self, seen: tuple | None = None, probes: str = "", request: gr.Request = None
+    ):
         """The current run for anyone watching (polled by a timer); charts only when changed."""
         run = self.manager.current
         mine = run is not None and run.owner_session == _session(request)

@@ -95,6 +95,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             num_generations = _number("num_generations", gens0, elem_id="gens")
             max_steps = _number("max_steps", steps0, elem_id="max-steps")
             max_completion_length = _number("max_completion_length", len0, elem_id="max-len")
+        number_refusals = gr.Markdown(elem_id="settings-refusals")  # under the fields at fault
         with gr.Row():
             probes = gr.Textbox(
                 "\n".join(DEFAULT_PROBES),
@@ -248,7 +249,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     run = start.click(
         demo.start_check,
         fields,
-        refusals,
+        [refusals, number_refusals],
         api_visibility="private",
         concurrency_limit=None,
     ).success(

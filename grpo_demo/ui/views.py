@@ -197,38 +197,37 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
     )
 
 
-SUMMARY_COLUMNS = ["score"]
+SUMMARY_COLUMNS = ["model", "trained on", "4-letter", "real words"]
 
 
 def compare_summary(
     by_adapter: dict[str, list[Completion]], tasks: dict[str, Task | None]
 ) -> pd.DataFrame:
-    """Means, one column per model (as the cards above) and one row per score, so each row has
-    one scale: the report's four-letter reward, real words, and every task an adapter was
-    trained on, scored on *every* model (a word count of 38 never sits beside a four-letter
-    reward of -1.2 in one column)."""
-    # the report's own task is the "4-letter" row already
+    """Means per model, one scale per column: the report's four-letter reward, real words,
+    and every task an adapter was trained on, scored on *every* model (a word count of 38
+    never shares a column with a four-letter reward of -1.2, as one "task reward" did)."""
+    # the report's own task is the "4-letter" column already
     trained = {t.label: t for t in tasks.values() if t is not None and t != TASKS["four-letter"]}
 
     def mean(values: list[float], digits: int = 2) -> float:
         return round(sum(values) / len(values), digits) if values else float("nan")
 
     rows = [
-        ["trained on", *(_short(tasks.get(a)) for a in by_adapter)],
-        ["4-letter", *(mean([c.rewards["four_letter"] for c in cs]) for cs in by_adapter.values())],
-        ["real words", *(mean([c.word_count for c in cs], 1) for cs in by_adapter.values())],
+        [
+            adapter,
+            _short(tasks.get(adapter)),
+            mean([c.rewards["four_letter"] for c in cs]),
+            mean([c.word_count for c in cs], 1),
+            *(
+                mean([reward_task_score(t, c.text, c.rewards) for c in cs])
+                for t in trained.values()
+            ),
+        ]
+        for adapter, cs in by_adapter.items()
     ]
-    for task in trained.values():
-        rows.append(
-            [
-                f"{_short(task)} task",
-                *(
-                    mean([reward_task_score(task, c.text, c.rewards) for c in cs])
-                    for cs in by_adapter.values()
-                ),
-            ]
-        )
-    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *by_adapter])
+    # task names with spaces, so a header can wrap at 1024 px
+    columns = [*SUMMARY_COLUMNS, *(f"{_short(t).replace('-', ' ')} task" for t in trained.values())]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _short(task: Task | None) -> str:
