@@ -38,7 +38,8 @@ CSS = """
   --block-label-text-size: 15px; --block-info-text-size: 14px; --button-large-text-size: 20px; }
 .gradio-container .prose, .gradio-container textarea, .gradio-container input,
 .gradio-container .token { font-size: 18px; }
-#step-table th, #browse-table th, #score-table th, #compare-summary th { font-size: 14px; }
+#step-table th, #browse-table th, #score-table th { font-size: 14px; }
+#compare-summary th { font-size: 12px; }
 #scores-table th, #scores-table .virtual-row { font-size: 12px; }
 #before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
 #before-now .bn-counted { font-size: 14px; color: #4b5563; margin-left: 8px; }
