@@ -465,6 +465,10 @@ class Demo:
             train_views.probe_table(run),
         )
 
+    def _left(self, run: TrainingRun) -> float | None:
+        """Seconds until ``run`` ends: its own pace, or this machine's before its first step."""
+        return train_views.seconds_left(run, self.seconds_per_step(run.config.resolved()))
+
     def _progress(self, run: TrainingRun | None, mine: bool) -> str:
         estimate = self.seconds_per_step(run.config.resolved()) if run else None
         return train_views.progress_text(run, mine, estimate, self.has_teacher_key)
@@ -499,7 +503,7 @@ class Demo:
         run = self.manager.current
         if run is None or not run.running:
             return None
-        left = train_views.seconds_left(run, self.seconds_per_step(run.config.resolved()))
+        left = self._left(run)
         wait = f", about {train_views.clock(left)} left" if left is not None else ""
         return (
             f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
@@ -704,19 +708,30 @@ class Demo:
         steps = load_steps(info.path)
         return [step_from_record(s, len(steps)) for s in steps], info.task_spec, len(steps)
 
+    def _saved_steps(self, run_name: str) -> tuple[list, Task | None, int]:
+        """``_steps_of``, refusing a run that kept none."""
+        history, task, total = self._steps_of(run_name)
+        if not history:
+            raise ConfigError(f"{run_name!r} has no saved steps (trained before steps were kept)")
+        return history, task, total
+
+    @staticmethod
+    def _step_number(history: list, run_name: str, step) -> int:
+        """The asked step as a number within the run (the step field's own check)."""
+        k = BROWSE_STEP.parse(step)
+        if k > len(history):
+            raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
+        return k
+
     def check_browse(self, run_name, step) -> list:
         """Validator of Show step: the run under its field, the step under the step field."""
         ok = gr.validate(True, "")
         try:
-            history = self._steps_of(run_name)[0]
+            history = self._saved_steps(run_name)[0]
         except USER_ERRORS as exc:
             return [gr.validate(False, str(exc)), ok]
-        if not history:
-            return [gr.validate(False, f"{run_name!r} has no saved steps"), ok]
         try:
-            k = BROWSE_STEP.parse(step)
-            if k > len(history):
-                raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
+            self._step_number(history, run_name, step)
         except ConfigError as exc:
             return [ok, gr.validate(False, str(exc))]
         return [ok, ok]
@@ -724,14 +739,8 @@ class Demo:
     def browse(self, run_name, step):
         """Any step of a run, during it or after: its completions, rewards and advantages."""
         try:
-            history, task, total = self._steps_of(run_name)
-            if not history:
-                raise ConfigError(
-                    f"{run_name!r} has no saved steps (trained before steps were kept)"
-                )
-            k = BROWSE_STEP.parse(step)
-            if k > len(history):
-                raise ConfigError(f"step must be 1..{len(history)} for {run_name!r} (got {k})")
+            history, task, total = self._saved_steps(run_name)
+            k = self._step_number(history, run_name, step)
         except USER_ERRORS as exc:
             raise _user_error(exc) from None
         event = history[k - 1]
@@ -750,7 +759,7 @@ class Demo:
         if run is None or not run.running:
             return "No training run is going."
         if not (run.owner_session == _session(request) or self._is_teacher(teacher_key)):
-            left = train_views.seconds_left(run, self.seconds_per_step(run.config.resolved()))
+            left = self._left(run)
             wait = f" It has about {train_views.clock(left)} left." if left is not None else ""
             key = " or the teacher key" if self.has_teacher_key else ""
             return (

@@ -146,9 +146,11 @@ def _steps_axis(ax, steps: list[int]) -> None:
     ax.set_xlim(0.5, max(steps, default=1) + 0.5)
 
 
-def _axes(fig: Figure, rows: int):
-    axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
+def _axes(fig: Figure, rows: int, cols: int, steps: list[int]):
+    """The charts' panels, flattened: step axis, projector-sized labels, a light grid."""
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes:
+        _steps_axis(ax, steps)
         ax.set_xlabel("step", fontsize=CHART_FONT["label"])
         ax.tick_params(labelsize=CHART_FONT["ticks"])
         ax.grid(alpha=0.3)
@@ -181,10 +183,8 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
     Markers make the first step visible (one point draws no line).
     """
     fig = Figure(figsize=(5.0, 4.6), layout="constrained")
-    total, terms = _axes(fig, 2)
     steps = [e.step for e in history]
-    for ax in (total, terms):
-        _steps_axis(ax, steps)
+    total, terms = _axes(fig, 2, 1, steps)
     rewards = [e.reward for e in history]
     total.plot(steps, rewards, "o-", color="#4f46e5")
     if limits := steady_limits(rewards, _span(rewards)):
@@ -207,16 +207,12 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
 def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
     """Entropy and KL on their own axes, each from 0: a drift of 0.05 does not look like a crash."""
     fig = Figure(figsize=(8, 2.4), layout="constrained")
-    axes = fig.subplots(1, 2)
     steps = [e.step for e in history]
+    entropy, kl = _axes(fig, 1, 2, steps)
     for ax, key, title in (
-        (axes[0], "entropy", "entropy: falls as answers narrow"),
-        (axes[1], "kl", "KL: how far from the base"),
+        (entropy, "entropy", "entropy: falls as answers narrow"),
+        (kl, "kl", "KL: how far from the base"),
     ):
-        _steps_axis(ax, steps)
-        ax.tick_params(labelsize=CHART_FONT["ticks"])
-        ax.set_xlabel("step", fontsize=CHART_FONT["label"])
-        ax.grid(alpha=0.3)
         values = [e.metrics[key] for e in history if key in e.metrics]
         ax.set_title(title, fontsize=CHART_FONT["title"])
         if values:
