@@ -24,10 +24,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.interleaved import cpu_line
-from bench.speed import ROOT
+from bench.common import ROOT, cpu_line
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.data import eval_prompts
+from grpo_demo.generation import new_texts
+from grpo_demo.metrics import MAX_RUN, diversity
+from grpo_demo.models import native_bf16
+from grpo_demo.presets import PRESETS, from_preset
+from grpo_demo.rewards import REWARDS
+from grpo_demo.training import TrainingRun
 
-MAX_RUN = 3  # no word repeated more than this many times in a row
 DISTINCT_SHARE = 0.8  # held-out distinct-2 at least this share of the base's
 EVAL_SEED = 7
 
@@ -75,11 +81,6 @@ def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: b
 
     import torch
 
-    from grpo_demo.generation import new_texts
-    from grpo_demo.metrics import diversity
-    from grpo_demo.models import native_bf16
-    from grpo_demo.rewards import REWARDS
-
     model = resident.model
     was_training = model.training
     model.eval()
@@ -100,9 +101,6 @@ def run_seed(
     resident, preset: str, seed: int, overrides: dict, prompts, tokens, measure, every: int
 ):
     from transformers import TrainerCallback
-
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
 
     result = SeedRun(seed)
     clock = {"train": 0.0, "mark": time.perf_counter()}
@@ -199,8 +197,6 @@ def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
 
 
 def held_prompts(args) -> list[str]:
-    from grpo_demo.data import eval_prompts
-
     return eval_prompts()[: args.n]
 
 
@@ -234,9 +230,6 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append to results/classroom.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.presets import PRESETS
 
     measure = measure_of(PRESETS[args.preset].task)
     overrides = {"max_steps": args.steps, **parse_set(args.set)}

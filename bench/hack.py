@@ -17,8 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.interleaved import cpu_line
-from bench.speed import ROOT
+from bench.common import ROOT, cpu_line
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.evaluation import evaluate
+from grpo_demo.presets import from_preset
+from grpo_demo.training import TrainingRun, collapse_step
 
 
 def main() -> None:
@@ -28,11 +31,6 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="checkpoints folder to keep the adapters in")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.evaluation import evaluate
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun, collapse_step
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="hack-"))
     resident = ResidentModel.load(None, root)

@@ -15,41 +15,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.speed import ROOT, step_timer
+from bench.common import ROOT, cpu_line, step_timer
+from grpo_demo import compute
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.data import train_prompts
+from grpo_demo.evaluation import evaluate
+from grpo_demo.generation import SamplingParams, generate
+from grpo_demo.models import load_base, native_bf16, resolve_spec
+from grpo_demo.presets import from_preset
+from grpo_demo.rewards import four_letter
+from grpo_demo.training import TrainingRun
 
 SIZES = {  # name -> (prompts a step, completions per prompt, new tokens)
     "pair": (1, 8, 32),  # one group of 8 completions x 32 tokens (the issue's comparison)
     "classroom": (4, 8, 32),  # the classroom-four-letter preset's own sizes
 }
 START, END = "<!-- interleaved: start -->", "<!-- interleaved: end -->"
-
-
-def cpu_line() -> str:
-    """CPU model, the flags that decide bf16 speed, cores and torch's threads."""
-    import torch
-
-    model, flags = platform.processor() or "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("?", "", "x86_64"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    have = ", ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
-    return (
-        f"{model}; {os.cpu_count()} cores; flags: {have}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
-    )
 
 
 def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -> list[float]:
@@ -59,10 +46,6 @@ def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -
     from datasets import Dataset
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
-
-    from grpo_demo.data import train_prompts
-    from grpo_demo.models import load_base, resolve_spec
-    from grpo_demo.rewards import four_letter
 
     prompts, group, tokens = size
     model, tok = load_base(resolve_spec("smollm2-135m"))
@@ -97,9 +80,6 @@ def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -
 
 def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> list[float]:
     """The project's own path (what the app and the CLI run) on the same sizes and reward."""
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
-
     prompts, group, tokens = size
     cfg = from_preset(
         "classroom-four-letter",
@@ -119,8 +99,6 @@ def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> li
 
 
 def on_compute(fn, *args, **kwargs):
-    from grpo_demo import compute
-
     return compute.shared().call(fn, *args, **kwargs)
 
 
@@ -146,9 +124,6 @@ def arms(resident, size, steps: int) -> dict[str, Callable[[], list[float]]]:
 
 
 def run(sizes: list[str], rounds: int, steps: int) -> str:
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.models import native_bf16
-
     # the app's resident model: the shipped adapters are loaded beside the one being trained
     resident = ResidentModel.load(None, ROOT / "checkpoints")
     resident.checkpoints = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))  # write elsewhere
@@ -193,9 +168,6 @@ def thread_effect(rounds: int = 2, steps: int = 3) -> str:
     interleaved (A, B, A, B): what a Gradio worker thread serving a request does to a run."""
     import threading
 
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.generation import SamplingParams, generate
-
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
     size, fp32 = SIZES["pair"], {"bf16": False, "bf16_rollouts": False}
 
@@ -239,9 +211,6 @@ def timing_table(title: str, times: dict[str, list[float]], unit: str) -> str:
 def eval_batches(rounds: int = 3, n: int = 48, batches: tuple[int, ...] = (16, 50)) -> str:
     """The app's evaluation batch (16 rows: its progress bar moves) against the CLI's 50,
     interleaved: N completions of the base, 48 new tokens, seconds per whole evaluation."""
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.evaluation import evaluate
-
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-ckpt-")))
     evaluate(resident, ["base"], 8)  # warm-up
     times: dict[str, list[float]] = {f"batch {b}": [] for b in batches}

@@ -18,6 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.evaluation import evaluate
+from grpo_demo.models import native_bf16
+from grpo_demo.presets import from_preset
+from grpo_demo.training import TrainingRun
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -25,12 +31,6 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=128, help="held-out completions per model")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.evaluation import evaluate
-    from grpo_demo.models import native_bf16
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
 
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-precision-")))
     arms = {"fp32": dict(bf16=False, bf16_rollouts=False), "bf16 (default here)": {}}

@@ -28,7 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.evaluation import evaluate
+from grpo_demo.metrics import loops
+from grpo_demo.quality import drops_apostrophe, judge, mean_words
 
 SHIPPED_RECIPE = (
     "--preset classroom-four-letter --task four-letter-strict --max-completion-length 48 "
@@ -78,8 +82,6 @@ def train(recipes: Path, checkpoints: Path, logs: Path, deadline: float) -> int:
 def summary_rows(result) -> dict[str, dict]:
     """Per model: what the issue's bars look at (``grpo_demo.quality``, as ``bench.reproduce``
     checks them), the gain over base, length and the apostrophe hack."""
-    from grpo_demo.quality import drops_apostrophe, judge, loops, mean_words
-
     means = result.summary.set_index(["adapter", "reward"])["mean"]
     rows = {}
     for name, group in result.completions.groupby("adapter", sort=False):
@@ -101,9 +103,6 @@ def summary_rows(result) -> dict[str, dict]:
 
 def screen(checkpoints: Path, out: Path, n: int, batch_size: int) -> None:
     """Base + every adapter under ``checkpoints``: N same-seed samples each, one summary."""
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.evaluation import evaluate
-
     resident = ResidentModel.load(None, checkpoints)
     names = [a for a in resident.names() if a != "base"]
     result = evaluate(resident, ["base", *names], n, max_new_tokens=48, batch_size=batch_size)

@@ -23,7 +23,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, cpu_line
+from grpo_demo.adapters import ResidentModel
+from grpo_demo.data import eval_prompts
+from grpo_demo.evaluation import evaluate
+from grpo_demo.generation import SamplingParams, generate
+from grpo_demo.models import load_base, resolve_spec
+from grpo_demo.presets import from_preset
+from grpo_demo.rewards import four_letter
+from grpo_demo.training import TrainingRun
+
 SPEED_START, SPEED_END = "<!-- speed: start -->", "<!-- speed: end -->"
 SECTIONS = ("load", "effect", "eval", "gen", "app")  # GRPO step: python -m bench.interleaved
 GROUP, TOKENS = 8, 32  # the issue's comparison: 8 completions x 32 tokens, one prompt a step
@@ -90,9 +99,6 @@ def app_first_page(env_extra: dict[str, str] | None = None) -> tuple[float, floa
 def adapter_switching(rounds: int = 5) -> dict[str, float]:
     """Request latency per shipped adapter (interleaved, so drift hits all alike), adapter
     hot-load, and 8 samples per adapter, on a resident model of its own (the shipped adapters)."""
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.generation import SamplingParams, generate
-
     resident = ResidentModel.load()
     names = resident.names()
     params = SamplingParams(num_samples=1, max_new_tokens=1, seed=0)
@@ -122,27 +128,9 @@ def stats(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
-def step_timer():
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self):
-            self.times: list[float] = []
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self._start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.times.append(time.perf_counter() - self._start)
-
-    return StepTimer()
-
-
 def eval_reward(model, tok, prompts: list[str], seed: int = 0, **generate_kwargs) -> float:
     """Mean report four-letter reward of one 48-token sample per eval prompt (fixed seed)."""
     import torch
-
-    from grpo_demo.rewards import four_letter
 
     batch = tok(prompts, return_tensors="pt", padding=True)
     with torch.random.fork_rng(), torch.no_grad():
@@ -162,10 +150,6 @@ def eval_reward(model, tok, prompts: list[str], seed: int = 0, **generate_kwargs
 def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str, float]:
     """Training seconds (evaluation excluded) until the eval-split reward is base + gain."""
     from transformers import TrainerCallback
-
-    from grpo_demo.data import eval_prompts
-    from grpo_demo.presets import from_preset
-    from grpo_demo.training import TrainingRun
 
     prompts = eval_prompts()[:32]
     with resident.inference(["base"] * len(prompts)) as extra:
@@ -198,9 +182,6 @@ def evaluation_throughput(resident, n_fast: int = 200, n_loop: int = 20) -> dict
     """Seconds per completion: grpo_demo.evaluation vs a per-sample pipeline loop (scaled)."""
     from transformers import pipeline
 
-    from grpo_demo.data import eval_prompts
-    from grpo_demo.evaluation import evaluate
-
     start = time.perf_counter()
     evaluate(resident, ["base"], n_fast, max_new_tokens=48)
     fast = (time.perf_counter() - start) / n_fast
@@ -208,9 +189,12 @@ def evaluation_throughput(resident, n_fast: int = 200, n_loop: int = 20) -> dict
     pipe = pipeline("text-generation", model=base, tokenizer=resident.tokenizer)
     prompts = eval_prompts()
     start = time.perf_counter()
-    with resident.lock:
+
+    def loop_of_pipelines() -> None:  # on the compute thread, as every use of the model
         for i in range(n_loop):
             pipe(prompts[i % len(prompts)], max_new_tokens=48, do_sample=True)
+
+    resident.compute.call(loop_of_pipelines)
     loop = (time.perf_counter() - start) / n_loop
     return {"fast": fast, "loop": loop}
 
@@ -245,9 +229,6 @@ def main() -> None:
     import torch
     import transformers
     import trl
-
-    from grpo_demo.adapters import ResidentModel
-    from grpo_demo.models import load_base, resolve_spec
 
     rows: list[str] = []
 
@@ -308,8 +289,6 @@ def main() -> None:
     )
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = " ".join(["python -m bench.speed", *sys.argv[1:]])
-    from bench.interleaved import cpu_line
-
     table = [
         SPEED_START,
         f"Run {when}: `{command}`; {machine}; {cpu_line()}. Single measurements, not A/B.",

@@ -13,15 +13,22 @@ import os
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from .adapters import AdapterError, ResidentModel
+from .app import forms
 from .config import SETTINGS, ConfigError, RunConfig
-from .evaluation import EvalSize
-from .generation import SamplingParams
-from .presets import PRESETS, from_preset
-from .reward_spec import TERMS, task_of
+from .data import EXAMPLES, train_prompts
+from .evaluation import EvalSize, evaluate, save
+from .generation import GenerationError, SamplingParams, check_prompts, sample
+from .learning_signal import score_base, verdict
+from .models import ModelUnavailable
+from .presets import PRESETS
+from .reward_spec import TERMS
 from .settings import add_arguments, settings_of
-from .store import check_adapter_name
+from .space import deploy, space_files
 from .tasks import TASKS
-from .training.run import PROBE_EVERY, check_probes
+from .training import PROBE_EVERY, RunEnded, TrainingRun, is_main_process
 
 EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_ADAPTER, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
@@ -88,9 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         "--probe-every steps next to the base model's answer (printed, and kept in run.json "
         "and steps.jsonl)",
     )
-    t.add_argument(
-        "--probe-every", type=int, default=5, metavar="K", help="steps between probes (default 5)"
-    )
+    add_arguments(t, {"probe_every": PROBE_EVERY}, {"probe_every": 5})
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
     t.add_argument("--quiet", action="store_true", help="no sample completions per step")
 
@@ -138,10 +143,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--task", choices=list(TASKS), metavar="TASK", default="four-letter")
     sc.add_argument("--reward", metavar="SPEC", help="a custom reward instead of --task")
-    sc.add_argument("-k", "--num-generations", type=int, default=8, help="group size (default 8)")
-    sc.add_argument("--prompts", type=int, default=2, help="groups: training prompts (default 2)")
-    sc.add_argument("--max-new-tokens", type=int, default=32, help="default 32")
-    sc.add_argument("--seed", type=int, default=0, help="default 0")
+    add_arguments(
+        sc,
+        {
+            "num_generations": SETTINGS["num_generations"],
+            "prompts": forms.SCORE_PROMPTS,
+            "max_new_tokens": forms.SCORE_TOKENS,
+            "seed": sampling["seed"],
+        },
+        {"num_generations": 8, "prompts": 2, "max_new_tokens": 32, "seed": 0},
+        aliases={"num_generations": "-k"},
+    )
 
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
 
@@ -178,10 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        from .adapters import AdapterError
-        from .generation import GenerationError
-        from .models import ModelUnavailable
-
         codes = {ModelUnavailable: EXIT_MODEL, AdapterError: EXIT_ADAPTER}
         codes[GenerationError] = EXIT_USAGE
         for kind, code in codes.items():
@@ -192,22 +200,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "train":
-        overrides = {k: getattr(args, k) for k in ("task", "reward", *SETTINGS)}
-        config = from_preset(args.preset, **overrides)  # validate before loading anything
-        check_adapter_name(args.name)
-        args.probe = check_probes(args.probe)
-        PROBE_EVERY.parse(args.probe_every)
+    if args.command == "train":  # the app's forms, without its caps: before anything loads
+        fields = forms.Fields()
+        values = {k: getattr(args, k) for k in SETTINGS}
+        config = forms.run_config(
+            fields, task=args.task, preset=args.preset, reward=args.reward, values=values, app=False
+        )
+        fields.take("name", forms.adapter_name, args.name)
+        args.probe, args.probe_every = forms.probe_fields(
+            fields, args.probe, args.probe_every, app=False
+        )
+        fields.done()
         return _train(_resident(args), config, args)
     if args.command == "space":
         return _space(args)
     if args.command == "score":
-        task = task_of(args.task, args.reward)  # a bad spec fails before the model loads
-        SETTINGS["num_generations"].parse(args.num_generations)
-        SETTINGS["max_completion_length"].parse(args.max_new_tokens)
-        if not 1 <= args.prompts <= 16:
-            raise ConfigError(f"--prompts must be 1..16 (got {args.prompts})")
-        return _score(_resident(args), task, args)
+        asked = forms.score(  # a bad spec fails before the model loads
+            task=args.task,
+            reward=args.reward,
+            num_generations=args.num_generations,
+            max_completion_length=args.max_new_tokens,
+            prompts=args.prompts,
+            seed=args.seed,
+            app=False,
+        )
+        return _score(_resident(args), asked)
     if args.command in ("generate", "evaluate"):
         _check_sampling(args)  # before the model loads: a typo costs no waiting
         run = _generate if args.command == "generate" else _evaluate
@@ -217,15 +234,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _check_sampling(args: argparse.Namespace) -> None:
     """Flags are range-checked by argparse; the prompts are checked here."""
-    from .generation import check_prompts
-
     if args.command == "generate" and args.prompt is not None:
         check_prompts(args.prompt)
 
 
 def _resident(args):
-    from .adapters import ResidentModel
-
     print("loading the base model ...", file=sys.stderr)
     resident = ResidentModel.load(args.model, args.checkpoints)
     for problem in resident.problems:
@@ -239,10 +252,6 @@ def _resident(args):
 
 
 def _train(resident, config, args) -> int:
-    from tqdm import tqdm
-
-    from .training import RunEnded, TrainingRun, is_main_process
-
     main = is_main_process()  # under `accelerate launch`, rank 0 reports and saves
     run = TrainingRun(
         resident,
@@ -290,19 +299,16 @@ def _train(resident, config, args) -> int:
     return EXIT_INTERRUPTED if end.stopped and run.stopping else 0
 
 
-def _score(resident, task, args) -> int:
-    from .data import train_prompts
-    from .learning_signal import score_base, verdict
-
+def _score(resident, asked: forms.ScoreRequest) -> int:
     groups = score_base(
         resident,
-        task,
-        train_prompts()[: args.prompts],
-        args.num_generations,
-        args.max_new_tokens,
-        args.seed,
+        asked.task,
+        train_prompts()[: asked.prompts],
+        asked.num_generations,
+        asked.max_new_tokens,
+        asked.seed,
     )
-    print(f"reward: {task.formula()}")
+    print(f"reward: {asked.task.formula()}")
     for i, g in enumerate(groups, 1):
         print(f"group {i}{' (tied: teaches nothing)' if g.tied else ''}: {g.prompt!r}")
         for j, text in enumerate(g.completions):
@@ -313,9 +319,6 @@ def _score(resident, task, args) -> int:
 
 
 def _generate(resident, args) -> int:
-    from .data import EXAMPLES
-    from .generation import SamplingParams, sample
-
     params = SamplingParams(
         args.num_samples, args.max_new_tokens, args.temperature, args.top_p, args.seed
     )
@@ -329,10 +332,6 @@ def _generate(resident, args) -> int:
 
 
 def _evaluate(resident, args) -> int:
-    from tqdm import tqdm
-
-    from .evaluation import evaluate, save
-
     with tqdm(desc="sampling", unit="batch") as bar:
 
         def progress(done: int, total: int) -> None:
@@ -355,8 +354,6 @@ def _evaluate(resident, args) -> int:
 
 
 def _space(args: argparse.Namespace) -> int:
-    from .space import deploy, space_files
-
     files = space_files()
     for path, size in files:
         print(f"{size / 1e6:9.3f} MB  {path}")

@@ -1,23 +1,23 @@
-"""The one resident base model and its named LoRA adapters.
+"""The one resident base model and its named LoRA adapters, on the one compute thread.
 
 Adapters live as standard PEFT folders in ``checkpoints/<base>/<name>/`` (``store`` owns that
-format and says which folders are safe to load). All of them are
-loaded into one ``PeftModel``; a request picks its adapter per batch row through PEFT's
-``adapter_names=`` (``"__base__"`` = adapters off), so "switching" never mutates shared state
-(``set_adapter`` would also flip ``requires_grad`` under a running trainer). One re-entrant
-lock serialises every forward pass: generation between training steps, never inside one.
+format and says which folders are safe to load); ``lora_slots`` puts each into a slot of one
+``PeftModel``. A request picks its adapter per batch row, so "switching" never mutates shared
+state. Every use of the model (loading an adapter, sampling, a training run) is a job on the
+process's compute thread (``compute.py``): that thread is what serialises them, so nothing
+here takes a lock.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import compute
+from . import compute, lora_slots
+from .lora_slots import BASE
 from .models import ModelSpec, load_base, resolve_spec
 from .store import (
     AdapterError,
@@ -30,7 +30,7 @@ from .store import (
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
 
-BASE = "base"
+__all__ = ["BASE", "AdapterError", "AdapterInfo", "ResidentModel"]
 
 
 class ResidentModel:
@@ -41,7 +41,6 @@ class ResidentModel:
         self.model = model  # a plain base model until the first adapter arrives
         self.tokenizer = tokenizer
         self.checkpoints = Path(checkpoints)
-        self.lock = threading.RLock()
         self.compute = compute.shared()  # every tensor op of the process runs on this thread
         self.adapters: dict[str, AdapterInfo] = {}
         self.problems: list[str] = []
@@ -65,9 +64,7 @@ class ResidentModel:
 
     @property
     def is_peft(self) -> bool:
-        from peft import PeftModel
-
-        return isinstance(self.model, PeftModel)
+        return lora_slots.is_peft(self.model)
 
     @property
     def device(self):
@@ -78,7 +75,11 @@ class ResidentModel:
         return [BASE, *sorted(self.adapters)]
 
     def refresh(self) -> list[str]:
-        """Load adapters that appeared on disk since the last look; return the new names."""
+        """Load adapters that appeared on disk since the last look; return the new names.
+        (On the compute thread: the adapter table changes only there.)"""
+        return self.compute.call(self._refresh)
+
+    def _refresh(self) -> list[str]:
         found, self.problems = discover_adapters(self.checkpoints, self.spec.name)
         added = []
         for name, info in found.items():
@@ -95,23 +96,13 @@ class ResidentModel:
         self.compute.call(self._add, info)
 
     def _add(self, info: AdapterInfo) -> None:
-        with self.lock:
-            was_training = self.model.training  # a trainer may own the model between steps
-            try:
-                if self.is_peft:
-                    if info.name in self.model.peft_config:
-                        self.model.delete_adapter(info.name)
-                    self.model.load_adapter(str(info.path), adapter_name=info.name)
-                else:
-                    from peft import PeftModel
-
-                    self.model = PeftModel.from_pretrained(
-                        self.model, str(info.path), adapter_name=info.name
-                    )
-            except (RuntimeError, ValueError, KeyError, OSError) as exc:
-                raise AdapterError(f"{info.path}: does not fit {self.spec.name} ({exc})") from None
-            self.model.train(was_training)
-            self.adapters[info.name] = info
+        was_training = self.model.training  # a trainer may own the model between steps
+        try:
+            self.model = lora_slots.load_slot(self.model, info.name, info.path)
+        except (RuntimeError, ValueError, KeyError, OSError) as exc:
+            raise AdapterError(f"{info.path}: does not fit {self.spec.name} ({exc})") from None
+        self.model.train(was_training)
+        self.adapters[info.name] = info
 
     def get(self, name: str) -> AdapterInfo | None:
         """``None`` for the base; raises with the valid names for an unknown adapter."""
@@ -125,40 +116,25 @@ class ResidentModel:
 
     @contextmanager
     def inference(self, adapters: list[str]) -> Iterator[dict[str, Any]]:
-        """Hold the lock, eval mode, and give ``generate`` kwargs selecting one adapter per row.
-
-        Training mode and the trainer's active adapter are restored on the way out.
+        """Eval mode, and ``generate`` kwargs selecting one adapter per row (on the compute
+        thread). Training mode and the trainer's active adapter are restored on the way out.
         """
         for name in set(adapters):
             self.get(name)
-        with self.lock:
-            was_training = self.model.training
-            self.model.eval()
-            try:
-                if self.is_peft:
-                    rows = ["__base__" if a == BASE else a for a in adapters]
-                    yield {"adapter_names": rows}
-                else:
-                    yield {}
-            finally:
-                self.model.train(was_training)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield lora_slots.row_names(self.model, adapters)
+        finally:
+            self.model.train(was_training)
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""
-        from .training import trl_backend
-
-        with self.lock:
-            self.model = trl_backend.attach_training_adapter(self.model, lora_config)
-            return self.model
+        self.model = lora_slots.attach_training_slot(self.model, lora_config)
+        return self.model
 
     def end_training(self, saved: AdapterInfo | None) -> None:
         """Load the saved adapter by name, then drop the trainer's own adapter slots."""
-        from .training import trl_backend
-
-        with self.lock:
-            if saved is not None:
-                self.add(saved)
-            trl_backend.detach_training_adapters(self.model)
-            self.model.eval()
-            for param in self.model.parameters():
-                param.requires_grad_(False)
+        if saved is not None:
+            self.add(saved)
+        lora_slots.detach_training_slots(self.model)

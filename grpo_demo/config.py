@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .reward_spec import reward_func, task_from_spec
 from .settings import ConfigError, check_fields, setting, settings_of
 from .tasks import TASKS, Task
 
@@ -125,8 +126,6 @@ class RunConfig:
     @property
     def task_spec(self) -> Task:
         """What TRL optimises: the custom reward spec when given, else the named task."""
-        from .reward_spec import task_from_spec
-
         return task_from_spec(self.reward) if self.reward else TASKS[self.task]
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -197,8 +196,6 @@ def validate(cfg: RunConfig) -> None:
     """What one field's range cannot say: the task, vLLM's presence, whole groups per batch."""
     if cfg.task not in TASKS:
         raise ConfigError(f"unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
-    from .reward_spec import reward_func
-
     for name in cfg.task_spec.reward_funcs:  # parses a custom spec; refuses what is not registered
         try:
             reward_func(name)

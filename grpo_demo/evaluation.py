@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .adapters import ResidentModel
+from .data import eval_prompts
+from .generation import GenerationError, SamplingParams, sample
 from .metrics import diversity, longest_run, looks_collapsed
 from .rewards import REWARDS
 from .settings import ConfigError, setting, settings_of
@@ -33,8 +36,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .adapters import ResidentModel
 
 TABLE_REWARDS = ("four_letter", "word_count")  # the report's two rewards, shown first
 
@@ -96,8 +97,6 @@ EVAL_SIZE = settings_of(EvalSize)["num_samples"]
 
 def check_num_samples(n: int, app: bool = False) -> int:
     """The evaluation size every entry point allows (the app's cap is lower)."""
-    from .generation import GenerationError
-
     try:
         return EVAL_SIZE.parse(n, app=app)
     except ConfigError as exc:
@@ -122,9 +121,6 @@ def evaluate(
     H100, as measured by an earlier session).
     """
     import pandas as pd
-
-    from .data import eval_prompts
-    from .generation import SamplingParams, sample
 
     if not adapters:
         raise ValueError("choose at least one model to evaluate (base or an adapter)")

@@ -136,7 +136,7 @@ def sample(
     )
 
     def one_chunk(chunk: list[str], adapter: str, seed: int) -> list[str]:
-        # one lock hold per chunk: a training step may run between chunks, never inside one
+        # one compute job per chunk: a training phase may run between chunks, never inside one
         with resident.inference([adapter] * len(chunk)) as extra:
             return new_texts(
                 resident.model, tok, chunk, seed, params.max_new_tokens, **sampling, **extra

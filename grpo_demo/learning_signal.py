@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .adapters import BASE, ResidentModel
+from .generation import SamplingParams, sample
+from .reward_spec import reward_func
 from .tasks import Task
 
 ADVANTAGE_EPS = 1e-4  # TRL adds this to the group's std before dividing
@@ -57,8 +60,6 @@ def score_groups(
     task: Task, prompts: list[str], completions: list[list[str]], ids: list[list[list[int]]]
 ) -> list[Group]:
     """Score each prompt's completions with the task's terms, as TRL would in a step."""
-    from .reward_spec import reward_func
-
     groups = []
     for prompt, texts, token_ids in zip(prompts, completions, ids, strict=True):
         terms = {
@@ -124,7 +125,7 @@ def signal_lines(metrics: dict[str, float], beta: float | None) -> list[tuple[st
 
 
 def score_base(
-    resident,
+    resident: ResidentModel,
     task: Task,
     prompts: list[str],
     num_generations: int = 8,
@@ -133,9 +134,6 @@ def score_base(
 ) -> list[Group]:
     """Sample one group per prompt from the base model (temperature 1, as TRL samples) and
     score it: what the first step of a run would see."""
-    from .adapters import BASE
-    from .generation import SamplingParams, sample
-
     params = SamplingParams(num_generations, max_new_tokens, 1.0, 1.0, seed)
     done = sample(resident, prompts, [BASE], params)
     texts = [c.text for c in done]

@@ -24,6 +24,16 @@ MEASURED = "as runs of this size went on this machine"
 NEAR = 2.0  # a step measured at up to 2x (or 1/2x) the tokens is scaled to this size
 
 
+def clock(seconds: float) -> str:
+    """A time as a class reads it on the projector.
+
+    >>> clock(545.4)
+    '9m05s'
+    """
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s"
+
+
 def pace_file() -> Path:
     return cache_root() / "pace.json"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from .metrics import longest_run
+from .metrics import MAX_RUN, loops
 from .rewards import real_words
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 # Contractions without their apostrophe are four letters by the report's split(" "): a hack.
 APOSTROPHE_DROPS = frozenset({"dont", "cant", "wont", "im"})
 DISTINCT2_SHARE = 0.6  # distinct-2 must keep this share of the base's
-MAX_RUN = 3  # no completion may repeat one word more often than this in a row
 
 
 def drops_apostrophe(text: str) -> bool:
@@ -33,15 +32,6 @@ def drops_apostrophe(text: str) -> bool:
     (True, False)
     """
     return bool(APOSTROPHE_DROPS & set(real_words(text.lower())))
-
-
-def loops(text: str, limit: int = MAX_RUN) -> bool:
-    """Repeats one word more than ``limit`` times in a row: what the no-collapse bar counts.
-
-    >>> loops("girl girl Girl girl, go"), loops("so so so good")
-    (True, False)
-    """
-    return longest_run(real_words(text.lower())) > limit
 
 
 def mean_words(texts: Iterable[str]) -> float:
@@ -123,7 +113,6 @@ class Bars:
     metric: str  # the reward the gain bar is about
     gain: Plus | Times
     distinct2_share: float = DISTINCT2_SHARE
-    max_run: int = MAX_RUN
 
 
 BARS: dict[str, Bars] = {  # evaluated task -> its bars
@@ -151,7 +140,7 @@ def scores(result: EvalResult, adapter: str, bars: Bars) -> Scores:
         mean=float(means[(adapter, bars.metric)]),
         distinct_2=div["distinct_2"],
         max_run=int(div["max_run"]),
-        over3=sum(loops(t, bars.max_run) for t in texts),
+        over3=sum(map(loops, texts)),
     )
 
 
@@ -163,8 +152,8 @@ def verdicts(bars: Bars, base: Scores, tuned: Scores) -> list[Check]:
     [True, False, True]
     """
     run = (
-        f"longest run of one word {tuned.max_run} <= {bars.max_run} (completions with a run "
-        f"over {bars.max_run}: {tuned.over3}; base: {base.over3}, longest {base.max_run})"
+        f"longest run of one word {tuned.max_run} <= {MAX_RUN} (completions with a run "
+        f"over {MAX_RUN}: {tuned.over3}; base: {base.over3}, longest {base.max_run})"
     )
     return [
         Check(
@@ -176,7 +165,7 @@ def verdicts(bars: Bars, base: Scores, tuned: Scores) -> list[Check]:
             f"distinct-2 {tuned.distinct_2:.3f} >= {bars.distinct2_share} x base "
             f"{base.distinct_2:.3f}",
         ),
-        Check(tuned.max_run <= bars.max_run, run),
+        Check(tuned.max_run <= MAX_RUN, run),
     ]
 
 

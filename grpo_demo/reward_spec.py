@@ -176,7 +176,10 @@ def task_score(task: Task, text: str, rewards: dict[str, float]) -> float:
 
 
 def reward_func(label: str) -> Callable[..., list[float]]:
-    """A TRL reward function from a label (a registered name, or a term with parameters)."""
-    if label in REWARDS:
-        return REWARDS[label]
+    """A TRL reward function from a label (a registered name, or a term with parameters):
+    always a ``Term`` read from ``TERMS``, the one registry a run's rewards come from.
+
+    >>> reward_func("four_letter").__name__, reward_func("n_letter[n=3]")(["the cat"])
+    ('four_letter', [0.0])
+    """
     return parse_term(label)[0]

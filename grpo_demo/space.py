@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .models import device_name
 from .settings import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,8 +90,6 @@ def run_caps() -> RunCaps | None:
     yours. Off a Space it returns before asking torch about the device (no import)."""
     if not on_space():
         return None
-    from .models import device_name
-
     return GPU_CAPS if device_name().startswith("cuda") else CPU_CAPS
 
 

@@ -4,8 +4,8 @@ An adapter lives in ``checkpoints/<base>/<name>/`` as a standard PEFT folder
 (``adapter_config.json`` + ``adapter_model.safetensors``) plus ``run.json`` (how it was
 trained) and a model card (``README.md``). This module is the only one that knows that
 layout: training hands it plain data and a function that writes the weights; the resident
-model asks it which folders are safe to load. Nothing here uses PEFT or TRL (torch only to
-list the attribute names an adapter cannot take).
+model asks it which folders are safe to load. Nothing here uses PEFT or TRL (the slot names
+come from ``lora_slots``; torch only to list the attribute names an adapter cannot take).
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .lora_slots import BASE, TRL_SLOTS, WEIGHTS_FILE
+from .reward_spec import task_of
 from .settings import ConfigError
 from .tasks import Task
 
 CHECKPOINTS_ENV = "GRPO_DEMO_CHECKPOINTS"
-WEIGHTS = "adapter_model.safetensors"
+WEIGHTS = WEIGHTS_FILE
 ADAPTER_CONFIG = "adapter_config.json"
 RUN_RECORD = "run.json"
 MODEL_CARD = "README.md"
@@ -35,7 +37,7 @@ LEFTOVER_PREFIXES = (".tmp-", ".trash-")  # half-written and replaced folders of
 LEFTOVER_AGE_S = 600  # younger ones may be another process saving right now
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-RESERVED_NAMES = frozenset({"base", "default", "ref"})  # the base, and PEFT/TRL's own slots
+RESERVED_NAMES = frozenset({BASE, *TRL_SLOTS})  # the base, and TRL's own slots
 
 
 class AdapterError(ValueError):
@@ -58,8 +60,6 @@ class AdapterInfo:
     @property
     def task_spec(self) -> Task | None:
         """What it was trained on: its custom reward, else its named task (None if unknown)."""
-        from .reward_spec import task_of
-
         config = self.run.get("config", {})
         return task_of(config.get("task", ""), config.get("reward"))
 

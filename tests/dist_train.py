@@ -11,7 +11,7 @@ from pathlib import Path
 import grpo_demo.rewards as rewards
 from grpo_demo.__main__ import main
 from grpo_demo.adapters import ResidentModel
-from grpo_demo.training.trl_backend import TRAINING_SLOT
+from grpo_demo.lora_slots import TRAINING_SLOT
 
 
 def run(checkpoints: str, out: Path) -> int:

@@ -49,17 +49,16 @@ def test_a_long_job_runs_the_jobs_queued_meanwhile_when_it_lets_them_in():
 def test_training_and_requests_from_other_threads_run_on_the_compute_thread(
     tiny_resident, monkeypatch
 ):
-    import grpo_demo.rewards as rewards
+    from grpo_demo.reward_spec import TERMS, TermInfo
 
     seen = set()
-    original = rewards.REWARDS["four_letter"]
+    original = TERMS["four_letter"].func
 
     def where(completions, **kwargs):
         seen.add(threading.current_thread().name)
         return original(completions, **kwargs)
 
-    where.__name__ = "four_letter"
-    monkeypatch.setitem(rewards.REWARDS, "four_letter", where)
+    monkeypatch.setitem(TERMS, "four_letter", TermInfo(where))
     run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "on-compute", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
     assert seen == {"compute"}  # TRL called the reward from the compute thread
@@ -77,3 +76,39 @@ def test_training_and_requests_from_other_threads_run_on_the_compute_thread(
     requester.start()
     requester.join(120)
     assert calls == ["compute"]
+
+
+def test_two_starts_at_once_make_one_run_the_managers_guard(tiny_resident, monkeypatch):
+    """The one lock left besides the compute thread: ``TrainingManager`` checks "is a run
+    going?" and starts one as a single step. Without it, two Start clicks in the same
+    moment (two Gradio threads) would both see no run and start two; the slowed name check
+    below opens that window wide."""
+    import time
+
+    from grpo_demo import store
+    from grpo_demo.training import BusyError, TrainingManager
+
+    slow = store.check_new_name
+
+    def slowed(*args, **kwargs):
+        time.sleep(0.3)  # inside the check-then-start window
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(store, "check_new_name", slowed)
+    manager = TrainingManager(tiny_resident)
+    outcomes: list[str] = []
+
+    def start(name: str) -> None:
+        try:
+            manager.start(tiny_config(max_steps=1), name, prompts=PROMPTS)
+            outcomes.append("started")
+        except BusyError:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["busy", "started"]
+    assert manager.current.join(timeout=300).error is None

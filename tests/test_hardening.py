@@ -90,8 +90,8 @@ def test_bad_generate_input_is_refused_and_the_next_request_works(demo, index, v
 def test_bad_training_input_is_refused_before_any_run(demo, change, message):
     with pytest.raises(gr.Error, match=message):
         next(demo.train(**{**TRAIN, "name": "x", **change}))
-    assert demo.manager.current is None
-    assert not list(demo.resident.adapter_dir.glob("*"))
+    assert demo.state.manager.current is None
+    assert not list(demo.state.resident.adapter_dir.glob("*"))
 
 
 def test_num_generations_not_dividing_the_batch_is_a_config_error():
@@ -146,10 +146,10 @@ def test_corrupt_adapters_are_listed_as_problems_and_never_loaded(tiny_resident,
 
 
 def test_a_reward_that_raises_mid_run_ends_the_run_with_the_error(demo, monkeypatch):
-    import grpo_demo.rewards as rewards
+    from grpo_demo.reward_spec import TERMS, TermInfo
 
     calls = []
-    original = rewards.REWARDS["four_letter"]
+    original = TERMS["four_letter"].func
 
     def flaky(completions, **kwargs):
         calls.append(1)
@@ -157,11 +157,10 @@ def test_a_reward_that_raises_mid_run_ends_the_run_with_the_error(demo, monkeypa
             raise RuntimeError("reward crashed at step 2")
         return original(completions, **kwargs)
 
-    flaky.__name__ = "four_letter"  # TRL logs each reward under its function's name
-    monkeypatch.setitem(rewards.REWARDS, "four_letter", flaky)
+    monkeypatch.setitem(TERMS, "four_letter", TermInfo(flaky))  # the run's one registry
     views = list(demo.train(name="flaky", **{**TRAIN, "max_steps": 5}))
     assert "reward crashed at step 2" in views[-1][0]
-    assert "flaky" not in demo.resident.names()
+    assert "flaky" not in demo.state.resident.names()
     monkeypatch.undo()
     assert len(demo.generate(*OK_GENERATE)[1]) == 1  # the app still answers
     assert "finished" in list(demo.train(name="after", **TRAIN))[-1][0]  # and trains again
@@ -226,10 +225,10 @@ def test_a_process_killed_mid_save_never_lists_a_half_adapter(tiny_gpt2, tmp_pat
 
 def test_an_existing_name_is_never_silently_overwritten(demo):
     assert "finished" in list(demo.train(name="mine", **TRAIN))[-1][0]
-    before = (demo.resident.adapter_dir / "mine" / "adapter_model.safetensors").read_bytes()
+    before = (demo.state.resident.adapter_dir / "mine" / "adapter_model.safetensors").read_bytes()
     with pytest.raises(gr.Error, match="already exists"):
         next(demo.train(name="mine", **TRAIN))
-    after = (demo.resident.adapter_dir / "mine" / "adapter_model.safetensors").read_bytes()
+    after = (demo.state.resident.adapter_dir / "mine" / "adapter_model.safetensors").read_bytes()
     assert before == after
 
 
@@ -237,7 +236,7 @@ def test_user_text_is_only_ever_text(demo, tmp_path):
     marker = tmp_path / "pwned"
     payload = f"__import__('os').system('touch {marker}') {{0.__class__}} $(touch {marker})"
     assert "1 completions" in demo.generate(payload, "base", 1, 8, 1.0, 0)[3]
-    [completion] = generate(demo.resident, payload, "base", SamplingParams(1, 8))
+    [completion] = generate(demo.state.resident, payload, "base", SamplingParams(1, 8))
     assert completion.prompt == payload
     with pytest.raises(gr.Error):
         next(demo.train(**{**TRAIN, "name": f"x; touch {marker}"}))

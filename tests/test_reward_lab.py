@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from grpo_demo.app import forms
+from grpo_demo.app.forms import errors_of
 from grpo_demo.config import ConfigError, RunConfig
 from grpo_demo.learning_signal import group_advantages, score_base, tied, verdict
 from grpo_demo.presets import from_preset
@@ -136,20 +138,26 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     message, table = demo.score_base("four-letter", "1*n_letter[n=3]", 4, 8)
     assert message[:1] in "✅⚠❌" and len(table) == 8  # 2 prompts x 4
     assert {"group", "completion", "total", "advantage", "n_letter[n=3]"} <= set(table.columns)
-    checks = demo.check_train("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "1*nope")
-    assert [c["is_valid"] for c in checks] == [True] * 7 + [False, True, True, True]
-    assert "unknown reward term 'nope'" in checks[7]["message"]
-    checks = demo.check_train(
-        "four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8, "", "a\n" * 6, 0
+    form = dict(
+        task="four-letter",
+        preset="classroom-four-letter",
+        name="x",
+        learning_rate=1e-3,
+        num_generations=8,
+        max_steps=2,
+        max_completion_length=8,
     )
-    assert [c["is_valid"] for c in checks][-3:] == [False, False, True]
-    assert "at most 5 probe prompts" in checks[-3]["message"]
-    assert "probe_every must be 1..1000" in checks[-2]["message"]
-    box, under = demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 0, 99999)
+    wrong = errors_of(forms.train, demo.state, **form, reward="1*nope")
+    assert list(wrong) == ["reward"] and "Reward: unknown reward term 'nope'" in wrong["reward"]
+    wrong = errors_of(forms.train, demo.state, **form, probes="a\n" * 6, probe_every=0)
+    assert list(wrong) == ["probes", "probe_every"]
+    assert "at most 5 probe prompts" in wrong["probes"]
+    assert "probe_every must be 1..1000" in wrong["probe_every"]
+    box, under = demo.start_check(**{**form, "max_steps": 0, "max_completion_length": 99999})
     assert "Training steps (max_steps)**: max_steps must be 1..10000 (got 0)" in box
     assert "Answer length (max_completion_length)**: max_completion_length" in box
     assert "max_steps must be" in under and "Task" not in under  # the numbers' own row
-    assert demo.start_check("four-letter", "classroom-four-letter", "x", 1e-3, 8, 2, 8) == ("", "")
+    assert demo.start_check(**form) == ("", "")
 
 
 def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):

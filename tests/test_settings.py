@@ -10,7 +10,8 @@ from grpo_demo.__main__ import _parser
 from grpo_demo.config import GRPO_FIELDS, SETTINGS, ConfigError, RunConfig
 from grpo_demo.evaluation import EVAL_SIZE, check_num_samples
 from grpo_demo.generation import GenerationError, SamplingParams
-from grpo_demo.settings import Setting, limits_table, settings_of
+from grpo_demo.limits import limits_table
+from grpo_demo.settings import Setting, settings_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ def _subparser(name: str):
 
 def test_readme_limits_table_is_the_generated_one():
     readme = (ROOT / "README.md").read_text()
-    assert limits_table() in readme, "run: python -m grpo_demo.settings --write README.md"
+    assert limits_table() in readme, "run: python -m grpo_demo.limits --write README.md"
 
 
 @pytest.mark.parametrize(

@@ -92,14 +92,14 @@ def test_on_a_cpu_space_runs_are_capped_with_a_message_and_the_tab_says_so(
     tiny_resident, monkeypatch
 ):
     demo = Demo(tiny_resident)
-    assert demo.run_caps() is None and demo.caps_note() == ""  # local: no caps
+    assert demo.state.caps() is None and demo.caps_note() == ""  # local: no caps
     monkeypatch.setenv(space.SPACE_ENV, "alice/kg")
-    caps = demo.run_caps()
+    caps = demo.state.caps()
     assert caps == space.CPU_CAPS and "10 steps" in demo.caps_note()
     with pytest.raises(gr.Error, match=r"max_steps must be <= 10 on this Space \(CPU; got 11\)"):
         next(demo.train(**{**TRAIN, "name": "too-long", "max_steps": 11}))
     with pytest.raises(gr.Error, match="max_completion_length must be <= 64"):
         next(demo.train(**{**TRAIN, "name": "too-wide", "max_completion_length": 65}))
-    assert demo.manager.current is None
+    assert demo.state.manager.current is None
     last = list(demo.train(**{**TRAIN, "name": "fits"}))[-1]
     assert "finished" in last[0]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grpo_demo.training import TrainingRun, merged_lora
+from grpo_demo.lora_slots import merged_slot
+from grpo_demo.training import TrainingRun
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 
 
@@ -40,7 +41,7 @@ def test_merged_rollouts_match_the_unmerged_model_and_restore_the_base(lora_mode
         plain_greedy, plain_sampled = sample(True), sample(False)
         with model.disable_adapter():
             base_logits = model(**inputs).logits
-        with merged_lora(model, "default"):
+        with merged_slot(model, "default"):
             merged_logits = model(**inputs).logits
             merged_greedy, merged_sampled = sample(True), sample(False)
     assert not torch.allclose(plain_logits, base_logits, atol=1e-3)  # the adapter matters

@@ -12,6 +12,8 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from grpo_demo.app import forms
+from grpo_demo.app.forms import errors_of
 from grpo_demo.generation import Completion
 from grpo_demo.presets import from_preset
 from grpo_demo.ui import build_app
@@ -54,24 +56,14 @@ def test_generate_returns_highlight_tables_status_and_csv_rows(demo):
     assert {(r["seed"], r["temperature"], r["max_new_tokens"]) for r in rows} == {(0, 1, 8)}
 
 
-@pytest.mark.parametrize(
-    ("field", "args", "message"),
-    [
-        (0, ("", "base", 2, 8, 1.0, 0), "Prompt: "),
-        (0, ("w" * 2001, "base", 2, 8, 1.0, 0), "longer than"),
-        (1, ("ok", "missing-adapter", 2, 8, 1.0, 0), "unknown adapter"),
-        (2, ("ok", "base", 0, 8, 1.0, 0), "num_samples must be 1..16 (got 0)"),
-        (2, ("ok", "base", 2.5, 8, 1.0, 0), "num_samples must be a whole number"),
-        (3, ("ok", "base", 2, 500, 1.0, 0), "max_new_tokens must be 1..256 (got 500)"),
-        (4, ("ok", "base", 2, 8, -0.5, 0), "temperature must be >= 0"),
-        (5, ("ok", "base", 2, 8, 1.0, 1.5), "seed must be a whole number"),
-    ],
-)
-def test_the_validator_names_the_wrong_field_and_only_that_one(demo, field, args, message):
-    checks = demo.check_generate(*args)
-    assert len(checks) == len(args)
-    assert [c["is_valid"] for c in checks] == [i != field for i in range(len(args))]
-    assert message in checks[field]["message"]
+def test_an_events_validator_puts_each_forms_message_under_its_field(demo):
+    fields = dict(prompt=0, adapter=1, num_samples=2, max_new_tokens=3, temperature=4, seed=5)
+    validate = demo.validator("generate", fields)  # the keys stand for the components
+    checks = validate(
+        prompt="", adapter="base", num_samples=0, max_new_tokens=8, temperature=1.0, seed=0
+    )
+    assert [c["is_valid"] for c in checks] == [False, True, False, True, True, True]
+    assert checks[0]["message"].startswith("Prompt: ") and "num_samples" in checks[2]["message"]
 
 
 @pytest.mark.parametrize(
@@ -132,17 +124,17 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
 def test_second_start_is_refused_and_stop_works(demo):
     first = demo.train(name="long-run", **{**TRAIN, "max_steps": 30})
     next(first)  # started
-    with pytest.raises(gr.Error, match="already going"):
+    with pytest.raises(gr.Error, match=r"is going .*one run at a time"):
         next(demo.train(name="other", **TRAIN))
-    checks = demo.check_train(**{**TRAIN, "name": "other"})
-    assert "Start refused" in checks[2]["message"]  # under the adapter name, before Start
+    errors = errors_of(forms.train, demo.state, **{**TRAIN, "name": "other"})
+    assert "Start refused" in errors["name"]  # under the adapter name, before Start
     *_, seen = demo.training_view(None)
     assert demo.training_view(seen)[1:9] == (gr.skip(),) * 8  # nothing redrawn if unchanged
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]
     assert demo.stop() == "No training run is going."
-    assert not (demo.resident.adapter_dir / "other").exists()
+    assert not (demo.state.resident.adapter_dir / "other").exists()
 
 
 @pytest.mark.parametrize(
@@ -159,9 +151,8 @@ def test_second_start_is_refused_and_stop_works(demo):
 def test_bad_training_input_is_refused(demo, change, message):
     with pytest.raises(gr.Error, match=message):
         next(demo.train(**{**TRAIN, "name": "x", **change}))
-    checks = demo.check_train(**{**TRAIN, "name": "x", **change})
-    wrong = [c["message"] for c in checks if not c["is_valid"]]
-    assert len(wrong) == 1 and message in wrong[0]
+    wrong = errors_of(forms.train, demo.state, **{**TRAIN, "name": "x", **change})
+    assert len(wrong) == 1 and message in next(iter(wrong.values()))
 
 
 def test_with_generations_keeps_whole_groups():
@@ -192,7 +183,8 @@ def test_evaluate_small_n(demo, tmp_path):
         demo.evaluate([], 4)
     with pytest.raises(gr.Error):
         demo.evaluate(["base"], 5000)
-    assert [c["is_valid"] for c in demo.check_evaluate(["base", "nope"], 5000)] == [False, False]
+    wrong = errors_of(forms.evaluate, demo.state, adapters=["base", "nope"], num_samples=5000)
+    assert set(wrong) == {"adapters", "num_samples"}
 
 
 def test_generation_during_training_is_served(demo):
@@ -209,11 +201,11 @@ def test_generation_during_training_is_served(demo):
 def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monkeypatch):
     """The request arrives while a step samples and scores (the lock is held): it is served
     when the rollouts end, before the update of the same step - one phase, not one step."""
-    import grpo_demo.rewards as rewards
+    from grpo_demo.reward_spec import TERMS, TermInfo
 
-    resident = demo.resident
+    resident = demo.state.resident
     in_rollouts = threading.Event()
-    original = rewards.REWARDS["four_letter"]
+    original = TERMS["four_letter"].func
 
     def waits_for_a_request(completions, **kwargs):  # runs inside the rollouts phase
         if not resident.compute.is_current:
@@ -224,15 +216,14 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
             time.sleep(0.01)  # until the request below is queued on the model
         return original(completions, **kwargs)
 
-    waits_for_a_request.__name__ = "four_letter"
-    monkeypatch.setitem(rewards.REWARDS, "four_letter", waits_for_a_request)
+    monkeypatch.setitem(TERMS, "four_letter", TermInfo(waits_for_a_request))
     seen = []
     inference = resident.inference
 
     @contextmanager
     def watched(adapters):
         with inference(adapters) as extra:
-            run = demo.manager.current
+            run = demo.state.manager.current
             seen.append((run.phase, len(run.history)))
             yield extra
 
@@ -245,7 +236,7 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
     demo.generate("Hi", "base", 1, 8, 1, 0)
     assert seen[0] == ("between", 0)  # after step 1's rollouts, before its update
     assert "finished" in list(views)[-1][0]
-    assert set(demo.manager.current.phase_seconds) >= {"rollouts", "between", "update"}
+    assert set(demo.state.manager.current.phase_seconds) >= {"rollouts", "between", "update"}
 
 
 def test_app_builds_with_the_documented_api_names(demo):
@@ -264,7 +255,7 @@ def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tm
     demo = Demo(model=str(tiny_gpt2), checkpoints=tmp_path)
     build_app(demo)  # needs no model: adapter names come from disk
     assert demo.adapter_names() == ["base"]
-    assert demo.resident is not None  # waits for the model
+    assert demo.state.resident is not None  # waits for the model
     _, _, header, _ = demo.refresh_choices(None, "base", [])
     assert "device" in header and "loading" not in header
     assert len(demo.generate("Hi", "base", 1, 8, 1.0, 0)[1]) == 1
@@ -320,13 +311,13 @@ def test_only_the_page_that_started_a_run_or_the_teacher_can_stop_it(tiny_reside
     args = {**TRAIN, "max_steps": 30}
     with pytest.raises(gr.Error, match="teacher key"):  # a key reserves Start
         next(demo.train(name="student-run", **args, request=student))
-    checks = demo.check_train(**args, name="x", teacher_key="wrong")
-    assert "teacher key" in checks[-1]["message"]
+    wrong = errors_of(forms.train, demo.state, **args, name="x", teacher_key="wrong")
+    assert "teacher key" in wrong["teacher_key"]
     first = demo.train(name="teacher-run", **args, teacher_key="chalk", request=teacher)
     next(first)
     refused = demo.stop(request=student)
     assert "Stop refused" in refused and "only that page or the teacher key" in refused
-    assert demo.manager.current.running and not demo.manager.current.stopping
+    assert demo.state.manager.current.running and not demo.state.manager.current.stopping
     progress = demo.training_view(None, "", request=student)[0]
     assert "only that page (or the teacher key) can stop it" in progress
     assert "started on this page" in demo.training_view(None, "", request=teacher)[0]
@@ -358,9 +349,9 @@ def test_the_time_hint_and_the_eta_share_this_machines_measured_pace(demo, tmp_p
     path.write_text("{not json")  # a broken file only loses the memory
     assert step_seconds("m", 1024, path)[0] == FALLBACK_SECONDS_PER_TOKEN * 1024
     views = list(demo.train(name="paced", **TRAIN))
-    run = demo.manager.current
+    run = demo.state.manager.current
     per_step = run.history[-1].elapsed / len(run.history)
     tokens = 8 * 4 * 8  # the batch of this TRAIN: 8 prompts' groups of 4 answers x 8 tokens
-    assert demo.pace(tokens) == (pytest.approx(per_step), MEASURED)
-    assert demo.seconds_per_step(run.config.resolved()) == pytest.approx(per_step)
+    assert demo.state.pace(tokens) == (pytest.approx(per_step), MEASURED)
+    assert demo.state.seconds_per_step(run.config.resolved()) == pytest.approx(per_step)
     assert f"{per_step:.1f} s/step" in views[-1][0]  # the ETA's pace is the same figure

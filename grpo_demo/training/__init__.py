@@ -1,5 +1,5 @@
-"""Training: a GRPO run in a worker (``run``), what it reports (``events``), and the one
-module that drives TRL and PEFT (``trl_backend``)."""
+"""Training: a GRPO run on the compute thread (``run``), what it reports (``events``), and the
+one module that drives TRL (``trl_backend``)."""
 
 from .events import (
     BusyError,
@@ -19,7 +19,7 @@ from .run import (
     step_from_record,
     train,
 )
-from .trl_backend import grpo_args, merged_lora
+from .trl_backend import grpo_args
 
 __all__ = [
     "PROBE_EVERY",
@@ -35,7 +35,6 @@ __all__ = [
     "collapse_step",
     "grpo_args",
     "is_main_process",
-    "merged_lora",
     "step_from_record",
     "train",
 ]

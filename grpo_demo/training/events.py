@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..metrics import diversity, looks_collapsed
+from ..metrics import diversity, first_collapse, looks_collapsed
 from ..store import AdapterInfo
 
 
@@ -79,13 +79,10 @@ def step_event(
 
 
 def collapse_step(history: list[StepEvent]) -> int | None:
-    """The step at which a run first looked collapsed: the flag, or distinct words halved
-    since step 1 (the Train tab's banner and ``bench.hack`` use this one rule)."""
-    first = history[0] if history else None
-    for e in history:
-        if e.collapsed or e.distinct_1 < 0.5 * first.distinct_1:
-            return e.step
-    return None
+    """The step at which a run first looked collapsed (``metrics.first_collapse``: the Train
+    tab's banner and ``bench.hack`` use this one rule)."""
+    i = first_collapse([(e.collapsed, e.distinct_1) for e in history])
+    return None if i is None else history[i].step
 
 
 @dataclass

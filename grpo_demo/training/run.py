@@ -1,7 +1,8 @@
-"""One GRPO run in a worker thread: events, a stop flag, one run at a time, an atomic save.
+"""One GRPO run as a job on the compute thread: events, a stop flag, one run at a time, a save.
 
 Simplifications, stated: the loss, sampling and advantages are TRL's own (nothing hand-written
-here); this module (1) trains in a worker thread, (2) publishes one ``StepEvent`` per
+here); this module (1) hands the run to the compute thread and waits for it in a watcher
+thread of its own (so a caller never blocks), (2) publishes one ``StepEvent`` per
 optimizer step with the step's completions (prompt, each reward, advantage), (3) honours a
 stop flag at the end of the current step and (4) hands the trained weights and a plain
 record of the run to the adapter store. How TRL is driven lives in ``trl_backend``.
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import store
+from .. import lora_slots, store
 from ..adapters import ResidentModel
 from ..config import ConfigError, RunConfig
 from ..data import train_prompts
+from ..generation import check_prompts, new_texts
 from ..models import device_name, native_bf16
 from ..reward_spec import reward_func
 from ..settings import Setting
@@ -115,6 +117,16 @@ class TrainingRun:
             return None
         return max(typical - (time.perf_counter() - self.phase_started), 0.0)
 
+    def seconds_left(self, first_step_estimate: float | None = None) -> float | None:
+        """Seconds until the run ends: its own pace once a step is done, else the estimate
+        (seconds per step on this machine) times its steps."""
+        done, total = len(self.history), self.config.max_steps
+        if not done:
+            return first_step_estimate * total if first_step_estimate else None
+        last = self.history[-1].elapsed
+        elapsed = max(time.time() - self.started_at, last)
+        return max(last / done * (total - done) - (elapsed - last), 0.0)
+
     # -- events --------------------------------------------------------------------------
     def _publish(self, event: Event) -> None:
         with self._changed:
@@ -173,6 +185,9 @@ class TrainingManager:
     def __init__(self, resident: ResidentModel):
         self.resident = resident
         self.current: TrainingRun | None = None
+        # what this lock still protects (the compute thread serialises the model, not
+        # this): "is a run going?" and starting one are one step, so two Start clicks in
+        # the same moment make one run and one BusyError (test_compute checks it)
         self._guard = threading.Lock()
 
     def start(self, config: RunConfig, name: str, **kwargs: Any) -> TrainingRun:
@@ -223,7 +238,10 @@ def train(
 
     saved: store.AdapterInfo | None = None
     with tempfile.TemporaryDirectory(prefix="grpo-run-") as workdir:
-        model = resident.training_model(trl_backend.lora_config(resident.spec, cfg))
+        lora = lora_slots.lora_config(
+            resident.spec, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules
+        )
+        model = resident.training_model(lora)
         if run.probes:
             run.base_probes = probe(resident, run.probes, cfg, base=True)
         try:
@@ -234,7 +252,6 @@ def train(
                 resident.tokenizer,
                 workdir=workdir,
                 reward_funcs=[reward_func(n) for n in cfg.task_spec.reward_funcs],
-                lock=resident.lock,
                 on_log=on_log,
                 stop=run._stop,
                 on_phase=run.enter_phase,
@@ -249,15 +266,14 @@ def train(
             # main process alone writes the adapter
             if trainer.accelerator.is_main_process:
                 record = run_record(run, summary, time.time() - start)
-                with resident.lock:
-                    saved = store.save_adapter(
-                        resident.adapter_dir,
-                        run.name,
-                        lambda folder: trl_backend.write_trained_weights(resident.model, folder),
-                        record,
-                        overwrite=run.overwrite,
-                        steps=[step_record(e) for e in run.history],
-                    )
+                saved = store.save_adapter(
+                    resident.adapter_dir,
+                    run.name,
+                    lambda folder: lora_slots.write_trained_weights(resident.model, folder),
+                    record,
+                    overwrite=run.overwrite,
+                    steps=[step_record(e) for e in run.history],
+                )
         finally:
             resident.end_training(saved)
     return saved
@@ -289,8 +305,6 @@ MAX_PROBES = 5
 
 def check_probes(prompts: list[str]) -> list[str]:
     """At most five non-empty probe prompts (each checked like a Playground prompt)."""
-    from ..generation import check_prompts
-
     prompts = [p for p in prompts if p.strip()]
     if len(prompts) > MAX_PROBES:
         raise ConfigError(f"at most {MAX_PROBES} probe prompts (got {len(prompts)})")
@@ -302,8 +316,6 @@ def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: boo
     time: a change between two probes is the training, not the dice."""
     import torch
 
-    from ..generation import new_texts
-
     model = resident.model
     was_training = model.training
     model.eval()
@@ -313,7 +325,7 @@ def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: boo
     if cfg.bf16_rollouts if cfg.bf16_rollouts is not None else native_bf16():
         fast = torch.autocast(model.device.type, dtype=torch.bfloat16)
     try:
-        with model.disable_adapter() if base else nullcontext(), fast:
+        with lora_slots.base_only(model) if base else nullcontext(), fast:
             return new_texts(
                 model,
                 resident.tokenizer,
@@ -379,7 +391,7 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": trl_backend.versions(),
         "device": device_name(),  # a step's seconds mean little without it
-        "weights_dtype": trl_backend.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
+        "weights_dtype": lora_slots.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
         "summary": summary,
         "history": history,
         "probes": {"prompts": run.probes, "every": run.probe_every, "base": run.base_probes},

@@ -1,4 +1,5 @@
-"""The Gradio app: one builder per tab; handlers call the package (never torch directly)."""
+"""The Gradio app: one builder per tab, wired to ``Demo``'s handlers (which use the app
+layer and the package, never torch directly)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..models import ModelUnavailable, preflight, resolve_spec
+from ..space import on_space
 from . import about, evaluate, playground, server, train
 from .handlers import Demo
 
@@ -96,8 +99,6 @@ def build_app(demo: Demo) -> gr.Blocks:
 
 def server_name() -> str:
     """A Space's proxy must reach the app (0.0.0.0); locally only this machine can."""
-    from ..space import on_space
-
     return os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
 
 
@@ -115,8 +116,6 @@ def main(argv: list[str] | None = None) -> None:
         "never put it in the repository)",
     )
     args = parser.parse_args(argv)
-    from ..models import ModelUnavailable, preflight, resolve_spec
-
     try:
         preflight(resolve_spec(args.model))  # fail before serving a page that cannot work
     except ModelUnavailable as exc:

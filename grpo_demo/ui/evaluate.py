@@ -50,14 +50,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         gr.Markdown(DIVERSITY_NOTE)
     hist = gr.Image(label="Reward histograms", type="filepath")
     files = gr.File(label="Download results (JSON, CSV, PNG)", file_count="multiple")
+    fields = {"adapters": adapters, "num_samples": num_samples}
     go.click(
         demo.evaluate,
-        [adapters, num_samples],
-        [table1, diversity, verdict, hist, files],
+        inputs_kwargs=fields,
+        outputs=[table1, diversity, verdict, hist, files],
         api_name="evaluate",
-        concurrency_id="model",
-        concurrency_limit=1,
-        validator=demo.check_evaluate,
+        concurrency_limit=None,  # a job on the compute thread, as every use of the model
+        validator=demo.validator("evaluate", fields),
         show_progress_on=[verdict],  # one progress bar, not one per output
     )
     return {"adapters": adapters}

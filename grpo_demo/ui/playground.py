@@ -6,9 +6,8 @@ import gradio as gr
 import pandas as pd
 
 from ..adapters import BASE
+from ..app.forms import SAMPLING
 from ..data import EXAMPLES
-from ..generation import SamplingParams
-from ..settings import settings_of
 from .handlers import Demo
 from .views import (
     COMPLETION_COLUMNS,
@@ -22,10 +21,9 @@ from .views import (
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
-    sampling = settings_of(SamplingParams)  # ranges and help from the one definition
-
     def number(name: str, value, label: str, **kwargs) -> gr.Number:
-        return gr.Number(value=value, label=label, **sampling[name].widget(), **kwargs)
+        """Ranges and help from the one definition (``SamplingParams``)."""
+        return gr.Number(value=value, label=label, **SAMPLING[name].widget(), **kwargs)
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -97,40 +95,46 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     samples = gr.State([])
     latest = gr.State([])
     download = gr.DownloadButton("Download this session's samples (CSV)", visible=False)
-    fields = [num_samples, max_new_tokens, temperature, seed]
+    sampled = {
+        "prompt": prompt,
+        "num_samples": num_samples,
+        "max_new_tokens": max_new_tokens,
+        "temperature": temperature,
+        "seed": seed,
+    }
+    one = {**sampled, "adapter": adapter}
     # the validator runs first: a wrong field gets its message under it, and nothing else
     # changes (the last good results stay); then the status says at once whether the request
-    # waits behind a training phase
+    # waits behind a training phase. No queue of Gradio's own: every request is a job on the
+    # one compute thread, which serialises them (and lets them in between training phases)
     go.click(
         demo.queue_note,
-        [prompt, adapter, *fields],
-        status,
-        validator=demo.check_generate,
+        inputs_kwargs=one,
+        outputs=status,
+        validator=demo.validator("generate", one),
         api_visibility="private",
         concurrency_limit=None,
     ).success(show("completions"), None, results, api_visibility="private", queue=False).success(
         demo.generate,
-        [prompt, adapter, *fields],
-        [text, table, scores, status, latest],
+        inputs_kwargs=one,
+        outputs=[text, table, scores, status, latest],
         api_name="generate",
-        concurrency_id="model",
-        concurrency_limit=1,
+        concurrency_limit=None,
         show_progress_on=[status],
     ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
     cmp.click(
         demo.queue_note,
-        [prompt, *fields],
-        status,
-        validator=demo.check_sampling,
+        inputs_kwargs=sampled,
+        outputs=status,
+        validator=demo.validator("compare", sampled),
         api_visibility="private",
         concurrency_limit=None,
     ).success(show("compare"), None, results, api_visibility="private", queue=False).success(
         demo.compare,
-        [prompt, *fields],
-        [grid, summary, scores, status, latest],
+        inputs_kwargs=sampled,
+        outputs=[grid, summary, scores, status, latest],
         api_name="compare",
-        concurrency_id="model",
-        concurrency_limit=1,
+        concurrency_limit=None,
         show_progress_on=[grid],
     ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
     return {"adapter": adapter}

@@ -10,7 +10,8 @@ from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
 from ..training import PROBE_EVERY
-from .handlers import DEFAULT_PROBES, Demo
+from .handlers import Demo
+from .train_events import DEFAULT_PROBES, VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
 from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
 
@@ -180,13 +181,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             elem_id="browse-table",
         )
     browsed.focus(demo.trained_choices, None, browsed, api_visibility="private")
+    browsing = {"run_name": browsed, "step": browse_step}
     show.click(
         demo.browse,
-        [browsed, browse_step],
-        [browse_note, browse_table],
+        inputs_kwargs=browsing,
+        outputs=[browse_note, browse_table],
         api_name="browse",
         concurrency_limit=None,
-        validator=demo.check_browse,  # a bad step is named under the step field
+        validator=demo.validator("browse", browsing),  # a bad step: under the step field
     )
 
     form = [task, learning_rate, num_generations, max_steps, max_completion_length, remark]
@@ -223,42 +225,57 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     )
     score.click(
         demo.score_base,
-        [task, reward, num_generations, max_completion_length],
-        [score_verdict, score_table],
+        inputs_kwargs={
+            "task": task,
+            "reward": reward,
+            "num_generations": num_generations,
+            "max_completion_length": max_completion_length,
+        },
+        outputs=[score_verdict, score_table],
         api_name="score_base",
-        concurrency_id="model",
-        concurrency_limit=1,
+        concurrency_limit=None,  # a job on the compute thread, as every use of the model
         show_progress_on=[score_verdict],
     )
-    view = [progress, warning, now, rewards, headline, signal, signals, table, probe_answers]
-    fields = [
-        task,
-        preset,
-        name,
-        learning_rate,
-        num_generations,
-        max_steps,
-        max_completion_length,
-        reward,
-        probes,
-        probe_every,
-        teacher_key,
-    ]
+    parts = {
+        "progress": progress,
+        "warning": warning,
+        "before_now": now,
+        "reward_chart": rewards,
+        "signal_headline": headline,
+        "signal": signal,
+        "signal_chart": signals,
+        "step_table": table,
+        "probes": probe_answers,
+    }
+    view = [parts[k] for k in VIEW]
+    fields = {
+        "task": task,
+        "preset": preset,
+        "name": name,
+        "learning_rate": learning_rate,
+        "num_generations": num_generations,
+        "max_steps": max_steps,
+        "max_completion_length": max_completion_length,
+        "reward": reward,
+        "probes": probes,
+        "probe_every": probe_every,
+        "teacher_key": teacher_key,
+    }
     # first every check, its refusals in a box under Start that stays (Gradio 6.31 drops a
     # validator's messages under fields that other events update, such as these), then the run
     run = start.click(
         demo.start_check,
-        fields,
-        [refusals, number_refusals],
+        inputs_kwargs=fields,
+        outputs=[refusals, number_refusals],
         api_visibility="private",
         concurrency_limit=None,
     ).success(
         demo.train,
-        fields,
-        view,
+        inputs_kwargs=fields,
+        outputs=view,
         api_name="train",
         concurrency_limit=None,  # a second Start must get "busy" at once, not wait in a queue
-        validator=demo.check_train,  # the API's refusals (ValidationError), each field named
+        validator=demo.validator("train", fields),  # the API's refusals, each field named
         show_progress_on=[progress],
     )
     # the run's progress, before-vs-now and the reward chart share the projector's screen

@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..learning_signal import signal_lines
 from ..measures import letters_rewarded, measure_of
+from ..pace import clock
 from ..reward_spec import task_score
 from ..rewards import report_phrases
 from ..tasks import Task
@@ -287,11 +288,6 @@ def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFram
     )
 
 
-def clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m}m{s:02d}s"
-
-
 def task_name(run: TrainingRun) -> str:
     """What the run optimises: its task, or its custom reward (never the preset's task)."""
     return (
@@ -299,17 +295,6 @@ def task_name(run: TrainingRun) -> str:
         if run.config.reward
         else (run.config.task)
     )
-
-
-def seconds_left(run: TrainingRun, first_step_estimate: float | None = None) -> float | None:
-    """Seconds until the run ends: its own pace once a step is done, else the estimate."""
-    done, total = len(run.history), run.config.max_steps
-    if not done:
-        return first_step_estimate * total if first_step_estimate else None
-    last = run.history[-1].elapsed
-    per_step = last / done
-    elapsed = max(time.time() - run.started_at, last)
-    return max(per_step * (total - done) - (elapsed - last), 0.0)
 
 
 def progress_text(
@@ -330,7 +315,7 @@ def progress_text(
         if run.stopping:  # no ETA: the run ends after the step under way
             state, eta = "stopping after this step", ""
         else:
-            left = seconds_left(run, step_estimate)
+            left = run.seconds_left(step_estimate)
             state = "running"
             eta = f" · about {clock(left)} left" if left is not None else ""
             if not done:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..generation import Completion, SamplingParams
 from ..learning_signal import Group
-from ..metrics import COLLAPSE_DISTINCT, COLLAPSE_RUN
+from ..metrics import COLLAPSE_DISTINCT, LOOP_RUN
 from ..reward_spec import MAX_WEIGHT, TERMS, parse_term
 from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
@@ -308,7 +308,7 @@ DIVERSITY_NOTE = f"""
 * **mean distinct**: share of different words inside one completion, averaged.
 * **longest run**: the most times one word repeats in a row in any completion.
 * **collapsed** (the report's "last last last"): mean distinct below {COLLAPSE_DISTINCT}, or
-  the typical (median) completion repeating one word {COLLAPSE_RUN} or more times in a row.
+  the typical (median) completion repeating one word {LOOP_RUN} or more times in a row.
 """
 
 TABLE1_COLUMNS = ["model", "reward", "median", "mean", "std"]

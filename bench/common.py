@@ -1,0 +1,51 @@
+"""What the bench tools share: the repository root, a per-step timer and the machine's CPU line.
+
+Every tool imports these from here (and from no other tool), so the tools stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def step_timer():
+    """A Trainer callback that records each optimizer step's seconds in ``.times``."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.times: list[float] = []
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimer()
+
+
+def cpu_line() -> str:
+    """CPU model, the flags that decide bf16 speed, cores and torch's threads."""
+    import torch
+
+    model, flags = platform.processor() or "?", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("?", "", "x86_64"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    have = ", ".join(f for f in wanted if f in flags) or "none of avx2/avx512/amx"
+    return (
+        f"{model}; {os.cpu_count()} cores; flags: {have}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )

@@ -1,0 +1,337 @@
+"""Forms: values typed in a widget, sent by an API client or given as CLI flags -> typed
+requests, or one error per named field.
+
+Each rule is written once, here, and used by the Gradio handlers (their validators show each
+message under its field), the handlers themselves (nothing starts on a refused form) and the
+CLI. Values arrive by name (the handlers' parameter names, which are the API's), so a new
+field cannot shift another. Nothing a user types is executed: numbers go through their
+``Setting``, rewards through the spec parser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..config import SETTINGS, ConfigError, RunConfig
+from ..evaluation import EVAL_SIZE
+from ..generation import SamplingParams, check_prompts
+from ..pace import clock
+from ..presets import PRESETS, from_preset
+from ..reward_spec import parse_spec, task_of
+from ..settings import Setting, settings_of
+from ..space import RunCaps
+from ..store import check_adapter_name, check_new_name
+from ..tasks import TASKS, Task
+from ..training import PROBE_EVERY, TrainingError, check_probes
+from .state import AppState
+
+T = TypeVar("T")
+USER_ERRORS = (ValueError, TrainingError)  # ConfigError, GenerationError, AdapterError, ...
+LABELS = {
+    "prompt": "Prompt",
+    "adapter": "Adapter",
+    "task": "Task",
+    "reward": "Reward",
+    "probes": "Before-vs-now prompts",
+}
+"""Fields whose messages do not name them: the API's and the field's message get the label."""
+SAMPLING = settings_of(SamplingParams)
+SAMPLING_FIELDS = ("num_samples", "max_new_tokens", "temperature", "seed")
+TYPED_RUN_FIELDS = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
+"""The run settings the Train tab types (the preset fills the rest)."""
+BROWSE_STEP = Setting(int, 1, 10_000, "a step of the run", name="step")
+SCORE_PROMPTS = Setting(int, 1, 16, "groups: one per training prompt", name="prompts")
+SCORE_TOKENS = dataclasses.replace(SETTINGS["max_completion_length"], name="max_new_tokens")
+"""The CLI's ``score --max-new-tokens``: the run's answer length, under the CLI's name."""
+SCORE_APP_TOKENS = 64
+"""The app's "Score the base first" samples at most this many tokens: two groups in seconds
+(a longer answer length is scored on its first 64 tokens)."""
+
+
+class FormError(ConfigError):
+    """A refused form: one message per field name (nothing ran)."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(self.labelled().values()))
+
+    def labelled(self) -> dict[str, str]:
+        """Each message naming its field ("Reward: ..."), as the API and the field show it."""
+        return {k: f"{LABELS[k]}: {v}" if k in LABELS else v for k, v in self.errors.items()}
+
+
+class Fields:
+    """Collects each field's first error while a form is read; ``done`` raises them all."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def take(self, name: str, rule: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``rule(*args)``, or ``None`` with its message kept under ``name``."""
+        try:
+            return rule(*args, **kwargs)
+        except USER_ERRORS as exc:
+            self.errors.setdefault(name, str(exc))
+            return None
+
+    def parse(self, spec: Setting, value: Any, *, name: str | None = None, app: bool = True):
+        return self.take(name or spec.name, spec.parse, value, app=app)
+
+    def ok(self, *names: str) -> bool:
+        return not any(n in self.errors for n in names)
+
+    def done(self) -> None:
+        if self.errors:
+            raise FormError(self.errors)
+
+
+def errors_of(form: Callable[..., Any], *args: Any, **values: Any) -> dict[str, str]:
+    """A form's labelled errors by field name (empty: it would pass): what validators show."""
+    try:
+        form(*args, **values)
+    except FormError as exc:
+        return exc.labelled()
+    return {}
+
+
+# -- the Playground -------------------------------------------------------------------------------
+def sampling(values: Mapping[str, Any], fields: Fields, *, app: bool = True) -> SamplingParams:
+    """Sampling settings within the app's caps (one request holds the shared model)."""
+    typed = {k: fields.parse(SAMPLING[k], values[k], app=app) for k in values}
+    if not fields.ok(*typed):
+        return None  # type: ignore[return-value]  # done() raises before it is used
+    return SamplingParams(**typed)
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    prompt: str
+    params: SamplingParams
+    adapter: str = "base"
+
+
+def compare(*, prompt, num_samples, max_new_tokens, temperature, seed) -> SampleRequest:
+    """One prompt through every model: the prompt and the sampling settings."""
+    fields = Fields()
+    text = fields.take("prompt", check_prompts, [prompt or ""])
+    values = dict(
+        num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
+    )
+    params = sampling(values, fields)
+    fields.done()
+    return SampleRequest(text[0], params)
+
+
+def generate(
+    state: AppState, *, prompt, adapter, num_samples, max_new_tokens, temperature, seed
+) -> SampleRequest:
+    """One prompt through one model: Compare's fields and a known adapter (or the base)."""
+    fields = Fields()
+    fields.take("adapter", state.resident.get, adapter or "base")
+    try:
+        request = compare(
+            prompt=prompt,
+            num_samples=num_samples,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+    except FormError as exc:
+        fields.errors = {**exc.errors, **fields.errors}
+    fields.done()
+    return dataclasses.replace(request, adapter=adapter or "base")
+
+
+# -- the Train tab and the CLI's train ------------------------------------------------------------
+def run_config(
+    fields: Fields,
+    *,
+    task: str | None,
+    preset: str,
+    reward: str | None,
+    values: Mapping[str, Any],
+    app: bool,
+    caps: RunCaps | None = None,
+) -> RunConfig | None:
+    """A validated run from a preset, a task or custom reward, and typed settings.
+
+    In the app, ``num_generations`` is typed alone, so the batch follows it (whole groups);
+    the CLI also takes the batch and refuses a mismatch. A cross-field refusal (batch vs group,
+    a Space's caps) is kept under ``num_generations``.
+    """
+    if task is not None and task not in TASKS:
+        fields.errors["task"] = f"unknown task {task!r}; choose: {', '.join(TASKS)}"
+    if preset not in PRESETS:
+        fields.errors["preset"] = f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}"
+    custom = (reward or "").strip() or None
+    if custom:
+        fields.take("reward", parse_spec, custom)
+    typed = {k: fields.parse(SETTINGS[k], v, app=app) for k, v in values.items()}
+    if not fields.ok("task", "preset", "reward", *typed):
+        return None
+    gens = typed.pop("num_generations", None) if app else None
+
+    def build() -> RunConfig:
+        config = from_preset(preset, task=task, reward=custom, **typed)
+        config = config.with_generations(gens) if gens is not None else config
+        if caps is not None:
+            caps.check(config.resolved())
+        return config
+
+    return fields.take("num_generations", build)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    config: RunConfig
+    name: str
+    preset: str
+    probes: list[str]
+    probe_every: int
+
+
+def probe_fields(fields: Fields, prompts: list[str], every: Any, *, app: bool = True):
+    """The before-vs-now prompts (up to five) and how often they are answered."""
+    return fields.take("probes", check_probes, prompts), fields.parse(PROBE_EVERY, every, app=app)
+
+
+def train(
+    state: AppState,
+    *,
+    task,
+    preset,
+    name,
+    learning_rate,
+    num_generations,
+    max_steps,
+    max_completion_length,
+    reward="",
+    probes="",
+    probe_every=1,
+    teacher_key="",
+) -> TrainRequest:
+    """Start's form: every field checked before anything starts, each refusal under its field
+    (another run going is said under the name: the teacher looks there first)."""
+    fields = Fields()
+    clean = (name or "").strip()
+    fields.take("name", check_new_name, state.resident.adapter_dir, clean)
+    if (busy := busy_refusal(state)) is not None:
+        fields.errors["name"] = busy
+    typed = dict(
+        learning_rate=learning_rate,
+        num_generations=num_generations,
+        max_steps=max_steps,
+        max_completion_length=max_completion_length,
+    )
+    config = run_config(
+        fields, task=task, preset=preset, reward=reward, values=typed, app=True, caps=state.caps()
+    )
+    prompts, every = probe_fields(fields, (probes or "").splitlines(), probe_every)
+    if state.has_teacher_key and not state.is_teacher(teacher_key):
+        fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
+    fields.done()
+    return TrainRequest(config, clean, preset, prompts, every)
+
+
+def busy_refusal(state: AppState) -> str | None:
+    """Why Start cannot go while another run is going (who started it, time left)."""
+    run = state.running
+    if run is None:
+        return None
+    left = state.seconds_left(run)
+    wait = f", about {clock(left)} left" if left is not None else ""
+    return (
+        f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
+        f"{run.config.max_steps}{wait}, started by {run.owner}); one run at a time."
+    )
+
+
+def adapter_name(name: str) -> str:
+    """A valid adapter name (the CLI checks it before loading anything)."""
+    fields = Fields()
+    fields.take("name", check_adapter_name, name)
+    fields.done()
+    return name
+
+
+# -- Score the base first (Train tab and the CLI's score) -----------------------------------------
+@dataclass(frozen=True)
+class ScoreRequest:
+    task: Task
+    num_generations: int
+    max_new_tokens: int
+    prompts: int = 2
+    seed: int = 0
+
+
+def score(
+    *,
+    task,
+    reward,
+    num_generations,
+    max_completion_length,
+    prompts: Any = 2,
+    seed: Any = 0,
+    app: bool = True,
+) -> ScoreRequest:
+    """What "Score the base first" samples: the task (or custom reward) and its group."""
+    fields = Fields()
+    spec = fields.take("reward" if (reward or "").strip() else "task", task_of, task, reward)
+    if spec is None and fields.ok("reward", "task"):
+        fields.errors["task"] = f"unknown task {task!r}; choose: {', '.join(TASKS)}"
+    gens = fields.parse(SETTINGS["num_generations"], num_generations, app=app)
+    if app:
+        length = fields.parse(SETTINGS["max_completion_length"], max_completion_length)
+        length = None if length is None else min(length, SCORE_APP_TOKENS)
+    else:
+        length = fields.parse(
+            SCORE_TOKENS, max_completion_length, name="max_completion_length", app=False
+        )
+    groups = fields.parse(SCORE_PROMPTS, prompts, app=app)
+    fixed = fields.parse(SAMPLING["seed"], seed, app=app)
+    fields.done()
+    return ScoreRequest(spec, gens, length, groups, fixed)
+
+
+# -- the step browser -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BrowseRequest:
+    history: list
+    task: Task | None
+    total: int
+    step: int
+
+
+def browse(state: AppState, *, run_name, step) -> BrowseRequest:
+    """A step of a run (going or saved): the run under its field, the step under its own."""
+    fields = Fields()
+    found = fields.take("run_name", state.steps_of, run_name)
+    k = fields.parse(BROWSE_STEP, step)
+    if found is not None and k is not None and k > len(found[0]):
+        fields.errors["step"] = f"step must be 1..{len(found[0])} for {run_name!r} (got {k})"
+    fields.done()
+    history, task, total = found
+    return BrowseRequest(history, task, total, k)
+
+
+# -- Evaluate --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluateRequest:
+    adapters: list[str]
+    num_samples: int
+
+
+def evaluate(state: AppState, *, adapters, num_samples, app: bool = True) -> EvaluateRequest:
+    """Known models (at least one) and N within the app's cap."""
+    names = [adapters] if isinstance(adapters, str) else list(adapters or [])
+    fields = Fields()
+    if not names:
+        fields.errors["adapters"] = "choose at least one model (base or an adapter)"
+    for name in names:
+        fields.take("adapters", state.resident.get, name)
+    n = fields.parse(EVAL_SIZE, num_samples, app=app)
+    fields.done()
+    return EvaluateRequest(names, n)

@@ -1,0 +1,183 @@
+"""What the app keeps between requests, for every user: one resident model, one trainer.
+
+``AppState`` loads the base model in the background (the page is served meanwhile), holds
+the one ``TrainingManager``, lists the adapters, knows this machine's pace (the time hint and
+the ETA), the run caps of a Space, the teacher key and who may stop a run, and where a run's
+steps are read from (memory while it runs, ``steps.jsonl`` after). No Gradio here: the
+handlers in ``ui/`` and the tests use it alike.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sys
+import threading
+from pathlib import Path
+
+from ..adapters import BASE, ResidentModel
+from ..config import ConfigError
+from ..models import ModelSpec, resolve_spec
+from ..pace import MEASURED, remember_step, step_seconds
+from ..presets import completion_tokens, preset_field, tokens_per_step
+from ..space import RunCaps, run_caps
+from ..store import default_checkpoints, discover_adapters, load_steps
+from ..tasks import Task
+from ..training import StepEvent, TrainingManager, TrainingRun, step_from_record
+from .results import ResultsDir
+
+
+class NotReady(RuntimeError):
+    """The base model is still loading, or failed to load: the message says which."""
+
+
+class AppState:
+    """The app's shared state. Pass a loaded ``ResidentModel``, or a model spec to load it in
+    a background thread (imports alone take ~6 s on 2 cores); users of ``resident`` wait."""
+
+    LOAD_TIMEOUT = 600.0
+
+    def __init__(
+        self,
+        resident: ResidentModel | None = None,
+        *,
+        model: str | None = None,
+        checkpoints: Path | None = None,
+        teacher_key: str | None = None,
+        results: ResultsDir | None = None,
+    ):
+        self.results = results or ResultsDir()
+        self._teacher_key = teacher_key or None  # never stored anywhere but in this object
+        self._ready = threading.Event()
+        self.error: str | None = None
+        self._resident = resident
+        self._manager: TrainingManager | None = None
+        self._manager_guard = threading.Lock()  # two first requests build one manager
+        self._paces: dict[int, float] = {}  # steps measured in this app: tokens -> seconds
+        self.spec: ModelSpec
+        if resident is not None:
+            self.spec, self.checkpoints = resident.spec, resident.checkpoints
+            self._ready.set()
+        else:
+            self.spec, self.checkpoints = resolve_spec(model), checkpoints or default_checkpoints()
+            threading.Thread(target=self._load, args=(model,), daemon=True).start()
+
+    def _load(self, model: str | None) -> None:
+        try:
+            self._resident = ResidentModel.load(model, self.checkpoints)
+        except Exception as exc:  # shown in the header, by every handler, and on stderr
+            self.error = f"{type(exc).__name__}: {exc}"
+            print(f"error: the base model could not be loaded: {self.error}", file=sys.stderr)
+        finally:
+            self._ready.set()
+
+    # -- the model and the trainer ------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._ready.is_set() and self._resident is not None
+
+    def wait_loaded(self) -> bool:
+        """Wait for the load to end (TRL's defaults are read only after its imports)."""
+        return self._ready.wait(self.LOAD_TIMEOUT)
+
+    @property
+    def resident(self) -> ResidentModel:
+        """The loaded model (waits while it loads)."""
+        if not self.wait_loaded():
+            raise NotReady("the base model is still loading; try again in a moment")
+        if self._resident is None:
+            raise NotReady(f"the base model could not be loaded: {self.error}")
+        return self._resident
+
+    @property
+    def manager(self) -> TrainingManager:
+        with self._manager_guard:
+            if self._manager is None:
+                self._manager = TrainingManager(self.resident)
+            return self._manager
+
+    @property
+    def current(self) -> TrainingRun | None:
+        """The latest run (going or ended), without waiting for the model."""
+        return self._manager.current if self._manager else None
+
+    @property
+    def running(self) -> TrainingRun | None:
+        run = self.current
+        return run if run is not None and run.running else None
+
+    # -- adapters -------------------------------------------------------------------------------
+    def adapter_names(self) -> list[str]:
+        """Every adapter; before the model is loaded, the valid ones on disk."""
+        if self.loaded:
+            return self._resident.names()
+        return [BASE, *sorted(discover_adapters(self.checkpoints, self.spec.name)[0])]
+
+    def tasks(self) -> dict[str, Task | None]:
+        """Each adapter's training task (what its "task reward" column scores)."""
+        infos = self.resident.adapters
+        return {n: infos[n].task_spec if n in infos else None for n in self.adapter_names()}
+
+    def steps_of(self, run_name: str) -> tuple[list[StepEvent], Task | None, int]:
+        """A run's steps, its task and its length: from memory while it is the app's current
+        run, else from the adapter's ``steps.jsonl``; refuses a run that kept none."""
+        run = self.current
+        if run is not None and run.name == run_name:
+            history, task, total = run.history, run.config.task_spec, run.config.max_steps
+        else:
+            info = self.resident.get(run_name or "")
+            if info is None:
+                raise ConfigError("the base model was not trained: pick an adapter")
+            steps = load_steps(info.path)
+            history = [step_from_record(s, len(steps)) for s in steps]
+            task, total = info.task_spec, len(steps)
+        if not history:
+            raise ConfigError(f"{run_name!r} has no saved steps (trained before steps were kept)")
+        return history, task, total
+
+    # -- who may do what ------------------------------------------------------------------------
+    @property
+    def has_teacher_key(self) -> bool:
+        return self._teacher_key is not None
+
+    def is_teacher(self, key: str | None) -> bool:
+        return self._teacher_key is not None and hmac.compare_digest(
+            (key or "").encode(), self._teacher_key.encode()
+        )
+
+    def may_stop(self, run: TrainingRun, session: str | None, key: str | None) -> bool:
+        """Only the page (or API client) that started a run, or the teacher key, stops it."""
+        return run.owner_session == session or self.is_teacher(key)
+
+    def caps(self) -> RunCaps | None:
+        """Run-size caps on a Hugging Face Space (by its hardware), none on a local app."""
+        return run_caps()
+
+    # -- time -----------------------------------------------------------------------------------
+    def pace(self, tokens: int) -> tuple[float, str]:
+        """Seconds a step of ``tokens`` completion tokens takes here, and the figure's source:
+        this app's own runs of that size, else what runs here left in the cache."""
+        if tokens in self._paces:
+            return self._paces[tokens], MEASURED
+        return step_seconds(self.spec.name, tokens)
+
+    def seconds_per_step(self, values: dict) -> float:
+        """This machine's measured pace for a step of these sizes (the hint and the ETA)."""
+        return self.pace(tokens_per_step(values))[0]
+
+    def preset_time(self, preset: str) -> tuple[int, float, float, str]:
+        """(tokens a step, seconds a step, minutes for the run, the figure's source)."""
+        tokens = completion_tokens(preset)
+        per_step, source = self.pace(tokens)
+        return tokens, per_step, per_step * preset_field(preset, "max_steps") / 60, source
+
+    def seconds_left(self, run: TrainingRun) -> float | None:
+        """Seconds until ``run`` ends: its own pace, or this machine's before its first step."""
+        return run.seconds_left(self.seconds_per_step(run.config.resolved()))
+
+    def learn_speed(self, run: TrainingRun) -> None:
+        """This run's pace so far: the time hint for its size follows it, and the next start."""
+        if run.history and not (run.ended and run.ended.error):
+            tokens = tokens_per_step(run.config.resolved())
+            self._paces[tokens] = run.history[-1].elapsed / len(run.history)
+            if run.ended is not None:
+                remember_step(self.spec.name, tokens, self._paces[tokens])

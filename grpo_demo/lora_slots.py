@@ -1,0 +1,161 @@
+"""PEFT adapter slots on the one shared model: the only module that names them or moves them.
+
+A slot is a named LoRA adapter inside one ``PeftModel``. Saved adapters sit in slots of
+their own name; users call the base ``"base"`` (PEFT's row name for it: ``"__base__"``); TRL
+trains the slot ``"default"`` and, with ``beta > 0``, copies it to ``"ref"`` as the KL
+reference. Here: the names, loading a saved adapter into its slot, attaching and dropping
+the training slots, folding a slot into the base weights for sampling (and restoring them
+bit for bit), and the bf16 writer of a trained slot. PEFT is imported inside the functions
+(it takes ~5 s).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from peft import LoraConfig, PeftModel
+
+    from .models import ModelSpec
+
+BASE = "base"  # what users pick for the base model: rows of this name get BASE_ROW
+BASE_ROW = "__base__"  # PEFT's ``adapter_names=`` entry for a batch row with adapters off
+TRAINING_SLOT = "default"  # the PEFT adapter TRL trains
+REF_SLOT = "ref"  # TRL's copy of it as the KL reference when beta > 0
+TRL_SLOTS = (TRAINING_SLOT, REF_SLOT)
+WEIGHTS_DTYPE = "bfloat16"  # how saved adapters store their weights (write_trained_weights)
+WEIGHTS_FILE = "adapter_model.safetensors"  # PEFT's file name in an adapter folder
+
+
+def is_peft(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def row_names(model, adapters: list[str]) -> dict[str, list[str]]:
+    """``generate`` kwargs that pick one adapter per batch row (``BASE``: adapters off).
+
+    No ``set_adapter``: it would also flip ``requires_grad`` under a trainer between steps.
+    """
+    if not is_peft(model):
+        return {}
+    return {"adapter_names": [BASE_ROW if a == BASE else a for a in adapters]}
+
+
+def base_only(model):
+    """A context in which the model answers as the base (every adapter off)."""
+    return model.disable_adapter() if is_peft(model) else nullcontext()
+
+
+def load_slot(model, name: str, path: Path):
+    """``model`` with the saved adapter at ``path`` in slot ``name`` (replacing one of that
+    name); a plain model becomes a ``PeftModel``. Returns the model to keep."""
+    if not is_peft(model):
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(path), adapter_name=name)
+    if name in model.peft_config:
+        model.delete_adapter(name)
+    model.load_adapter(str(path), adapter_name=name)
+    return model
+
+
+def lora_config(spec: ModelSpec, r: int, alpha: int, dropout: float, targets) -> LoraConfig:
+    """A LoRA config for the base (its default target modules unless ``targets``)."""
+    from peft import LoraConfig
+
+    targets = targets or spec.lora_target_modules
+    return LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(targets) if isinstance(targets, tuple) else targets,
+        fan_in_fan_out=spec.fan_in_fan_out,
+        task_type="CAUSAL_LM",
+    )
+
+
+def attach_training_slot(model, config: LoraConfig) -> PeftModel:
+    """``model`` (plain or PEFT) with a fresh, active adapter in TRL's training slot."""
+    from peft import get_peft_model
+
+    if not is_peft(model):
+        return get_peft_model(model, config, adapter_name=TRAINING_SLOT)
+    if set(model.peft_config) <= set(TRL_SLOTS):
+        model = model.unload()  # only a failed run's leftovers: start clean
+        return get_peft_model(model, config, adapter_name=TRAINING_SLOT)
+    for slot in TRL_SLOTS:
+        if slot in model.peft_config:
+            model.delete_adapter(slot)
+    model.add_adapter(TRAINING_SLOT, config)
+    model.set_adapter(TRAINING_SLOT)
+    return model
+
+
+def detach_training_slots(model) -> None:
+    """Drop TRL's training slot and its "ref" copy (PEFT keeps a model's last adapter), and
+    freeze what is left: the shared model serves requests only."""
+    for slot in TRL_SLOTS:
+        if slot in model.peft_config and len(model.peft_config) > 1:
+            with warnings.catch_warnings():  # "active adapter deleted": intended
+                warnings.simplefilter("ignore", UserWarning)
+                model.delete_adapter(slot)
+    model.eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+
+
+def write_trained_weights(model, folder: Path | str) -> None:
+    """The trained slot as a standard PEFT folder (what ``PeftModel.from_pretrained`` reads).
+
+    Weights are stored in bfloat16: half the fp32 size, so an r16 all-linear adapter of the
+    bundled model (9.8 MB) stays under the 10 MB a Hugging Face Space takes as a plain file.
+    PEFT casts them back to the model's dtype on load.
+    """
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(str(folder), selected_adapters=[TRAINING_SLOT])
+    weights = f"{folder}/{WEIGHTS_FILE}"
+    with safe_open(weights, "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(weights)
+    half = {
+        k: v.to(getattr(torch, WEIGHTS_DTYPE)).contiguous() if v.is_floating_point() else v
+        for k, v in tensors.items()
+    }
+    save_file(half, weights, metadata=metadata)
+
+
+@contextmanager
+def merged_slot(model, slot: str, calls: Counter | None = None) -> Iterator[None]:
+    """Fold ``slot`` into the base weights while sampling, then restore them bit for bit.
+
+    A LoRA layer costs four extra small ops per linear per token; merged, a rollout runs at
+    base-model speed. The weights come back from a copy, not by subtracting the delta, so the
+    shared base never drifts by rounding. ``calls["merged_layers"]`` counts merged layers.
+    Relies on PEFT's ``LoraLayer.merge``, ``get_base_layer`` and ``merged_adapters``
+    (checked by ``training.trl_backend.check_hooks``).
+    """
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer) and slot in m.lora_A]
+    saved = [m.get_base_layer().weight.data.clone() for m in layers]
+    try:
+        for layer in layers:
+            layer.merge(adapter_names=[slot])
+        if calls is not None:
+            calls["merged_layers"] += len(layers)
+        yield
+    finally:
+        for layer, weight in zip(layers, saved, strict=True):
+            layer.get_base_layer().weight.data.copy_(weight)
+            if slot in layer.merged_adapters:
+                layer.merged_adapters.remove(slot)

@@ -1,0 +1,62 @@
+"""The Evaluate tab's handler: the report's Table 1 protocol, diversity, the files."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from ..app import forms
+from ..app.state import AppState
+from ..evaluation import TABLE_REWARDS
+from ..evaluation import evaluate as run_evaluation
+from ..evaluation import save as save_evaluation
+from . import views
+from .play_events import sampling_now
+from .wiring import REFUSED, refuse
+
+
+class EvaluateEvents:
+    state: AppState
+
+    def evaluate(self, adapters, num_samples, progress=gr.Progress()):  # noqa: B008 (Gradio idiom)
+        """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
+        try:
+            asked = forms.evaluate(self.state, adapters=adapters, num_samples=num_samples)
+        except REFUSED as exc:
+            raise refuse(exc) from None
+        models, n = asked.adapters, asked.num_samples
+        total_completions = n * len(models)
+        progress(0, desc=f"0/{total_completions} completions; sampling {models[0]}")
+        started = time.perf_counter()
+
+        def on_progress(done: int, total: int) -> None:
+            # batches of 50 on a CPU (16 would move the bar more often but cost 1.47x the time:
+            # BENCHMARKS.md); the bar moves per batch, names the model and estimates the rest
+            spent = time.perf_counter() - started
+            left = f", about {spent * (total - done) / done:.0f} s left" if done else ""
+            nxt = "done" if done == total else f"sampling {sampling_now(models, done, total)}"
+            progress(
+                done / total,
+                desc=f"{done * total_completions // total}/{total_completions} completions; "
+                f"{nxt}{left}",
+            )
+
+        try:
+            result = run_evaluation(self.state.resident, models, n, on_progress=on_progress)
+        except REFUSED as exc:
+            raise refuse(exc) from None
+        paths = save_evaluation(result, self.state.results.new_folder("eval"))
+        collapsed = [a for a, d in result.diversity.items() if d["collapsed"]]
+        verdict = (
+            f"⚠️ collapsed (one word repeated): {', '.join(collapsed)} ({n} per model)."
+            if collapsed
+            else f"No collapse: completions stay varied ({n} per model)."
+        )
+        return (
+            views.table1_long(result.summary, TABLE_REWARDS),
+            views.diversity_view(result.diversity_table()),
+            verdict,
+            str(paths["histogram"]),
+            [str(p) for p in paths.values()],
+        )

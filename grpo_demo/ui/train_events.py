@@ -1,0 +1,326 @@
+"""The Train tab's handlers: presets, Start and its refusals, the live run view for every
+watcher, Stop (only its owner or the teacher key), the reward builder, the step browser."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+
+import gradio as gr
+import pandas as pd
+
+from ..adapters import BASE
+from ..app import forms
+from ..app.forms import TYPED_RUN_FIELDS
+from ..app.state import AppState
+from ..data import train_prompts
+from ..learning_signal import score_base, verdict
+from ..pace import clock
+from ..presets import PRESETS, preset_field
+from ..reward_spec import format_spec, parse_spec, task_from_spec
+from ..settings import ConfigError
+from ..tasks import TASKS
+from ..training import TrainingRun
+from . import train_views, views
+from .wiring import REFUSED, refuse, session
+
+DEFAULT_PROBES = ["Tomorrow I'm gonna learn for exam", "Once upon a time a little fox"]
+"""The before-vs-now prompts a Train tab starts with (the report's first; editable)."""
+VIEW = (
+    "progress",
+    "warning",
+    "before_now",
+    "reward_chart",
+    "signal_headline",
+    "signal",
+    "signal_chart",
+    "step_table",
+    "probes",
+)
+"""What the Train tab's run view shows: the outputs of Start and of the watchers' timer."""
+START_LABELS = {
+    "task": "Task",
+    "preset": "Preset",
+    "name": "Save as",
+    "learning_rate": "How fast it learns (learning_rate)",
+    "num_generations": "Answers per question (num_generations)",
+    "max_steps": "Training steps (max_steps)",
+    "max_completion_length": "Answer length (max_completion_length)",
+    "reward": "Custom reward",
+    "probes": "Before-vs-now prompts",
+    "probe_every": "Answer them every K steps (probe_every)",
+    "teacher_key": "Teacher key",
+}
+"""Start's fields as the page labels them, by name (the order of the refusals box)."""
+SCORE_PROMPTS = 2  # groups sampled by "Score the base first" (8 x 32 tokens: seconds)
+
+
+def view(**parts) -> tuple:
+    """The run view's outputs by name; a part not given is left as it is (``gr.skip``)."""
+    unknown = set(parts) - set(VIEW)
+    if unknown:
+        raise KeyError(f"not in the run view: {', '.join(sorted(unknown))}")
+    return tuple(parts.get(name, gr.skip()) for name in VIEW)
+
+
+def view_key(run: TrainingRun | None) -> tuple:
+    """What a training view shows, in brief: it changes exactly when the view would."""
+    if run is None:
+        return (None, None, 0, False)
+    return (run.name, run.started_at, len(run.history), run.ended is not None)
+
+
+class TrainEvents:
+    state: AppState
+    _figures: tuple = (None, None, None)  # (run, step) -> the two charts, drawn once a step
+
+    # -- the form -----------------------------------------------------------------------------
+    def preset_values(self, preset: str, timed: bool = True):
+        """Fill the task and editable hyper-parameters from a preset; show its hint and time.
+
+        The time needs TRL's defaults, so it waits for the model load (which imports TRL):
+        the page's first render passes ``timed=False``, and a load event fills it in.
+        """
+        if preset not in PRESETS:
+            raise gr.Error(f"unknown preset {preset!r}", print_exception=False)
+        p = PRESETS[preset]
+        if timed or any(f not in p.values for f in TYPED_RUN_FIELDS):
+            self.state.wait_loaded()  # TRL's defaults: never import it mid-load
+        origin = "the report" if p.from_report else "this demo"
+        timing = self.expected_time(preset) if timed else ""
+        remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
+        return (p.task, *(preset_field(preset, f) for f in TYPED_RUN_FIELDS), remark)
+
+    def expected_time(self, preset: str) -> str:
+        """Up to how long the preset runs here, from the same measured pace as the ETA."""
+        tokens, per_step, minutes, source = self.state.preset_time(preset)
+        return (
+            f"*Up to {tokens} completion tokens a step: ≈ {per_step:.0f} s a step, ≈ "
+            f"{minutes:.0f} min for the whole run ({source}).*"
+        )
+
+    def form_now(self, preset: str):
+        """A page opened mid-run shows the running run's settings, else the preset's."""
+        run = self.state.running
+        if run is None:
+            return (gr.skip(), gr.skip(), *self.preset_values(preset), gr.skip(), gr.skip())
+        r = run.config.resolved()
+        chosen = run.preset if run.preset in PRESETS else preset
+        return (
+            chosen,
+            run.name,
+            run.config.task,
+            *(r[f] for f in TYPED_RUN_FIELDS),
+            self.preset_values(chosen)[-1],
+            "\n".join(run.probes),
+            run.probe_every,
+        )
+
+    def start_check(self, **fields):
+        """Every refusal of Start, each naming its field: in one box under Start that stays
+        where the teacher looks, and the number fields' own under their row (the run's own
+        validator then refuses the same values, so nothing starts). Empty when Start may go."""
+        try:
+            forms.train(self.state, **fields)
+            return "", ""
+        except forms.FormError as exc:
+            wrong = exc.errors
+        lines = {k: f"* **{START_LABELS[k]}**: {wrong[k]}" for k in START_LABELS if k in wrong}
+        box = "⛔ **Start refused** (nothing was started; fix these and press Start):\n"
+        numbers = [line for k, line in lines.items() if k in TYPED_RUN_FIELDS]
+        under = "⛔ " + "\n".join(numbers) if numbers else ""
+        return box + "\n".join(lines.values()), under
+
+    # -- the reward builder ---------------------------------------------------------------------
+    def reward_rows(self, task):
+        """The builder's rows for a task (its terms weighted, the rest at 0) and a cleared spec."""
+        return views.builder_rows(TASKS.get(task)), "", ""
+
+    def compose_reward(self, table: pd.DataFrame):
+        """The builder's rows -> spec text, or a message under the table naming the cell (the
+        spec typed before stays as it was; nothing is executed)."""
+        try:
+            spec = views.spec_from_rows(table)
+            return (format_spec(parse_spec(spec)) if spec else ""), ""
+        except (ConfigError, ValueError) as exc:
+            return gr.skip(), f"⚠️ **Reward builder:** {exc}"
+
+    def follow_spec(self, spec: str):
+        """A typed spec -> the builder's rows follow it; the Task field says it is replaced."""
+        if not (spec or "").strip():
+            return gr.skip(), "", gr.update(info=None)
+        try:
+            task = task_from_spec(spec)
+        except ConfigError as exc:
+            return gr.skip(), f"⚠️ **Custom reward:** {exc}", gr.skip()
+        replaced = "not used: the custom reward below replaces it"
+        return views.builder_rows(task), "", gr.update(info=replaced)
+
+    def score_base(self, task, reward, num_generations, max_completion_length):
+        """Sample one group per prompt from the base, score it with this reward, and show the
+        advantages GRPO would give: can this reward move the model?"""
+        try:
+            asked = forms.score(
+                task=task,
+                reward=reward,
+                num_generations=num_generations,
+                max_completion_length=max_completion_length,
+                prompts=SCORE_PROMPTS,
+            )
+            groups = score_base(
+                self.state.resident,
+                asked.task,
+                train_prompts()[: asked.prompts],
+                asked.num_generations,
+                asked.max_new_tokens,
+            )
+        except REFUSED as exc:  # said where the answer would be, not in a fading toast
+            print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return f"⛔ **Not scored:** {exc}", views.groups_table([])
+        return verdict(groups), views.groups_table(groups)
+
+    # -- the run --------------------------------------------------------------------------------
+    def train(
+        self,
+        task,
+        preset,
+        name,
+        learning_rate,
+        num_generations,
+        max_steps,
+        max_completion_length,
+        reward="",
+        probes="",
+        probe_every=1,
+        teacher_key="",
+        request: gr.Request = None,
+    ) -> Iterator[tuple]:
+        """Start a GRPO run in the background and stream its progress until it ends.
+
+        ``reward``: a spec built from registered terms (empty: the task's own rewards).
+        ``probes``: up to five prompts, one per line, answered with a fixed seed by the base
+        and, every ``probe_every`` steps (and at steps 1 and last), by the model in training:
+        the before-vs-now view. The page (or API client) that starts the run owns it: only it,
+        or the teacher key, can stop it.
+        """
+        try:
+            asked = forms.train(
+                self.state,
+                task=task,
+                preset=preset,
+                name=name,
+                learning_rate=learning_rate,
+                num_generations=num_generations,
+                max_steps=max_steps,
+                max_completion_length=max_completion_length,
+                reward=reward,
+                probes=probes,
+                probe_every=probe_every,
+                teacher_key=teacher_key,
+            )
+            run = self.state.manager.start(
+                asked.config,
+                asked.name,
+                preset=asked.preset,
+                owner=f"a page opened at {time.strftime('%H:%M')}",
+                owner_session=session(request),
+                probes=asked.probes,
+                probe_every=asked.probe_every,
+            )
+        except REFUSED as exc:
+            raise refuse(exc) from None
+        seen = -1
+        while True:
+            run.wait(max(seen, 0), timeout=1.0)
+            if len(run.history) != seen or run.ended is not None:
+                seen = len(run.history)
+                self.state.learn_speed(run)
+                yield self._view(run, run.probes, mine=True)
+            else:  # a ticking clock; also lets a closed tab's cancel land within a second
+                yield view(progress=self._progress(run, True))
+            if run.ended is not None:
+                return
+
+    def training_view(
+        self, seen: tuple | None = None, probes: str = "", request: gr.Request = None
+    ):
+        """The current run for anyone watching (polled by a timer); charts only when changed."""
+        run = self.state.current
+        mine = run is not None and run.owner_session == session(request)
+        key = view_key(run)
+        if seen is not None and tuple(seen) == key:
+            return (*view(progress=self._progress(run, mine)), key)
+        prompts = [p for p in (probes or "").splitlines() if p.strip()] or DEFAULT_PROBES
+        return (*self._view(run, prompts, mine), key)
+
+    def progress_now(self) -> str:
+        return train_views.progress_text(self.state.current)
+
+    def _progress(self, run: TrainingRun | None, mine: bool) -> str:
+        estimate = self.state.seconds_per_step(run.config.resolved()) if run else None
+        return train_views.progress_text(run, mine, estimate, self.state.has_teacher_key)
+
+    def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool = False) -> tuple:
+        history = run.history if run else []
+        task = run.config.task_spec if run else None
+        beta = run.config.resolved().get("beta") if run else None
+        key = view_key(run)
+        if self._figures[0] != key:  # render each step's charts once, for every watcher
+            self._figures = (
+                key,
+                train_views.reward_figure(history, task),
+                train_views.signal_figure(history, beta),
+            )
+        return view(
+            progress=self._progress(run, mine),
+            warning=train_views.collapse_warning(history),
+            before_now=train_views.before_now(run, task, prompts),
+            reward_chart=self._figures[1],
+            signal_headline=train_views.signal_headline(history),
+            signal=train_views.signal_view(history, beta),
+            signal_chart=self._figures[2],
+            step_table=train_views.step_table(history[-1] if history else None, task),
+            probes=train_views.probe_table(run),
+        )
+
+    def stop(self, teacher_key: str = "", request: gr.Request = None):
+        """Stop the run after its current step (the adapter is saved): only the page that
+        started it, or the teacher key, may; anyone else is told who runs it."""
+        run = self.state.running
+        if run is None:
+            return "No training run is going."
+        if not self.state.may_stop(run, session(request), teacher_key):
+            left = self.state.seconds_left(run)
+            wait = f" It has about {clock(left)} left." if left is not None else ""
+            key = " or the teacher key" if self.state.has_teacher_key else ""
+            return (
+                f"⛔ Stop refused: the run `{run.name}` was started by {run.owner}; only that "
+                f"page{key} can stop it.{wait}"
+            )
+        self.state.manager.stop()
+        return "Stop requested: the run ends after the current step and saves its adapter."
+
+    # -- the step browser -----------------------------------------------------------------------
+    def trained_choices(self):
+        """The adapters (with the run under way first): what the step browser can open."""
+        run = self.state.current
+        names = [n for n in self.state.adapter_names() if n != BASE]
+        if run is not None and run.name not in names:
+            names.insert(0, run.name)
+        return gr.update(choices=names)
+
+    def browse(self, run_name, step):
+        """Any step of a run, during it or after: its completions, rewards and advantages."""
+        try:
+            asked = forms.browse(self.state, run_name=run_name, step=step)
+        except REFUSED as exc:
+            raise refuse(exc) from None
+        event = asked.history[asked.step - 1]
+        tied = event.metrics.get("frac_tied_groups")
+        note = (
+            f"**{run_name}**, step {event.step} of {asked.total}: reward {event.reward:.3f}, "
+            f"distinct-2 {event.distinct_2:.2f}"
+            + (f", tied groups {tied:.0%}" if tied is not None else "")
+        )
+        return note, train_views.step_table(event, asked.task)
