@@ -28,6 +28,7 @@ from bench.common import ROOT, cpu_line
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
+from grpo_demo.lora_slots import base_only
 from grpo_demo.metrics import MAX_RUN, diversity
 from grpo_demo.models import native_bf16
 from grpo_demo.presets import PRESETS, from_preset
@@ -85,7 +86,7 @@ def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: b
     was_training = model.training
     model.eval()
     try:
-        off = model.disable_adapter() if base and resident.is_peft else nullcontext()
+        off = base_only(model) if base else nullcontext()
         # bf16 where the chip has it (as the rollouts): the same for the base and every step
         fast = torch.autocast("cpu", dtype=torch.bfloat16) if native_bf16() else nullcontext()
         with off, fast:

@@ -152,8 +152,12 @@ def time_to_effect(resident, max_steps: int = 30, gain: float = 0.5) -> dict[str
     from transformers import TrainerCallback
 
     prompts = eval_prompts()[:32]
-    with resident.inference(["base"] * len(prompts)) as extra:
-        base = eval_reward(resident.model, resident.tokenizer, prompts, **extra)
+
+    def base_reward() -> float:  # on the compute thread, as every use of the model
+        with resident.inference(["base"] * len(prompts)) as extra:
+            return eval_reward(resident.model, resident.tokenizer, prompts, **extra)
+
+    base = resident.compute.call(base_reward)
     found: dict[str, float] = {"base": base}
 
     class Probe(TrainerCallback):
@@ -200,6 +204,11 @@ def evaluation_throughput(resident, n_fast: int = 200, n_loop: int = 20) -> dict
 
 
 def tokens_per_second(resident, batch: int, tokens: int = 32) -> float:
+    """Sampled tokens per second at a batch size (on the compute thread)."""
+    return resident.compute.call(_tokens_per_second, resident, batch, tokens)
+
+
+def _tokens_per_second(resident, batch: int, tokens: int) -> float:
     import torch
 
     tok = resident.tokenizer

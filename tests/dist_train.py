@@ -8,23 +8,23 @@ import os
 import sys
 from pathlib import Path
 
-import grpo_demo.rewards as rewards
 from grpo_demo.__main__ import main
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.lora_slots import TRAINING_SLOT
+from grpo_demo.reward_spec import TERMS, TermInfo
 
 
 def run(checkpoints: str, out: Path) -> int:
     rank = int(os.environ["RANK"])
     local: list[list[float]] = []
-    report = rewards.REWARDS["four_letter"]
+    report = TERMS["four_letter"].func
 
     def four_letter(completions, **kwargs):  # TRL calls it with this rank's completions only
         scores = report(completions, **kwargs)
         local.append(scores)
         return scores
 
-    rewards.REWARDS["four_letter"] = four_letter
+    TERMS["four_letter"] = TermInfo(four_letter)  # the registry a run's rewards come from
     end_training = ResidentModel.end_training
 
     def dump_then_end(self, saved):

@@ -213,8 +213,11 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     expect(refusal).to_contain_text("Answer length (max_completion_length)")
     under = page.locator("#settings-refusals")  # and under the number fields themselves
     expect(under).to_contain_text("max_steps must be 1..10000 (got 0)")
-    box = page.locator("#max-steps input").first.bounding_box()
-    assert under.bounding_box()["y"] >= box["y"] + box["height"]  # below the typed value
+    below = page.evaluate(  # both boxes in one go: Start's smooth scroll may still be moving
+        """() => document.querySelector('#settings-refusals').getBoundingClientRect().top >=
+        document.querySelector('#max-steps input').getBoundingClientRect().bottom"""
+    )
+    assert below  # the numbers' refusals sit below the typed values
     shot(page, "04a-refused", at="#max-steps")
     page.wait_for_timeout(3000)  # not a toast that fades
     expect(refusal).to_contain_text("Start refused")

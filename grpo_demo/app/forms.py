@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..adapters import BASE
 from ..config import SETTINGS, ConfigError, RunConfig
 from ..evaluation import EVAL_SIZE
 from ..generation import SamplingParams, check_prompts
@@ -39,7 +40,6 @@ LABELS = {
 }
 """Fields whose messages do not name them: the API's and the field's message get the label."""
 SAMPLING = settings_of(SamplingParams)
-SAMPLING_FIELDS = ("num_samples", "max_new_tokens", "temperature", "seed")
 TYPED_RUN_FIELDS = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
 """The run settings the Train tab types (the preset fills the rest)."""
 BROWSE_STEP = Setting(int, 1, 10_000, "a step of the run", name="step")
@@ -98,19 +98,19 @@ def errors_of(form: Callable[..., Any], *args: Any, **values: Any) -> dict[str, 
 
 
 # -- the Playground -------------------------------------------------------------------------------
-def sampling(values: Mapping[str, Any], fields: Fields, *, app: bool = True) -> SamplingParams:
+def sampling(
+    values: Mapping[str, Any], fields: Fields, *, app: bool = True
+) -> SamplingParams | None:
     """Sampling settings within the app's caps (one request holds the shared model)."""
-    typed = {k: fields.parse(SAMPLING[k], values[k], app=app) for k in values}
-    if not fields.ok(*typed):
-        return None  # type: ignore[return-value]  # done() raises before it is used
-    return SamplingParams(**typed)
+    typed = {k: fields.parse(SAMPLING[k], v, app=app) for k, v in values.items()}
+    return SamplingParams(**typed) if fields.ok(*typed) else None
 
 
 @dataclass(frozen=True)
 class SampleRequest:
     prompt: str
     params: SamplingParams
-    adapter: str = "base"
+    adapter: str = BASE
 
 
 def compare(*, prompt, num_samples, max_new_tokens, temperature, seed) -> SampleRequest:
@@ -125,24 +125,16 @@ def compare(*, prompt, num_samples, max_new_tokens, temperature, seed) -> Sample
     return SampleRequest(text[0], params)
 
 
-def generate(
-    state: AppState, *, prompt, adapter, num_samples, max_new_tokens, temperature, seed
-) -> SampleRequest:
+def generate(state: AppState, *, adapter, **sampled) -> SampleRequest:
     """One prompt through one model: Compare's fields and a known adapter (or the base)."""
     fields = Fields()
-    fields.take("adapter", state.resident.get, adapter or "base")
+    fields.take("adapter", state.resident.get, adapter or BASE)
     try:
-        request = compare(
-            prompt=prompt,
-            num_samples=num_samples,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-        )
+        request = compare(**sampled)
     except FormError as exc:
         fields.errors = {**exc.errors, **fields.errors}
     fields.done()
-    return dataclasses.replace(request, adapter=adapter or "base")
+    return dataclasses.replace(request, adapter=adapter or BASE)
 
 
 # -- the Train tab and the CLI's train ------------------------------------------------------------

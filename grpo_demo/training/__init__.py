@@ -9,6 +9,8 @@ from .events import (
     StepEvent,
     TrainingError,
     collapse_step,
+    step_from_record,
+    step_record,
 )
 from .run import (
     PROBE_EVERY,
@@ -16,7 +18,6 @@ from .run import (
     TrainingRun,
     check_probes,
     is_main_process,
-    step_from_record,
     train,
 )
 from .trl_backend import grpo_args
@@ -36,5 +37,6 @@ __all__ = [
     "grpo_args",
     "is_main_process",
     "step_from_record",
+    "step_record",
     "train",
 ]

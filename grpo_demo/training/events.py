@@ -1,4 +1,5 @@
-"""What a run tells whoever watches it: one ``StepEvent`` per optimizer step, then ``RunEnded``.
+"""What a run tells whoever watches it: one ``StepEvent`` per optimizer step, then ``RunEnded``;
+and a step as a plain record (a line of ``steps.jsonl``) and back.
 
 Events use the package's own metric names (``reward``, ``rewards/<func>``, ``kl``, ...); the
 TRL backend maps TRL's logged keys to them, so viewers never depend on TRL's naming.
@@ -6,7 +7,9 @@ TRL backend maps TRL's logged keys to them, so viewers never depend on TRL's nam
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..metrics import diversity, first_collapse, looks_collapsed
 from ..store import AdapterInfo
@@ -83,6 +86,24 @@ def collapse_step(history: list[StepEvent]) -> int | None:
     tab's banner and ``bench.hack`` use this one rule)."""
     i = first_collapse([(e.collapsed, e.distinct_1) for e in history])
     return None if i is None else history[i].step
+
+
+def step_record(event: StepEvent) -> dict[str, Any]:
+    """One line of ``steps.jsonl``: a step's completions with every reward and advantage."""
+    return {
+        "step": event.step,
+        "metrics": event.metrics,
+        "completions": [dataclasses.asdict(c) for c in event.completions],
+        "probes": event.probes,
+    }
+
+
+def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
+    """A saved step back as a StepEvent (what the step browser shows)."""
+    rows = [StepCompletion(**c) for c in data["completions"]]
+    return step_event(
+        data["step"], max_steps, 0.0, data["metrics"], rows, probes=data.get("probes")
+    )
 
 
 @dataclass

@@ -10,7 +10,6 @@ record of the run to the adapter store. How TRL is driven lives in ``trl_backend
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import threading
@@ -39,6 +38,7 @@ from .events import (
     StepEvent,
     TrainingError,
     step_event,
+    step_record,
 )
 
 
@@ -337,24 +337,6 @@ def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: boo
             )
     finally:
         model.train(was_training)
-
-
-def step_record(event: StepEvent) -> dict[str, Any]:
-    """One line of ``steps.jsonl``: a step's completions with every reward and advantage."""
-    return {
-        "step": event.step,
-        "metrics": event.metrics,
-        "completions": [dataclasses.asdict(c) for c in event.completions],
-        "probes": event.probes,
-    }
-
-
-def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
-    """A saved step back as a StepEvent (what the step browser shows)."""
-    rows = [StepCompletion(**c) for c in data["completions"]]
-    return step_event(
-        data["step"], max_steps, 0.0, data["metrics"], rows, probes=data.get("probes")
-    )
 
 
 def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:

@@ -44,6 +44,7 @@ CSS = """
 #step-table th, #browse-table th, #score-table th { font-size: 14px; }
 #compare-summary th { font-size: 12px; }
 #scores-table th, #scores-table .virtual-row { font-size: 12px; }
+#before-now { max-height: min(660px, calc(100vh - 100px)); overflow-y: auto; }
 #before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
 #before-now .bn-counted { font-size: 14px; color: #4b5563; margin-left: 8px; }
 #before-now .bn-legend { font-size: 14px; margin-bottom: 4px; }
@@ -59,8 +60,9 @@ h1 { font-size: 28px !important; margin: 0 !important; }
 #header, #header p { font-size: 15px; }
 #compare-cols { overflow-x: auto; }
 """
-"""Projector mode, the default: 18 px text, a large plain number in before-vs-now, tables of
-many numbers in 14 px so they fit 1024 px (the browser test checks all of it)."""
+"""Projector mode, the default: 18 px text, a large plain number in before-vs-now (never taller
+than the screen under the progress line: long answers scroll inside it), tables of many numbers
+in 14 px so they fit 1024 px (the browser test checks all of it)."""
 
 
 def build_app(demo: Demo) -> gr.Blocks:

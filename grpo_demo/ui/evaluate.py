@@ -8,6 +8,7 @@ import pandas as pd
 from ..evaluation import EVAL_SIZE
 from .handlers import Demo
 from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS
+from .wiring import inputs
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -50,7 +51,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         gr.Markdown(DIVERSITY_NOTE)
     hist = gr.Image(label="Reward histograms", type="filepath")
     files = gr.File(label="Download results (JSON, CSV, PNG)", file_count="multiple")
-    fields = {"adapters": adapters, "num_samples": num_samples}
+    fields = inputs(demo.evaluate, {"adapters": adapters, "num_samples": num_samples})
     go.click(
         demo.evaluate,
         inputs_kwargs=fields,

@@ -9,11 +9,10 @@ of the events' ``inputs_kwargs``, so they are part of the contract documented in
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import gradio as gr
 
-from ..adapters import BASE, ResidentModel
+from ..adapters import BASE
 from ..app import forms
 from ..app.state import AppState
 from ..models import device_name
@@ -27,18 +26,10 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents):
     """Every tab's handlers over one shared ``AppState`` (pass a loaded ``ResidentModel``,
     or a model spec to load it in the background)."""
 
-    def __init__(
-        self,
-        resident: ResidentModel | None = None,
-        *,
-        model: str | None = None,
-        checkpoints: Path | None = None,
-        teacher_key: str | None = None,
-        state: AppState | None = None,
-    ):
-        self.state = state or AppState(
-            resident, model=model, checkpoints=checkpoints, teacher_key=teacher_key
-        )
+    def __init__(self, *args, state: AppState | None = None, **kwargs):
+        """``AppState``'s arguments (``Demo(resident)``, ``Demo(model=..., teacher_key=...)``),
+        or a ``state`` to share."""
+        self.state = state or AppState(*args, **kwargs)
         self._forms = {
             "generate": partial(forms.generate, self.state),
             "compare": forms.compare,

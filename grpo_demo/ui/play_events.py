@@ -12,7 +12,7 @@ from ..app.state import AppState
 from ..generation import compare as run_compare
 from ..generation import generate as run_generate
 from . import views
-from .wiring import REFUSED, refuse
+from .wiring import REFUSED, fields, refuse
 
 
 class PlaygroundEvents:
@@ -43,18 +43,11 @@ class PlaygroundEvents:
         Returns the highlighted text, the completions table, every reward's score, a status
         line and the rows behind them (for this session's CSV).
         """
+        named = fields(locals())
         note = self._busy_note()
         start = time.perf_counter()
         try:
-            asked = forms.generate(
-                self.state,
-                prompt=prompt,
-                adapter=adapter,
-                num_samples=num_samples,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
-            )
+            asked = forms.generate(self.state, **named)
             done = run_generate(self.state.resident, asked.prompt, asked.adapter, asked.params)
             tasks = self.state.tasks()
         except REFUSED as exc:
@@ -82,13 +75,7 @@ class PlaygroundEvents:
     ):
         """The same prompt and seed through the base and every adapter: one column per model."""
         try:
-            asked = forms.compare(
-                prompt=prompt,
-                num_samples=num_samples,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
-            )
+            asked = forms.compare(**fields(locals()))
             names = self.state.adapter_names()
             progress(0, desc=f"sampling {names[0]}")
 

@@ -18,6 +18,7 @@ from .views import (
     SUMMARY_COLUMNS,
     reward_legend,
 )
+from .wiring import inputs
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -102,7 +103,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "temperature": temperature,
         "seed": seed,
     }
-    one = {**sampled, "adapter": adapter}
+    one = inputs(demo.generate, {**sampled, "adapter": adapter})  # in the API's order
+    sampled = inputs(demo.compare, sampled)
     # the validator runs first: a wrong field gets its message under it, and nothing else
     # changes (the last good results stay); then the status says at once whether the request
     # waits behind a training phase. No queue of Gradio's own: every request is a job on the

@@ -14,6 +14,7 @@ from .handlers import Demo
 from .train_events import DEFAULT_PROBES, VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
 from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
+from .wiring import inputs
 
 DEFAULT_PRESET = "classroom-four-letter"
 PLAIN = {
@@ -181,7 +182,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             elem_id="browse-table",
         )
     browsed.focus(demo.trained_choices, None, browsed, api_visibility="private")
-    browsing = {"run_name": browsed, "step": browse_step}
+    browsing = inputs(demo.browse, {"run_name": browsed, "step": browse_step})
     show.click(
         demo.browse,
         inputs_kwargs=browsing,
@@ -225,12 +226,15 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     )
     score.click(
         demo.score_base,
-        inputs_kwargs={
-            "task": task,
-            "reward": reward,
-            "num_generations": num_generations,
-            "max_completion_length": max_completion_length,
-        },
+        inputs_kwargs=inputs(
+            demo.score_base,
+            {
+                "task": task,
+                "reward": reward,
+                "num_generations": num_generations,
+                "max_completion_length": max_completion_length,
+            },
+        ),
         outputs=[score_verdict, score_table],
         api_name="score_base",
         concurrency_limit=None,  # a job on the compute thread, as every use of the model
@@ -248,19 +252,22 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "probes": probe_answers,
     }
     view = [parts[k] for k in VIEW]
-    fields = {
-        "task": task,
-        "preset": preset,
-        "name": name,
-        "learning_rate": learning_rate,
-        "num_generations": num_generations,
-        "max_steps": max_steps,
-        "max_completion_length": max_completion_length,
-        "reward": reward,
-        "probes": probes,
-        "probe_every": probe_every,
-        "teacher_key": teacher_key,
-    }
+    fields = inputs(
+        demo.train,
+        {
+            "task": task,
+            "preset": preset,
+            "name": name,
+            "learning_rate": learning_rate,
+            "num_generations": num_generations,
+            "max_steps": max_steps,
+            "max_completion_length": max_completion_length,
+            "reward": reward,
+            "probes": probes,
+            "probe_every": probe_every,
+            "teacher_key": teacher_key,
+        },
+    )
     # first every check, its refusals in a box under Start that stays (Gradio 6.31 drops a
     # validator's messages under fields that other events update, such as these), then the run
     run = start.click(

@@ -23,7 +23,7 @@ from ..settings import ConfigError
 from ..tasks import TASKS
 from ..training import TrainingRun
 from . import train_views, views
-from .wiring import REFUSED, refuse, session
+from .wiring import REFUSED, fields, refuse, session
 
 DEFAULT_PROBES = ["Tomorrow I'm gonna learn for exam", "Once upon a time a little fox"]
 """The before-vs-now prompts a Train tab starts with (the report's first; editable)."""
@@ -117,12 +117,12 @@ class TrainEvents:
             run.probe_every,
         )
 
-    def start_check(self, **fields):
+    def start_check(self, **values):
         """Every refusal of Start, each naming its field: in one box under Start that stays
         where the teacher looks, and the number fields' own under their row (the run's own
         validator then refuses the same values, so nothing starts). Empty when Start may go."""
         try:
-            forms.train(self.state, **fields)
+            forms.train(self.state, **values)
             return "", ""
         except forms.FormError as exc:
             wrong = exc.errors
@@ -177,7 +177,8 @@ class TrainEvents:
             )
         except REFUSED as exc:  # said where the answer would be, not in a fading toast
             print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return f"⛔ **Not scored:** {exc}", views.groups_table([])
+            said = "; ".join(exc.errors.values()) if isinstance(exc, forms.FormError) else exc
+            return f"⛔ **Not scored:** {said}", views.groups_table([])
         return verdict(groups), views.groups_table(groups)
 
     # -- the run --------------------------------------------------------------------------------
@@ -205,20 +206,7 @@ class TrainEvents:
         or the teacher key, can stop it.
         """
         try:
-            asked = forms.train(
-                self.state,
-                task=task,
-                preset=preset,
-                name=name,
-                learning_rate=learning_rate,
-                num_generations=num_generations,
-                max_steps=max_steps,
-                max_completion_length=max_completion_length,
-                reward=reward,
-                probes=probes,
-                probe_every=probe_every,
-                teacher_key=teacher_key,
-            )
+            asked = forms.train(self.state, **fields(locals()))
             run = self.state.manager.start(
                 asked.config,
                 asked.name,

@@ -4,6 +4,7 @@ parameter names are its fields' names and the API's."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -32,6 +33,31 @@ def validator(form: Callable[..., Any], names: Iterable[str]) -> Callable[..., l
         return [gr.validate(n not in errors, errors.get(n, "")) for n in names]
 
     return validate
+
+
+GRADIO_FILLED = ("self", "request", "progress")
+
+
+def fields(values: dict[str, Any]) -> dict[str, Any]:
+    """A handler's own fields from its ``locals()``: what Gradio fills in itself left out,
+    so each field reaches its form under the same name it has in the API."""
+    return {k: v for k, v in values.items() if k not in GRADIO_FILLED}
+
+
+def inputs(fn: Callable[..., Any], components: dict[str, Any]) -> dict[str, Any]:
+    """``inputs_kwargs`` for ``fn``: its components by parameter name, in the order of its
+    signature (the API's parameter order). A field without a parameter, or a parameter
+    without a field, fails when the page is built, not as a shifted value at a click."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(components)  # takes any field (``queue_note``)
+    names = [p.name for p in params if p.name not in GRADIO_FILLED]
+    if set(names) != set(components):
+        missing, extra = set(names) - set(components), set(components) - set(names)
+        raise TypeError(
+            f"{fn.__name__}: no field for {missing or '-'}, no parameter {extra or '-'}"
+        )
+    return {name: components[name] for name in names}
 
 
 def session(request: gr.Request | None) -> str | None:
