@@ -99,8 +99,18 @@ def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: b
 
 
 def run_seed(
-    resident, preset: str, seed: int, overrides: dict, prompts, tokens, measure, every: int
+    resident,
+    preset: str,
+    seed: int,
+    overrides: dict,
+    prompts,
+    tokens,
+    measure,
+    every: int,
+    stop_above: float | None = None,
 ):
+    """One seed's run with a held-out check every ``every`` steps; ``stop_above``: stop the
+    run at the first check whose value reaches it (the preset's schedule is unchanged)."""
     from transformers import TrainerCallback
 
     result = SeedRun(seed)
@@ -121,7 +131,10 @@ def run_seed(
                 f"| {point.sample[:70]!r}",
                 flush=True,
             )
+            if stop_above is not None and point.value >= stop_above:
+                control.should_training_stop = True
             clock["mark"] = time.perf_counter()
+            return control
 
     config = from_preset(preset, seed=seed, **overrides)
     run = TrainingRun(resident, config, f"classroom-s{seed}", callbacks=[HeldOut()])
@@ -169,6 +182,7 @@ def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
         f"{cpu_line()}; `python -m bench.classroom --preset {args.preset} --seeds "
         f"{' '.join(map(str, args.seeds))} --steps {args.steps} --eval-every {args.eval_every}"
         + "".join(f" --set {s}" for s in args.set)
+        + (" --stop-at-effect" if args.stop_at_effect else "")
         + f"`; {len(held_prompts(args))} held-out prompts × 1 sample × {args.tokens} tokens, "
         f"sampling seed {EVAL_SEED}. Base: {measure.name} {base.value:+.3f}, distinct-2 "
         f"{base.distinct_2:.2f}, longest run {base.max_run}.",
@@ -193,8 +207,30 @@ def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
             f"- seed {r.seed} ({per_step:.1f} s a training step): "
             + "; ".join(checks(base, r, measure))
         )
-    lines.append("")
+    first = min(measure.targets.values())
+    effects = [time_to_effect(base, r, measure, first) for r in runs]
+    shown = [f"{p.seconds:.0f} s (step {p.step})" if p else "not reached" for p in effects]
+    reached = [p.seconds for p in effects if p]
+    median = f"median {statistics.median(reached):.0f} s" if len(reached) == len(runs) else ""
+    lines += [
+        f"- time to effect (Start to a held-out gain of {first:g}, held-out checks excluded): "
+        + ", ".join(shown)
+        + (f"; {median}" if median else ""),
+        "",
+    ]
     return "\n".join(lines)
+
+
+def first_target(base: Point, measure: Target) -> float:
+    """The held-out value that meets the earliest target (base + gain, or base x gain)."""
+    gain = min(measure.targets.values())
+    return base.value * gain if measure.relative else base.value + gain
+
+
+def time_to_effect(base: Point, run: SeedRun, measure: Target, gain: float) -> Point | None:
+    """The first held-out check at or past ``gain`` (its ``seconds``: training time since
+    Start, the checks themselves excluded), or ``None``."""
+    return next((p for p in run.points if measure.gain(base.value, p.value) >= gain), None)
 
 
 def held_prompts(args) -> list[str]:
@@ -229,6 +265,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="a RunConfig field=value")
     parser.add_argument("--label", default="")
     parser.add_argument("--write", action="store_true", help="append to results/classroom.md")
+    parser.add_argument(
+        "--stop-at-effect",
+        action="store_true",
+        help="end each run at the first held-out check past the first target (time to effect)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -250,6 +291,7 @@ def main() -> None:
                 args.tokens,
                 measure,
                 args.eval_every,
+                stop_above=first_target(base, measure) if args.stop_at_effect else None,
             )
         )
         for line in checks(base, runs[-1], measure):

@@ -14,18 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def step_timer():
-    """A Trainer callback that records each optimizer step's seconds in ``.times``."""
+    """A Trainer callback that records each optimizer step's seconds in ``.times`` (and calls
+    ``.after_step()`` after each, for whatever else a bench keeps per step)."""
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self):
             self.times: list[float] = []
+            self.after_step = lambda: None
 
         def on_step_begin(self, args, state, control, **kwargs):
             self._start = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
             self.times.append(time.perf_counter() - self._start)
+            self.after_step()
 
     return StepTimer()
 

@@ -8,6 +8,7 @@ of the events' ``inputs_kwargs``, so they are part of the contract documented in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import gradio as gr
@@ -38,7 +39,7 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents):
             "evaluate": partial(forms.evaluate, self.state),
         }
 
-    def validator(self, form: str, fields: dict) -> object:
+    def validator(self, form: str, fields: dict) -> Callable[..., list[dict]]:
         """The validator of an event: the named form's refusals, under each field in
         ``fields`` (the event's ``inputs_kwargs``)."""
         return validator(self._forms[form], fields)
