@@ -1,4 +1,5 @@
-"""What the bench tools share: the repository root, a per-step timer and the machine's CPU line.
+"""What the bench tools share: the repository root, a per-step timer, the machine's CPU line
+and writing a table between two markers of BENCHMARKS.md.
 
 Every tool imports these from here (and from no other tool), so the tools stay independent.
 """
@@ -52,3 +53,14 @@ def cpu_line() -> str:
         f"{model}; {os.cpu_count()} cores; flags: {have}; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+
+
+def write_between(start: str, end: str, table: str, out: Path = ROOT / "BENCHMARKS.md") -> None:
+    """Put ``table`` (which carries its own markers) in place of the one between ``start``
+    and ``end``; a table seen for the first time goes before the file's first section."""
+    text = out.read_text()
+    if start in text:
+        text = text[: text.index(start)] + table + text[text.index(end) + len(end) :]
+    else:
+        text = text.replace("\n## ", f"\n{table}\n\n## ", 1)
+    out.write_text(text)

@@ -25,10 +25,11 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line, step_timer
+from bench.common import ROOT, cpu_line, step_timer, write_between
 from bench.floor import floor_of, peak_line, peaks
 from grpo_demo import compute
 from grpo_demo.adapters import ResidentModel
+from grpo_demo.config import RunConfig
 from grpo_demo.data import train_prompts
 from grpo_demo.evaluation import evaluate
 from grpo_demo.generation import SamplingParams, generate
@@ -88,21 +89,28 @@ PHASES: dict[str, list[tuple[float, float]]] = {}
 """Per project arm: (rollouts s, update s) of each timed step (``run.phase_seconds``)."""
 
 
-def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> list[float]:
-    """The project's own path (what the app and the CLI run) on the same sizes and reward;
-    each timed step's two phases are kept in ``PHASES`` under the overrides' key."""
+def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunConfig:
+    """The project's run at a step size, comparable with the plain-TRL arms: the four-letter
+    reward, lr 1e-3 and beta 0 (TRL's default: no reference forward; the classroom preset's
+    0.01 adds one), LoRA r16 on all linear layers."""
     prompts, group, tokens = size
-    cfg = from_preset(
+    return from_preset(
         "classroom-four-letter",
         task="four-letter",
-        learning_rate=1e-3,  # as the plain-TRL arms
-        beta=0.0,  # TRL's default: no reference forward (the preset's 0.01 adds one)
+        learning_rate=1e-3,
+        beta=0.0,
         max_steps=steps,
         num_generations=group,
         per_device_train_batch_size=prompts * group,
         max_completion_length=tokens,
         **overrides,
     )
+
+
+def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> list[float]:
+    """The project's own path (what the app and the CLI run) on the same sizes and reward;
+    each timed step's two phases are kept in ``PHASES`` under the overrides' key."""
+    cfg = project_config(size, steps, **overrides)
     timer = step_timer()
     run = TrainingRun(resident, cfg, f"bench-{time.time_ns()}", callbacks=[timer])
     seen: list[tuple[float, float]] = []
@@ -350,14 +358,7 @@ def main() -> None:
     table = run(args.sizes, args.rounds, args.steps, args.no_bf16)
     print(table)
     if args.write:
-        out = ROOT / "BENCHMARKS.md"
-        text = out.read_text()
-        start, end = (START_FP32, END_FP32) if args.no_bf16 else (START, END)
-        if start in text:
-            text = text[: text.index(start)] + table + text[text.index(end) + len(end) :]
-        else:
-            text = text.replace("\n", f"\n\n{table}\n", 1)
-        out.write_text(text)
+        write_between(*((START_FP32, END_FP32) if args.no_bf16 else (START, END)), table)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line
+from bench.common import cpu_line, write_between
 from bench.floor import floor_of, peak_line, peaks
-from bench.interleaved import SIZES
+from bench.interleaved import SIZES, project_config
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.models import native_bf16
-from grpo_demo.presets import from_preset
 from grpo_demo.training import TrainingRun
 
 START, END = "<!-- profile: start -->", "<!-- profile: end -->"
@@ -57,17 +56,7 @@ def profiled_run(resident, size: tuple[int, int, int], steps: int):
     from torch.profiler import ProfilerActivity, profile, record_function
     from transformers import TrainerCallback
 
-    prompts, group, tokens = size
-    cfg = from_preset(
-        "classroom-four-letter",
-        task="four-letter",
-        learning_rate=1e-3,  # as the plain-TRL arms
-        beta=0.0,  # TRL's default: no reference forward (the preset's 0.01 adds one)
-        max_steps=steps,
-        num_generations=group,
-        per_device_train_batch_size=prompts * group,
-        max_completion_length=tokens,
-    )
+    cfg = project_config(size, steps)
     prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
     open_marks: list = []
     walls: list[float] = []
@@ -177,13 +166,7 @@ def main() -> None:
     text = "\n".join(parts)
     print(text)
     if args.write:
-        out = ROOT / "BENCHMARKS.md"
-        doc = out.read_text()
-        if START in doc:
-            doc = doc[: doc.index(START)] + text + doc[doc.index(END) + len(END) :]
-        else:
-            doc = doc.replace("\n## ", f"\n{text}\n\n## ", 1)
-        out.write_text(doc)
+        write_between(START, END, text)
 
 
 if __name__ == "__main__":

@@ -118,3 +118,15 @@ def test_the_floor_of_a_classroom_step_is_its_flops_at_the_peak():
     f = Floor(4, 8, 32, 8.0, 134_515_008, 350.0, "bfloat16")
     assert round(f.rollout_flops / 1e9) == 344 and round(f.update_flops / 1e9) == 689
     assert (round(f.rollouts_s, 2), round(f.update_s, 2), round(f.step_s, 2)) == (0.98, 1.97, 2.95)
+
+
+def test_a_table_replaces_its_own_markers_only(tmp_path):
+    from bench.common import write_between
+
+    doc = tmp_path / "B.md"
+    doc.write_text("# B\n\nintro\n\n## one\n<!-- a -->old<!-- /a -->\n\n## two\n")
+    write_between("<!-- a -->", "<!-- /a -->", "<!-- a -->new<!-- /a -->", doc)
+    write_between("<!-- b -->", "<!-- /b -->", "<!-- b -->first<!-- /b -->", doc)
+    assert doc.read_text() == (
+        "# B\n\nintro\n\n<!-- b -->first<!-- /b -->\n\n## one\n<!-- a -->new<!-- /a -->\n\n## two\n"
+    )
