@@ -321,6 +321,45 @@ def resident_dtype(rounds: int = 3, rows: int = 32, tokens: int = 32) -> str:
     return timing_table(title, times, "s")
 
 
+def resident_training(rounds: int = 2, steps: int = 3, size_name: str = "classroom") -> str:
+    """The same lever on whole steps: the project's run (its defaults here) on the resident
+    base in fp32 (today) and on the same base held in bf16 (LoRA and optimizer stay fp32),
+    interleaved, each step's two phases beside it."""
+    import torch
+
+    spec = resolve_spec("smollm2-135m")
+    residents = {}
+    for label, dtype in (("fp32 base (today)", None), ("bf16 base", torch.bfloat16)):
+        model, tok = on_compute(load_base, spec)
+        if dtype is not None:
+            model = on_compute(model.to, dtype)
+        folder = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
+        residents[label] = ResidentModel(spec, model, tok, folder)
+    size = SIZES[size_name]
+    times: dict[str, list[float]] = {label: [] for label in residents}
+    phases: dict[str, list[tuple[float, float]]] = {label: [] for label in residents}
+    for _ in range(rounds):
+        for label, resident in residents.items():
+            PHASES.clear()
+            times[label] += project(resident, size, steps)
+            phases[label] += next(iter(PHASES.values()), [])
+    lines = [
+        f"{cpu_line()}; {size[0]} × {size[1]} × {size[2]}, the project's defaults here; "
+        f"{rounds} rounds × {steps - 1} timed steps per arm",
+        "",
+        "| base weights | median s/step | min | max | rollouts s | update s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, values in times.items():
+        roll = statistics.median(p[0] for p in phases[label])
+        upd = statistics.median(p[1] for p in phases[label])
+        lines.append(
+            f"| {label} | {statistics.median(values):.2f} | {min(values):.2f} | "
+            f"{max(values):.2f} | {roll:.2f} | {upd:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -344,8 +383,16 @@ def main() -> None:
         action="store_true",
         help="only: rollouts from fp32 weights under autocast against bf16 weights",
     )
+    parser.add_argument(
+        "--resident-training",
+        action="store_true",
+        help="only: whole project steps on an fp32 resident base against a bf16 one",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.resident_training:
+        print(resident_training(args.rounds, args.steps))
+        return
     if args.resident_dtype:
         print(resident_dtype(max(args.rounds, 3)))
         return
