@@ -76,11 +76,18 @@ class ResidentModel:
 
     def refresh(self) -> list[str]:
         """Load adapters that appeared on disk since the last look; return the new names.
-        (On the compute thread: the adapter table changes only there.)"""
-        return self.compute.call(self._refresh)
 
-    def _refresh(self) -> list[str]:
-        found, self.problems = discover_adapters(self.checkpoints, self.spec.name)
+        Looking is file reads on the caller's thread: every open page polls this, and a poll
+        with nothing new must not wait behind a training phase. Loading goes to the compute
+        thread (the adapter table changes only there)."""
+        found, problems = discover_adapters(self.checkpoints, self.spec.name)
+        if all(name in self.adapters for name in found):
+            self.problems = problems
+            return []
+        return self.compute.call(self._load_new, found, problems)
+
+    def _load_new(self, found: dict[str, AdapterInfo], problems: list[str]) -> list[str]:
+        self.problems = problems
         added = []
         for name, info in found.items():
             if name not in self.adapters:
