@@ -103,6 +103,7 @@ def shot(page, name: str, at: str | None = None) -> None:
 
 def fits(page, selector: str, rows: int | None = None) -> None:
     """The table at ``selector`` reads on the projector (see LAYOUT)."""
+    page.locator(selector).first.wait_for(state="visible")  # an accordion renders it on opening
     got = page.evaluate(LAYOUT, selector)
     assert got["page"] <= 0, f"the page scrolls sideways by {got['page']} px"
     assert not got["narrow"], f"{selector}: headers narrower than their words: {got['narrow']}"
