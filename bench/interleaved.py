@@ -133,7 +133,10 @@ def on_compute(fn, *args, **kwargs):
 
 
 PROJECT_ARMS = {  # name -> RunConfig overrides
-    "project, its defaults here (bf16 autocast, merged rollouts)": {},
+    "project, its defaults here (bf16 autocast on bf16 copies, merged rollouts)": {},
+    "project, its defaults before bf16 copies (autocast re-casts the weights)": {
+        "bf16_weights": False
+    },
     "project, fp32 update, bf16 merged rollouts": {"bf16": False, "bf16_rollouts": True},
     "project, fp32, merged rollouts": {"bf16": False, "bf16_rollouts": False},
     "project, fp32, unmerged rollouts": {

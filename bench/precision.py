@@ -1,12 +1,14 @@
 """Does bf16 change what a run learns? The same preset and seed, fp32 vs bf16 autocast.
 
-    python -m bench.precision [--steps 10] [--n 128]
+    python -m bench.precision [--steps 10] [--n 128] [--lever bf16-weights]
 
 Trains the classroom-four-letter preset twice from the same seed: once in fp32 throughout,
 once with this machine's defaults (bf16 autocast for the step and the rollouts where the chip
-computes bf16 natively; master weights fp32 either way). Prints each run's batch reward per
-step and the held-out four-letter reward of the base and both adapters (N completions each,
-48 tokens, the same seeds), so the two can be compared against the run-to-run noise.
+computes bf16 natively; master weights fp32 either way). ``--lever bf16-weights``: instead,
+the defaults without and with the bf16 copies of the frozen weights. Prints each run's batch
+reward per step and the held-out four-letter reward of the base and both adapters (N
+completions each, 48 tokens, the same seeds), so the two can be compared against the
+run-to-run noise.
 """
 
 from __future__ import annotations
@@ -24,20 +26,29 @@ from grpo_demo.models import native_bf16
 from grpo_demo.presets import from_preset
 from grpo_demo.training import TrainingRun
 
+LEVERS = {  # --lever -> arms: label -> RunConfig overrides
+    "precision": {"fp32": dict(bf16=False, bf16_rollouts=False), "bf16 (default here)": {}},
+    "bf16-weights": {
+        "autocast re-casts the fp32 weights": dict(bf16_weights=False),
+        "bf16 copies (default)": {},
+    },
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--n", type=int, default=128, help="held-out completions per model")
+    parser.add_argument("--lever", choices=list(LEVERS), default="precision")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-precision-")))
-    arms = {"fp32": dict(bf16=False, bf16_rollouts=False), "bf16 (default here)": {}}
+    arms = LEVERS[args.lever]
     curves, seconds, names = {}, {}, {}
     for label, overrides in arms.items():
         cfg = from_preset("classroom-four-letter", max_steps=args.steps, **overrides)
-        name = f"precision-{'fp32' if overrides else 'bf16'}"
+        name = f"precision-{len(names)}"
         start = time.perf_counter()
         run = TrainingRun(resident, cfg, name, preset="classroom-four-letter").start()
         end = run.join()

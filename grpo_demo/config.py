@@ -118,6 +118,12 @@ class RunConfig:
         help="sample rollouts under bfloat16 autocast (None: on where the chip does bf16 "
         "natively; the weights and the update stay fp32)",
     )
+    bf16_weights: bool = setting(
+        bool,
+        True,
+        help="under bf16 autocast, hold the frozen weights as bf16 copies while a step runs "
+        "(the same products, without re-casting them in every forward; +2 bytes a parameter)",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

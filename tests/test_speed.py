@@ -1,11 +1,12 @@
-"""Speed-ups keep the semantics: merged-LoRA rollouts sample what the unmerged model samples."""
+"""Speed-ups keep the semantics: merged-LoRA rollouts sample what the unmerged model samples,
+and bf16 copies of the frozen weights compute what autocast computes from the fp32 ones."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from grpo_demo.lora_slots import merged_slot
+from grpo_demo.lora_slots import Bf16Weights, merged_slot
 from grpo_demo.training import TrainingRun
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 
@@ -65,3 +66,49 @@ def test_a_run_with_merged_rollouts_samples_like_the_plain_one(tiny_resident):
     assert runs[True][0] == runs[False][0]
     same = sum(a == b for a, b in zip(runs[True][1], runs[False][1], strict=True))
     assert same >= len(runs[True][1]) // 2
+
+
+def test_bf16_copies_compute_what_autocast_computes_and_leave_fp32_unwritten(lora_model):
+    model, tok = lora_model
+    inputs = tok(PROMPTS[:2], return_tensors="pt", padding=True)
+    params = dict(model.named_parameters())
+    before = {k: v.clone() for k, v in params.items()}
+    copies = Bf16Weights(model)
+    # GPT-2's Conv1D blocks (c_attn, c_proj, c_fc) and the LM head, tied to the embedding
+    assert len(copies.modules) == 2 * 4 + 1
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    with torch.no_grad():
+        with autocast:
+            plain = model(**inputs).logits
+        with merged_slot(model, "default"), autocast:  # the delta in fp32, as a run merges
+            merged = model(**inputs).logits
+        with copies.swapped(model):
+            assert model.get_base_model().lm_head.weight.dtype == torch.bfloat16
+            swapped = model(**inputs).logits
+        with copies.swapped(model, "default"):
+            assert all(m.merged for m in model.modules() if hasattr(m, "merged_adapters"))
+            swapped_merged = model(**inputs).logits
+        with copies.swapped(model), copies.swapped(model, "default"):  # a merge inside a step
+            nested = model(**inputs).logits
+    assert torch.equal(swapped, plain)
+    assert torch.equal(swapped_merged, merged) and torch.equal(nested, merged)
+    assert dict(model.named_parameters()).keys() == params.keys()
+    assert all(p is params[k] for k, p in model.named_parameters())  # the same objects back
+    assert all(torch.equal(p, before[k]) for k, p in params.items())  # fp32 never written
+    assert not any(getattr(m, "merged", False) for m in model.modules())
+
+
+def test_a_bf16_run_on_bf16_copies_learns_what_it_learns_on_autocast_casts(tiny_resident):
+    """Same seed, same products: the copies change the speed, not the run. (A resident's
+    first run turns the plain model into a PeftModel and draws its second step differently
+    from every run after it, copies or not: a run without them goes first.)"""
+    runs = {}
+    for i, copies in enumerate((False, True, False)):
+        cfg = tiny_config(max_steps=2, bf16=True, bf16_rollouts=True, bf16_weights=copies)
+        run = TrainingRun(tiny_resident, cfg, f"copies-{i}", prompts=PROMPTS)
+        assert run.start().join(timeout=300).error is None
+        assert (run.hook_calls.get("bf16_weights", 0) > 0) == copies
+        runs[copies] = run.history
+    for a, b in zip(runs[True], runs[False], strict=True):
+        assert [c.completion for c in a.completions] == [c.completion for c in b.completions]
+        assert a.metrics["loss"] == pytest.approx(b.metrics["loss"], abs=1e-6)

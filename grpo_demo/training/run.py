@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -232,7 +232,8 @@ def train(
         event = _step_event(step, cfg, time.time() - start, logs, samples)
         last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
         if run.probes and (step % run.probe_every == 0 or last or step == 1):
-            event.probes = probe(resident, run.probes, cfg)
+            # sampled as the rollouts are (``trainer``: bound below, before the first step)
+            event.probes = probe(resident, run.probes, cfg, sampling=trainer.sampling)
         if on_step:
             on_step(event)
 
@@ -311,18 +312,26 @@ def check_probes(prompts: list[str]) -> list[str]:
     return check_prompts(prompts) if prompts else []
 
 
-def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
+def probe(
+    resident: ResidentModel,
+    prompts: list[str],
+    cfg: RunConfig,
+    base: bool = False,
+    sampling: Callable[[], AbstractContextManager] | None = None,
+):
     """The probe prompts answered by the adapter being trained (or the base), same seed each
-    time: a change between two probes is the training, not the dice."""
+    time: a change between two probes is the training, not the dice. ``sampling``: the
+    trainer's rollout context, else bf16 autocast where the chip computes it natively (the
+    probes cost a share of every step the class waits for)."""
     import torch
 
     model = resident.model
     was_training = model.training
     model.eval()
-    # bf16 where the chip computes it natively, as the rollouts are: the probes cost a share
-    # of every step the class waits for
     fast = nullcontext()
-    if cfg.bf16_rollouts if cfg.bf16_rollouts is not None else native_bf16():
+    if sampling is not None:
+        fast = sampling()
+    elif cfg.bf16_rollouts if cfg.bf16_rollouts is not None else native_bf16():
         fast = torch.autocast(model.device.type, dtype=torch.bfloat16)
     try:
         with lora_slots.base_only(model) if base else nullcontext(), fast:

@@ -17,12 +17,12 @@ import platform
 import threading
 from collections import Counter
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..lora_slots import TRAINING_SLOT, merged_slot
+from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot
 from ..models import native_bf16
 from .events import TrainingError
 
@@ -61,6 +61,7 @@ HOOKS = (
     Hook("peft", "LoraLayer", "merge", "folds the adapter into the base weights while sampling"),
     Hook("peft", "LoraLayer", "get_base_layer", "the base weights to restore after a merge"),
     Hook("peft", "LoraLayer", "merged_adapters", "tells PEFT the merge was undone"),
+    Hook("peft", "Linear", "get_delta_weight", "the adapter's delta, merged into bf16 copies"),
 )
 """What is used beyond the public API (TRL 1.16, PEFT 0.21), and why: checked by
 ``check_hooks`` (``_logs`` exists only on a built trainer: checked then, by ``_check_logs``)."""
@@ -96,10 +97,10 @@ def _missing(what: str) -> TrainingError:
 
 
 def _owners() -> dict[str, type]:
-    from peft.tuners.lora import LoraLayer
+    from peft.tuners.lora import Linear, LoraLayer
     from trl import GRPOTrainer
 
-    return {"GRPOTrainer": GRPOTrainer, "LoraLayer": LoraLayer}
+    return {"GRPOTrainer": GRPOTrainer, "LoraLayer": LoraLayer, "Linear": Linear}
 
 
 def check_hooks() -> None:
@@ -190,6 +191,7 @@ def make_trainer(
         let_requests_in=let_requests_in,
         merged_rollouts=cfg.merged_rollouts,
         bf16_rollouts=native_bf16() if cfg.bf16_rollouts is None else cfg.bf16_rollouts,
+        bf16_weights=cfg.bf16_weights,
     )
     _check_logs(getattr(trainer, "_logs", None))
     trainer.remove_callback(PrinterCallback)  # events carry the metrics; keep stdout clean
@@ -209,6 +211,7 @@ class ResidentSteps:
         let_requests_in: Callable[[], None] = lambda: None,
         merged_rollouts: bool = False,
         bf16_rollouts: bool = False,
+        bf16_weights: bool = False,
         **kw,
     ):
         self._on_log = on_log
@@ -219,6 +222,17 @@ class ResidentSteps:
         self._bf16_rollouts = bf16_rollouts
         self.hook_calls: Counter[str] = Counter()
         super().__init__(*args, **kw)
+        self._bf16 = None  # lora_slots.Bf16Weights, where a phase runs under bf16 autocast
+        if bf16_weights and (bf16_rollouts or self.args.bf16) and not self.use_vllm:
+            self._bf16 = Bf16Weights(self.accelerator.unwrap_model(self.model))
+
+    def _bf16_phase(self, slot: str | None = None):
+        """The bf16 copies swapped in (and ``slot`` merged into them), or nothing."""
+        if self._bf16 is None:
+            return nullcontext()
+        self.hook_calls["bf16_weights"] += 1
+        model = self.accelerator.unwrap_model(self.model)
+        return self._bf16.swapped(model, slot, self.hook_calls)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """The rollouts (sampling + rewards), then the update. Requests already waiting for
@@ -233,7 +247,8 @@ class ResidentSteps:
         self._on_phase("update")
         self._prepared = prepared  # the inner _prepare_inputs returns it as it is
         try:
-            return super().training_step(model, inputs, num_items_in_batch)
+            with self._bf16_phase() if self.args.bf16 else nullcontext():
+                return super().training_step(model, inputs, num_items_in_batch)
         finally:
             self._prepared = None
             self._on_phase(None)
@@ -244,20 +259,30 @@ class ResidentSteps:
             return self._prepared
         return super()._prepare_inputs(inputs)
 
-    def _generate_single_turn(self, *args, **kwargs):
-        """Rollouts only: with the LoRA merged and/or under bf16 autocast. The log-probs the
-        loss uses are computed afterwards, outside this hook, in fp32."""
+    def sampling(self) -> ExitStack:
+        """The context rollouts sample in (the probes too): the LoRA merged and/or bf16
+        autocast, on bf16 copies of the weights where ``bf16_weights``."""
         import torch
 
+        stack = ExitStack()
+        merge = self._merged_rollouts and not self.use_vllm
+        if self._bf16 is not None and self._bf16_rollouts:  # merged into the copies
+            stack.enter_context(self._bf16_phase(TRAINING_SLOT if merge else None))
+            self.hook_calls["bf16_rollouts"] += 1
+            return stack
+        if merge:
+            model = self.accelerator.unwrap_model(self.model)
+            stack.enter_context(merged_slot(model, TRAINING_SLOT, self.hook_calls))
+        if self._bf16_rollouts and not self.use_vllm:
+            stack.enter_context(torch.autocast(self.accelerator.device.type, torch.bfloat16))
+            self.hook_calls["bf16_rollouts"] += 1
+        return stack
+
+    def _generate_single_turn(self, *args, **kwargs):
+        """Rollouts only, in :meth:`sampling`. The log-probs the loss uses are computed
+        afterwards, outside this hook."""
         self.hook_calls["_generate_single_turn"] += 1
-        with ExitStack() as stack:
-            if self._merged_rollouts and not self.use_vllm:
-                model = self.accelerator.unwrap_model(self.model)
-                stack.enter_context(merged_slot(model, TRAINING_SLOT, self.hook_calls))
-            if self._bf16_rollouts and not self.use_vllm:
-                device = self.accelerator.device.type
-                stack.enter_context(torch.autocast(device, dtype=torch.bfloat16))
-                self.hook_calls["bf16_rollouts"] += 1
+        with self.sampling():
             return super()._generate_single_turn(*args, **kwargs)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
