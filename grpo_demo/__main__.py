@@ -1,4 +1,4 @@
-"""Command line: ``python -m grpo_demo train|generate|evaluate|list``.
+"""Command line: ``python -m grpo_demo train|generate|evaluate|list|report``.
 
 Exit codes: 0 done, 1 the run itself failed, 2 bad arguments, 3 base model unavailable,
 4 unknown or broken adapter, 130 interrupted (a training run still saves its adapter).
@@ -22,11 +22,13 @@ from .data import EXAMPLES, train_prompts
 from .evaluation import EvalSize, evaluate, save
 from .generation import GenerationError, SamplingParams, check_prompts, sample
 from .learning_signal import score_base, verdict
-from .models import ModelUnavailable
+from .models import ModelUnavailable, native_bf16, resolve_spec
 from .presets import PRESETS
+from .report import write_report
 from .reward_spec import TERMS
 from .settings import add_arguments, settings_of
 from .space import deploy, space_files
+from .store import default_checkpoints
 from .tasks import TASKS
 from .training import PROBE_EVERY, RunEnded, TrainingRun, is_main_process
 
@@ -97,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_arguments(t, {"probe_every": PROBE_EVERY}, {"probe_every": 5})
     t.add_argument("--overwrite", action="store_true", help="replace an adapter of that name")
-    t.add_argument("--quiet", action="store_true", help="no sample completions per step")
+    t.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print neither the resolved config nor a sample completion per step",
+    )
 
     sampling = settings_of(SamplingParams)
     defaults = {name: getattr(SamplingParams(), name) for name in sampling}
@@ -156,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
+    _report_parser(sub)
 
     sp = sub.add_parser("space", help="deploy this demo to a Hugging Face Space")
     verbs = sp.add_subparsers(dest="space_command", required=True)
@@ -212,6 +219,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         fields.done()
         return _train(_resident(args), config, args)
+    if args.command == "report":  # reads the adapter folder only: no model is loaded
+        return _report(args)
     if args.command == "space":
         return _space(args)
     if args.command == "score":
@@ -251,8 +260,34 @@ def _resident(args):
     return resident
 
 
+def resolved_lines(config: RunConfig, resident) -> list[str]:
+    """Every RunConfig field as the run uses it, one ``name = value`` line each, saying where
+    a value left open came from (TRL's default, the chip, the base model)."""
+    grpo = config.resolved()
+    lines = []
+    for f in dataclasses.fields(RunConfig):
+        value, origin = getattr(config, f.name), ""
+        if value is None and f.name in grpo:
+            value, origin = grpo[f.name], "TRL's default"
+        if value is None and f.name == "epsilon_high":
+            value, origin = grpo["epsilon"], "TRL: the same as epsilon"
+        if value is None and f.name in ("bf16", "bf16_rollouts"):
+            value, origin = native_bf16(), "automatic: whether this chip does bf16 natively"
+        if value is None and f.name == "reward":
+            origin = "the task's own rewards"
+        if value is None and f.name == "lora_target_modules":
+            value, origin = resident.spec.lora_target_modules, "the base model's default"
+        if isinstance(value, tuple | list):
+            value = ", ".join(map(str, value))
+        lines.append(f"  {f.name} = {value}" + (f"  ({origin})" if origin else ""))
+    return lines
+
+
 def _train(resident, config, args) -> int:
     main = is_main_process()  # under `accelerate launch`, rank 0 reports and saves
+    if main and not args.quiet:
+        print(f"run config (preset {args.preset}, defaults resolved):", flush=True)
+        print("\n".join(resolved_lines(config, resident)), flush=True)
     run = TrainingRun(
         resident,
         config,
@@ -350,6 +385,28 @@ def _evaluate(resident, args) -> int:
     print(result.table1().to_string())
     print(result.diversity_table().to_string())
     print("saved: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _report_parser(sub) -> None:
+    r = sub.add_parser(
+        "report",
+        help="write one run's report: a self-contained HTML file",
+        description="Write the report of a saved adapter's training run as one HTML file that "
+        "loads nothing (charts inline): settings, the reward in words, reward / terms / "
+        "diversity / entropy over steps, the probes, sample completions and the collapse "
+        "verdict. No model is loaded.",
+        epilog="example: python -m grpo_demo report hacked --out hacked.html",
+    )
+    r.add_argument("name", help="adapter name (under checkpoints/<base>/)")
+    r.add_argument(
+        "--out", type=Path, help="HTML file to write (default: report.html in the adapter folder)"
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    folder = (args.checkpoints or default_checkpoints()) / resolve_spec(args.model).name
+    print(write_report(folder, args.name, args.out))
     return 0
 
 

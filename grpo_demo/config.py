@@ -10,16 +10,26 @@ report states them (it only lists what it changed); ``resolved()`` fills the def
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import importlib.util
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .loss_types import HEADINGS, IMPORTANCE_SAMPLING_LEVELS, LOSS_TYPES, SCALE_REWARDS
 from .reward_spec import reward_func, task_from_spec
 from .settings import ConfigError, check_fields, setting, settings_of
 from .tasks import TASKS, Task
 
-__all__ = ["GRPO_FIELDS", "ConfigError", "RunConfig", "grpo_defaults", "validate"]
+__all__ = [
+    "GRPO_FIELDS",
+    "ConfigError",
+    "RunConfig",
+    "grpo_defaults",
+    "trl_loss_types",
+    "validate",
+]
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,17 @@ class RunConfig:
         step=0.1,
         grpo=True,
     )
+    epsilon_high: float | None = setting(
+        float,
+        None,
+        0,
+        None,
+        "upper clip of the policy ratio (None: epsilon); loss_type cispo's cap on the "
+        "importance weight (the ScaleRL paper uses 5)",
+        open_min=True,
+        step=0.1,
+        grpo=True,
+    )
     beta: float | None = setting(
         float,
         None,
@@ -92,6 +113,19 @@ class RunConfig:
         "sampling temperature of the rollouts",
         open_min=True,
         step=0.05,
+        grpo=True,
+    )
+    loss_type: str | None = setting(
+        str, None, help=HEADINGS["loss_type"], choices=tuple(LOSS_TYPES), grpo=True
+    )
+    scale_rewards: str | None = setting(
+        str, None, help=HEADINGS["scale_rewards"], choices=tuple(SCALE_REWARDS), grpo=True
+    )
+    importance_sampling_level: str | None = setting(
+        str,
+        None,
+        help=HEADINGS["importance_sampling_level"],
+        choices=tuple(IMPORTANCE_SAMPLING_LEVELS),
         grpo=True,
     )
     lora_r: int = setting(int, 16, 1, 256, "LoRA rank")
@@ -198,10 +232,32 @@ def grpo_defaults() -> dict[str, Any]:
     }
 
 
+@cache
+def trl_loss_types() -> tuple[str, ...] | None:
+    """The loss types the installed TRL offers, read from its GRPOConfig's own help text
+    ("Supported values are 'grpo', 'dr_grpo', ... and 'vespo'."); ``None`` where that text
+    lists none (TRL's trainer then refuses an unknown one itself, at the first step)."""
+    from trl import GRPOConfig
+
+    field = GRPOConfig.__dataclass_fields__.get("loss_type")
+    text = field.metadata.get("help", "") if field is not None else ""
+    listed = re.search(r"Supported values are (.*?)\.(\s|$)", text, re.DOTALL)
+    found = tuple(re.findall(r"'([a-z0-9_]+)'", listed.group(1))) if listed else ()
+    return found or None
+
+
 def validate(cfg: RunConfig) -> None:
-    """What one field's range cannot say: the task, vLLM's presence, whole groups per batch."""
+    """What one field's range cannot say: the task, vLLM's presence, whole groups per batch,
+    a loss type the installed TRL offers."""
     if cfg.task not in TASKS:
         raise ConfigError(f"unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
+    offered = trl_loss_types() if cfg.loss_type is not None else None
+    if offered is not None and cfg.loss_type not in offered:
+        raise ConfigError(
+            f"loss_type {cfg.loss_type!r} is not offered by the installed TRL "
+            f"{importlib.metadata.version('trl')}, which offers: {', '.join(offered)}. Choose "
+            "one of those, or install the pinned TRL: pip install -r requirements.txt"
+        )
     for name in cfg.task_spec.reward_funcs:  # parses a custom spec; refuses what is not registered
         try:
             reward_func(name)

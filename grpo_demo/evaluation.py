@@ -10,17 +10,20 @@ std is the population std (numpy's default), as a student's ``np.std`` would giv
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters import ResidentModel
+from .adapters import BASE, ResidentModel
 from .data import eval_prompts
 from .generation import GenerationError, SamplingParams, sample
 from .metrics import diversity, longest_run, looks_collapsed
+from .reward_spec import task_score
 from .rewards import REWARDS
 from .settings import ConfigError, setting, settings_of
+from .tasks import Task
 
 __all__ = [
     "EvalResult",
@@ -32,6 +35,8 @@ __all__ = [
     "looks_collapsed",
     "save",
     "summarize",
+    "wilson",
+    "win_rates",
 ]
 
 if TYPE_CHECKING:
@@ -53,6 +58,7 @@ class EvalResult:
     completions: pd.DataFrame  # one row per completion: adapter, prompt, text, every reward
     summary: pd.DataFrame  # one row per (adapter, reward): median, mean, std
     diversity: dict[str, dict[str, float]]  # per adapter, plus "collapsed"
+    wins: pd.DataFrame | None = None  # win_rates against the base, where it was evaluated
 
     def table1(self, rewards: tuple[str, ...] = TABLE_REWARDS) -> pd.DataFrame:
         """The report's Table 1 layout: rows = models, columns = reward x statistic."""
@@ -67,6 +73,65 @@ class EvalResult:
         import pandas as pd
 
         return pd.DataFrame.from_dict(self.diversity, orient="index").rename_axis("adapter")
+
+
+def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a share ``wins / n`` (sound near 0 and 1, too).
+
+    >>> [round(x, 3) for x in wilson(8, 10)]
+    [0.49, 0.943]
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def win_rates(completions: pd.DataFrame, tasks: dict[str, Task]) -> pd.DataFrame:
+    """Per adapter: the share of held-out rows where its task reward beats the base's on the
+    same prompt and seed (row ``i`` of each model is the same prompt, the same RNG stream),
+    ties counted apart, with the win share's 95 % interval. ``tasks``: each adapter's task."""
+    import pandas as pd
+
+    groups = {str(a): g.reset_index(drop=True) for a, g in completions.groupby("adapter")}
+    if BASE not in groups:
+        raise GenerationError("the win rate needs the base model in the evaluation")
+    rows = []
+    for adapter, task in tasks.items():
+        if adapter == BASE or adapter not in groups:
+            continue
+        mine, base = groups[adapter], groups[BASE]
+        if len(mine) != len(base) or not (mine["prompt"] == base["prompt"]).all():
+            raise GenerationError(f"{adapter} and the base were not sampled on the same rows")
+
+        def scores(group: pd.DataFrame, task: Task = task) -> list[float]:
+            return [task_score(task, r["text"], r.to_dict()) for _, r in group.iterrows()]
+
+        pairs = list(zip(scores(mine), scores(base), strict=True))
+        wins = sum(a > b for a, b in pairs)
+        ties = sum(a == b for a, b in pairs)
+        low, high = wilson(wins, len(pairs))
+        rows.append(
+            {
+                "adapter": adapter,
+                "task": task.label,
+                "wins": wins,
+                "ties": ties,
+                "losses": len(pairs) - wins - ties,
+                "n": len(pairs),
+                "win rate": wins / len(pairs),
+                "95% low": low,
+                "95% high": high,
+            }
+        )
+    return pd.DataFrame(rows, columns=WIN_COLUMNS)
+
+
+WIN_COLUMNS = [
+    "adapter", "task", "wins", "ties", "losses", "n", "win rate", "95% low", "95% high"
+]  # fmt: skip
 
 
 def summarize(completions: pd.DataFrame) -> EvalResult:
@@ -134,17 +199,23 @@ def evaluate(
     table = pd.DataFrame(
         [{"adapter": c.adapter, "prompt": c.prompt, "text": c.text, **c.rewards} for c in done]
     )
-    return summarize(table)
+    result = summarize(table)
+    if BASE in adapters:
+        tasks = {a: resident.get(a).task_spec for a in adapters if a != BASE}
+        result.wins = win_rates(table, {a: t for a, t in tasks.items() if t is not None})
+    return result
 
 
 def save(result: EvalResult, out_dir: Path) -> dict[str, Path]:
-    """results.json, completions.csv, summary.csv and histograms.png under ``out_dir``."""
+    """results.json, completions.csv, summary.csv, histograms.png (and win_rates.csv where
+    the base was evaluated) under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "results.json",
         "completions": out_dir / "completions.csv",
         "summary": out_dir / "summary.csv",
         "histogram": out_dir / "histograms.png",
+        "wins": out_dir / "win_rates.csv",
     }
     result.completions.to_csv(paths["completions"], index=False)
     result.summary.to_csv(paths["summary"], index=False)
@@ -152,7 +223,12 @@ def save(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "table1": result.table1().reset_index().to_dict(orient="records"),
         "summary": result.summary.to_dict(orient="records"),
         "diversity": result.diversity,
+        "win_rates": [] if result.wins is None else result.wins.to_dict(orient="records"),
     }
+    if result.wins is not None:
+        result.wins.to_csv(paths["wins"], index=False)
+    else:
+        del paths["wins"]
     paths["json"].write_text(json.dumps(payload, indent=2))
     histogram(result).savefig(paths["histogram"], dpi=100, bbox_inches="tight")
     return paths

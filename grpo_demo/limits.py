@@ -16,13 +16,17 @@ from .settings import Setting, format_number, settings_of
 
 
 def limits_rows() -> list[tuple[str, str, str, str]]:
-    """(setting, allowed, app's cap, help) for every bounded setting, from their definitions."""
+    """(setting, allowed, app's cap, help) for every bounded or choice setting, from their
+    definitions (switches have neither)."""
     rows = [("prompt", f"1..{MAX_PROMPT_CHARS} characters", "—", "not only whitespace")]
     for owner in (RunConfig, SamplingParams, EvalSize):
         for spec in settings_of(owner).values():
             if spec.kind is bool:
                 continue
-            allowed = spec.allowed() if spec.kind is int else _range(spec)
+            if spec.kind is str:
+                allowed = "one of " + ", ".join(f"`{c}`" for c in spec.choices)
+            else:
+                allowed = spec.allowed() if spec.kind is int else _range(spec)
             app = "" if spec.app_maximum is None else f"≤ {format_number(spec.app_maximum)}"
             label = f"{owner.__name__}.{spec.name}"
             rows.append((label, allowed, app, spec.help))

@@ -31,6 +31,15 @@ _CONFIG_3 = {
     "num_generations": 16,
 }
 
+_CLASSROOM_FOUR_LETTER = {
+    "max_steps": 15,
+    "learning_rate": 3.5e-3,
+    "num_generations": 8,
+    "per_device_train_batch_size": 32,
+    "max_completion_length": 48,
+    "beta": 0.01,
+}
+
 PRESETS: dict[str, Preset] = {
     "default": Preset("four-letter", {}, "TRL's GRPOConfig defaults (lr 1e-6: barely moves)."),
     "config_1": Preset("four-letter", {"max_completion_length": 512}, "Longer completions."),
@@ -68,18 +77,30 @@ PRESETS: dict[str, Preset] = {
     ),
     "classroom-four-letter": Preset(
         "four-letter-strict",
-        {
-            "max_steps": 15,
-            "learning_rate": 3.5e-3,
-            "num_generations": 8,
-            "per_device_train_batch_size": 32,
-            "max_completion_length": 48,
-            "beta": 0.01,
-        },
+        _CLASSROOM_FOUR_LETTER,
         "Sized for a 2-core CPU and a lesson: 4 prompts x 8 answers a step, 48 tokens, a "
         "learning rate LoRA can take and a light KL brake (beta 0.01) that keeps the answers "
         "varied. On unseen prompts the four-letter reward rises by +0.5 within 3-6 steps "
         "and +0.6 to +0.9 by step 15, three seeds (results/classroom.md).",
+        from_report=False,
+    ),
+    "classroom-four-letter-grpo": Preset(
+        "four-letter-strict",
+        {**_CLASSROOM_FOUR_LETTER, "loss_type": "grpo"},
+        "classroom-four-letter with one change, loss_type grpo (the original GRPO): each "
+        "answer's token losses averaged over its own length, so a short answer's tokens weigh "
+        "more. Run it and classroom-four-letter-dr-grpo (same seed, same everything else) "
+        "and compare the reward curves and how long the answers get.",
+        from_report=False,
+    ),
+    "classroom-four-letter-dr-grpo": Preset(
+        "four-letter-strict",
+        {**_CLASSROOM_FOUR_LETTER, "loss_type": "dr_grpo"},
+        "classroom-four-letter with one change, loss_type dr_grpo (Dr. GRPO): token losses "
+        "summed and divided by one constant (answers x max_completion_length, 48 here), so "
+        "length changes no token's weight. Run it and classroom-four-letter-grpo (same "
+        "seed, same everything else) and compare the reward curves and how long the answers "
+        "get.",
         from_report=False,
     ),
     "classroom-long-answer": Preset(

@@ -4,7 +4,8 @@
 size declare their fields with :func:`setting`. From that one definition come the checks
 (:meth:`Setting.parse`), the CLI flags (:func:`add_arguments`), the Gradio widget ranges
 (:meth:`Setting.widget`) and README's limits table (``grpo_demo.limits``), so the four can no
-longer disagree. A test compares README with the generated table.
+longer disagree. A test compares README with the generated table. A setting is a bounded
+number (``int``/``float``), a switch (``bool``) or one of named ``choices`` (``str``).
 
 Where the app asks for less than the package allows (``app_maximum``), the reason is that one
 request holds the shared model for every visitor; that cap is part of the same definition.
@@ -27,7 +28,7 @@ class ConfigError(ValueError):
 class Setting:
     """One typed, bounded setting. ``None`` as a value means "the default" and is not checked."""
 
-    kind: type  # int, float or bool
+    kind: type  # int, float, bool, or str (one of ``choices``)
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
@@ -36,13 +37,20 @@ class Setting:
     app_maximum: float | None = None  # the app's own, lower cap (one request holds the model)
     step: float | None = None  # widget arrows; None: 1 for whole numbers
     grpo: bool = False  # a GRPOConfig field of the same name, passed to TRL as it is
+    choices: tuple[str, ...] = ()  # kind str: the allowed values, in the order shown
     name: str = ""  # filled in from the field name by settings_of()
+
+    def __post_init__(self) -> None:
+        if (self.kind is str) != bool(self.choices):
+            raise TypeError(f"setting {self.name or '?'}: choices go with kind str, and only there")
 
     # -- checking ---------------------------------------------------------------------------
     def parse(self, value: Any, *, app: bool = False) -> Any:
         """A typed, in-range value from whatever a widget, an API client or the CLI sent."""
         if value is None:
             return None
+        if self.kind is str:
+            return self.choose(value)
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"{self.name} must be true or false (got {value!r})")
@@ -65,6 +73,13 @@ class Setting:
         self.check(value, app=app)
         return value
 
+    def choose(self, value: Any) -> str:
+        """One of ``choices`` (surrounding whitespace ignored), or a ``ConfigError`` naming them."""
+        text = value.strip() if isinstance(value, str) else None
+        if text not in self.choices:
+            raise ConfigError(f"{self.name} must be {self.allowed()} (got {value!r})")
+        return text
+
     def check(self, value: float, *, app: bool = False) -> None:
         """Raise ``ConfigError`` naming the setting and its range when ``value`` is outside."""
         hi = self.upper(app)
@@ -80,7 +95,10 @@ class Setting:
         return self.app_maximum if app and self.app_maximum is not None else self.maximum
 
     def allowed(self, app: bool = False, low_side: bool | None = None) -> str:
-        """The range in words: ``1..10000`` for whole numbers, else the violated side."""
+        """The range in words: ``1..10000`` for whole numbers, else the violated side;
+        ``one of grpo, dapo`` for a choice."""
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         lo, hi = self.minimum, self.upper(app)
         if self.kind is int and lo is not None and hi is not None:
             return f"{format_number(lo)}..{format_number(hi)}"
@@ -94,12 +112,15 @@ class Setting:
 
     # -- widgets and flags ------------------------------------------------------------------
     def widget(self, app: bool = True) -> dict[str, Any]:
-        """``step`` and an ``info`` line with the range, for a Gradio Number.
+        """``step`` and an ``info`` line with the range, for a Gradio Number; ``choices`` and
+        the ``info`` line for a Gradio Dropdown (kind ``str``).
 
         No ``minimum``/``maximum``: Gradio would refuse an out-of-range value itself, before
         any validator, with a message that names no field; and a Slider clamps typed values
         silently. :meth:`parse` refuses it instead, naming the setting and its range.
         """
+        if self.kind is str:
+            return {"choices": list(self.choices), "info": f"{self.allowed_text(app)}; {self.help}"}
         step = self.step or (1 if self.kind is int else None)
         out: dict[str, Any] = {"info": f"{self.allowed_text(app)}; {self.help}"}
         if step:
@@ -107,7 +128,7 @@ class Setting:
         return out
 
     def allowed_text(self, app: bool = True) -> str:
-        """The full range in words: ``1..16``, ``> 0 and <= 1``."""
+        """The full range in words: ``1..16``, ``> 0 and <= 1``, ``one of group, batch, none``."""
         return self.allowed(app, None)
 
     @property
@@ -175,6 +196,15 @@ def add_arguments(
                 action=argparse.BooleanOptionalAction,
                 default=default,
                 help=f"{spec.help} ({shown})",
+            )
+            continue
+        if spec.kind is str:  # argparse refuses anything else, listing the choices
+            parser.add_argument(
+                *flags,
+                type=str.strip,
+                choices=spec.choices,
+                default=default,
+                help=f"{spec.help} [{spec.allowed()}; {shown}]",
             )
             continue
         parser.add_argument(

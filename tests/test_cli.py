@@ -35,6 +35,20 @@ def test_bad_arguments_exit_2_with_a_message():
     assert out.returncode == 2 and "divisible by num_generations" in out.stderr
     assert cli("train").returncode == 2  # --name is required
     assert cli("train", "--name", "x", "--preset", "config_9").returncode == 2
+    out = cli("train", "--name", "x", "--loss-type", "ppo")
+    assert out.returncode == 2 and "argument --loss-type: invalid choice: 'ppo'" in out.stderr
+    assert "'dr_grpo'" in out.stderr  # argparse lists the choices
+
+
+def test_train_help_lists_the_loss_settings_with_their_choices():
+    out = cli("train", "--help")
+    assert out.returncode == 0
+    for usage in (
+        "--loss-type {grpo,dr_grpo,dapo,bnpo,cispo,sapo,luspo,vespo}",
+        "--scale-rewards {group,batch,none}",
+        "--importance-sampling-level {token,sequence}",
+    ):
+        assert usage in out.stdout
 
 
 def test_unavailable_model_exits_3(tmp_path):
@@ -58,6 +72,10 @@ def test_train_generate_evaluate_on_a_tiny_gpt2(tiny_gpt2, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "saved" in out.stdout and "s/step" in out.stdout
+    config = out.stdout.split("run config (preset classroom-four-letter, defaults resolved):\n")[1]
+    assert "  max_steps = 2\n" in config  # every field, the flags' values and TRL's defaults
+    assert "  loss_type = dapo  (TRL's default)\n" in config
+    assert "  lora_target_modules = " in config and "  bf16_weights = True\n" in config
     folder = tmp_path / "ckpt" / tiny_gpt2.name / "cli-demo"
     assert (folder / "adapter_model.safetensors").is_file()
 
@@ -131,9 +149,11 @@ def test_a_custom_reward_probes_and_scoring_the_base_from_the_cli(tiny_gpt2, tmp
         "8",
         "--max-completion-length",
         "8",
+        "--quiet",
     )
     assert out.returncode == 0, out.stderr
     assert "step 2 probe 'Fill that sentence' ->" in out.stdout + out.stderr
+    assert "run config" not in out.stdout and "loss_type =" not in out.stdout  # --quiet
     record = json.loads((tmp_path / "ckpt" / tiny_gpt2.name / "custom" / "run.json").read_text())
     assert record["config"]["reward"] == spec
     assert record["reward_funcs"] == ["n_letter[n=3]", "distinct_words"]

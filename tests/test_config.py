@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grpo_demo.config import GRPO_FIELDS, ConfigError, RunConfig, grpo_defaults
-from grpo_demo.presets import PRESETS, from_preset
+from grpo_demo.presets import PRESETS, from_preset, group_of
 from grpo_demo.store import check_adapter_name
 from grpo_demo.tasks import TASKS
 
@@ -65,7 +65,10 @@ def test_classroom_presets_are_cpu_sized_and_valid():
         "classroom-four-letter": "four-letter-strict",
         "classroom-long-answer": "long-answer-varied",
         "classroom-hack": "four-letter",  # the report's reward alone: hacking on purpose
+        "classroom-four-letter-grpo": "four-letter-strict",  # the loss-type pair
+        "classroom-four-letter-dr-grpo": "four-letter-strict",
     }
+    assert set(tasks) == {n for n in PRESETS if group_of(n) == "classroom"}
     for preset, task in tasks.items():
         cfg = from_preset(preset)
         assert cfg.task == task
@@ -88,6 +91,10 @@ def test_classroom_presets_are_cpu_sized_and_valid():
         ({"temperature": 0}, "temperature must be > 0"),
         ({"task": "poetry"}, "unknown task"),
         ({"lora_r": 0}, "lora_r must be 1..256"),
+        ({"loss_type": "ppo"}, "loss_type must be one of grpo, dr_grpo, dapo"),
+        ({"scale_rewards": "std"}, "scale_rewards must be one of group, batch, none"),
+        ({"importance_sampling_level": "word"}, "importance_sampling_level must be one of"),
+        ({"epsilon_high": 0}, "epsilon_high must be > 0"),
         ({"nonsense": 1}, "unknown setting"),
     ],
 )

@@ -63,3 +63,50 @@ def test_save_writes_json_csv_and_png(tmp_path):
     assert {r["adapter"] for r in payload["table1"]} == {"base", "x"}
     assert pd.read_csv(paths["completions"]).shape[0] == 3
     assert paths["histogram"].read_bytes()[:4] == b"\x89PNG"
+
+
+def hand_made(base: list[str], adapter: list[str], prompts: list[str] | None = None):
+    prompts = prompts or [f"p{i}" for i in range(len(base))]
+    rows = [("base", p, t) for p, t in zip(prompts, base, strict=True)]
+    rows += [("tuned", p, t) for p, t in zip(prompts, adapter, strict=True)]
+    frame = pd.DataFrame(rows, columns=["adapter", "prompt", "text"])
+    return frame.join(pd.DataFrame(score_all(frame["text"].tolist())))
+
+
+def test_win_rate_counts_rows_where_the_adapter_beats_the_base_on_its_task():
+    from grpo_demo.evaluation import win_rates
+    from grpo_demo.tasks import TASKS
+
+    # four-letter reward: "word" words score 0, longer ones below; two wins, one tie, a loss
+    base = [" extraordinary", " word word", " elephant", " word"]
+    tuned = [" word word", " word word", " kite kite", " extraordinary"]
+    wins = win_rates(hand_made(base, tuned), {"tuned": TASKS["four-letter"]})
+    row = wins.iloc[0].to_dict()
+    assert (row["wins"], row["ties"], row["losses"], row["n"]) == (2, 1, 1, 4)
+    assert row["win rate"] == 0.5
+    assert row["95% low"] < 0.5 < row["95% high"]
+    # the same rows scored by word count: the long-answer task sees other winners
+    long = win_rates(hand_made(base, tuned), {"tuned": TASKS["long-answer"]}).iloc[0]
+    assert (long["wins"], long["ties"], long["losses"]) == (2, 2, 0)
+
+
+def test_wilson_interval_is_the_textbook_one_and_stays_inside_0_1():
+    from grpo_demo.evaluation import wilson
+
+    low, high = wilson(50, 100)
+    assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
+    assert wilson(0, 20)[0] == 0.0 and 0 < wilson(0, 20)[1] < 0.2
+    assert wilson(20, 20)[1] == 1.0
+
+
+def test_win_rate_refuses_rows_that_are_not_paired():
+    from grpo_demo.evaluation import win_rates
+    from grpo_demo.generation import GenerationError
+    from grpo_demo.tasks import TASKS
+
+    frame = hand_made([" a", " b"], [" c", " d"])
+    frame.loc[frame["adapter"] == "tuned", "prompt"] = ["x", "y"]
+    with pytest.raises(GenerationError, match="same rows"):
+        win_rates(frame, {"tuned": TASKS["four-letter"]})
+    with pytest.raises(GenerationError, match="needs the base"):
+        win_rates(frame[frame["adapter"] == "tuned"], {"tuned": TASKS["four-letter"]})

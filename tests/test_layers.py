@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("the adapter store", ("grpo_demo.store",)),
+    ("what an adapter holds and did", ("grpo_demo.report", "grpo_demo.adapter_map")),
     ("the resident model", ("grpo_demo.adapters",)),
     (
         "generation and evaluation",
@@ -51,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.evaluation",
             "grpo_demo.learning_signal",
             "grpo_demo.quality",
+            "grpo_demo.token_change",
         ),
     ),
     ("training", ("grpo_demo.training",)),

@@ -69,6 +69,12 @@ def test_run_config_enforces_each_settings_range(name):
         with pytest.raises(ConfigError, match=name):
             RunConfig(**{name: "yes"})
         return
+    if spec.kind is str:
+        for bad in ("nonsense", 1, spec.choices[0].upper()):
+            with pytest.raises(ConfigError, match=f"{name} must be one of"):
+                RunConfig(**{name: bad})
+        assert getattr(RunConfig(**{name: spec.choices[-1]}), name) == spec.choices[-1]
+        return
     for bad in (spec.minimum, spec.maximum):
         if bad is None:
             continue
@@ -114,3 +120,24 @@ def test_widgets_show_the_range_and_leave_the_refusal_to_the_named_check():
     assert temperature.allowed() == "> 0 and <= 5"
     with pytest.raises(ConfigError, match=r"temperature must be > 0 \(got 0.0\)"):
         temperature.parse(0)
+
+
+def test_a_choice_setting_is_a_dropdown_a_cli_choice_and_a_named_refusal():
+    level = Setting(str, help="what the ratio is over", choices=("token", "sequence"), name="lv")
+    assert level.parse(" sequence ") == "sequence" and level.parse(None) is None
+    assert level.allowed() == level.allowed_text() == "one of token, sequence"
+    assert level.widget() == {
+        "choices": ["token", "sequence"],
+        "info": "one of token, sequence; what the ratio is over",
+    }
+    for bad in ("tokens", "", 3, True):
+        with pytest.raises(ConfigError, match=r"lv must be one of token, sequence \(got "):
+            level.parse(bad)
+    with pytest.raises(TypeError, match="choices go with kind str"):
+        Setting(str, name="x")
+    with pytest.raises(TypeError, match="choices go with kind str"):
+        Setting(int, 1, 2, choices=("a",), name="x")
+    train = _subparser("train")
+    for name in ("loss_type", "scale_rewards", "importance_sampling_level"):
+        assert tuple(train[name].choices) == SETTINGS[name].choices
+        assert train[name].default is None  # the preset's, else TRL's

@@ -109,3 +109,22 @@ def test_trl_metric_names_are_mapped_in_one_place():
     }
     with pytest.raises(TrainingError, match="'reward' metric"):
         trl_backend.step_metrics({"loss": 0.1}, ("four_letter",))
+
+
+def test_after_a_bf16_run_the_shared_model_answers_as_before_it(tiny_resident):
+    """Accelerate wraps the model's forward in autocast for a bf16 run; left there, every
+    later request would be computed in bf16 (a forward pass no longer matched the base)."""
+    from grpo_demo import lora_slots
+
+    ids = tiny_resident.tokenizer(PROMPTS, return_tensors="pt", padding=True)["input_ids"]
+
+    def logits():
+        with torch.no_grad(), lora_slots.base_only(tiny_resident.model):
+            return tiny_resident.model(input_ids=ids).logits
+
+    before = tiny_resident.compute.call(logits)
+    cfg = tiny_config(max_steps=1, bf16=True)
+    run = TrainingRun(tiny_resident, cfg, "unwrapped", prompts=PROMPTS)
+    assert run.start().join(timeout=300).error is None
+    assert "_original_forward" not in vars(tiny_resident.model)
+    assert torch.equal(tiny_resident.compute.call(logits), before)

@@ -226,6 +226,14 @@ class ResidentSteps:
         if bf16_weights and (bf16_rollouts or self.args.bf16) and not self.use_vllm:
             self._bf16 = Bf16Weights(self.accelerator.unwrap_model(self.model))
 
+    def train(self, *args, **kwargs):
+        """TRL's ``train``, then the shared model's own ``forward`` back: with bf16 on,
+        accelerate wraps it in autocast, and every later request would run under it."""
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self.accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)
+
     def _bf16_phase(self, slot: str | None = None):
         """The bf16 copies swapped in (and ``slot`` merged into them), or nothing."""
         if self._bf16 is None:

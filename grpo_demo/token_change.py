@@ -1,0 +1,114 @@
+"""What training changed inside one text: each token's log-probability under two models.
+
+The same prompt + completion is scored by two models (the base and an adapter, or two
+adapters) in one forward pass with one batch row per model, so the difference is the
+models', not the dice: no sampling. A token the adapter made likelier has ``delta > 0``.
+Runs on the compute thread like every other use of the resident model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from .adapters import BASE, AdapterError, ResidentModel
+from .generation import GenerationError, check_prompts
+
+MAX_COMPLETION_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    """One completion token and its log-probability (natural log) under each model."""
+
+    text: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def p_before(self) -> float:
+        return math.exp(self.before)
+
+    @property
+    def p_after(self) -> float:
+        return math.exp(self.after)
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """A completion, token by token, under the ``before`` and ``after`` models."""
+
+    prompt: str
+    completion: str
+    before: str
+    after: str
+    tokens: list[TokenChange]
+    seconds: float  # the forward pass, on the compute thread
+
+    @property
+    def total(self) -> float:
+        """log p(completion | prompt) after minus before: how much likelier the whole text."""
+        return sum(t.delta for t in self.tokens)
+
+    def biggest(self, k: int = 5) -> list[TokenChange]:
+        """The ``k`` tokens whose log-probability moved most, either way."""
+        return sorted(self.tokens, key=lambda t: abs(t.delta), reverse=True)[:k]
+
+
+def check_pair(resident: ResidentModel, before: str, after: str) -> None:
+    """Two different models the resident knows (unknown names are refused with the list)."""
+    if before == after:
+        raise GenerationError(f"pick two different models to compare (both are {before!r})")
+    for name in (before, after):
+        resident.get(name)
+
+
+def token_logprobs(model, ids, start: int, extra: dict):
+    """log p of every token from position ``start`` on, given the ones before it, one row per
+    batch row of ``ids`` (``extra``: the rows' adapter choice)."""
+    import torch
+
+    with torch.inference_mode():
+        logits = model(input_ids=ids, **extra).logits[:, start - 1 : -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        return logp.gather(-1, ids[:, start:, None]).squeeze(-1)
+
+
+def token_changes(
+    resident: ResidentModel, prompt: str, completion: str, before: str = BASE, after: str = ""
+) -> TextChange:
+    """How ``after`` changed the log-probability of each token of ``completion`` after
+    ``prompt``, against ``before``."""
+    (prompt,) = check_prompts([prompt])
+    if not completion.strip():
+        raise GenerationError("the completion to score is empty")
+    if len(completion) > MAX_COMPLETION_CHARS:
+        raise GenerationError(f"the completion is longer than {MAX_COMPLETION_CHARS} characters")
+    check_pair(resident, before, after)
+    tok = resident.tokenizer
+    head = tok(prompt)["input_ids"]
+    tail = tok(completion, add_special_tokens=False)["input_ids"]
+    if not head or not tail:
+        raise GenerationError("nothing to score: the prompt or the completion has no tokens")
+
+    def score():
+        import torch
+
+        ids = torch.tensor([head + tail] * 2, device=resident.device)
+        start = time.perf_counter()
+        with resident.inference([before, after]) as extra:
+            rows = token_logprobs(resident.model, ids, len(head), extra)
+        return rows.tolist(), time.perf_counter() - start
+
+    (lp_before, lp_after), seconds = resident.compute.call(score)
+    pieces = [tok.decode([t]) for t in tail]
+    tokens = [TokenChange(*z) for z in zip(pieces, lp_before, lp_after, strict=True)]
+    return TextChange(prompt, completion, before, after, tokens, seconds)
+
+
+__all__ = ["AdapterError", "TextChange", "TokenChange", "check_pair", "token_changes"]
