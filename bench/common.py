@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -64,3 +65,12 @@ def write_between(start: str, end: str, table: str, out: Path = ROOT / "BENCHMAR
     else:
         text = text.replace("\n## ", f"\n{table}\n\n## ", 1)
     out.write_text(text)
+
+
+def timing_table(title: str, times: dict[str, list[float]], unit: str, digits: int = 2) -> str:
+    """Interleaved arms as a markdown table: median, min and max of each."""
+    lines = [title, "", f"| arm | median {unit} | min | max |", "|---|---|---|---|"]
+    for name, values in times.items():
+        med, low, high = statistics.median(values), min(values), max(values)
+        lines.append(f"| {name} | {med:.{digits}f} | {low:.{digits}f} | {high:.{digits}f} |")
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line, step_timer, write_between
+from bench.common import ROOT, cpu_line, step_timer, timing_table, write_between
 from bench.floor import floor_of, peak_line, peaks
 from grpo_demo import compute
 from grpo_demo.adapters import ResidentModel
@@ -256,14 +256,6 @@ def thread_effect(rounds: int = 2, steps: int = 3) -> str:
             times[name] += arm()
     title = f"{cpu_line()}; 8 × 32, fp32; {rounds} rounds × {steps - 1} timed steps per arm"
     return timing_table(title, times, "s/step")
-
-
-def timing_table(title: str, times: dict[str, list[float]], unit: str) -> str:
-    lines = [title, "", f"| arm | median {unit} | min | max |", "|---|---|---|---|"]
-    for name, values in times.items():
-        med = statistics.median(values)
-        lines.append(f"| {name} | {med:.2f} | {min(values):.2f} | {max(values):.2f} |")
-    return "\n".join(lines)
 
 
 def eval_batches(rounds: int = 3, n: int = 48, batches: tuple[int, ...] = (16, 50)) -> str:

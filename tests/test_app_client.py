@@ -52,11 +52,18 @@ def test_api_names_and_keyword_parameters(client):
         "probes",
         "probe_every",
         "teacher_key",
+        "loss_type",
+        "scale_rewards",
+        "importance_sampling_level",
     ]
     assert params["/browse"] == ["run_name", "step"]
     assert params["/score_base"] == ["task", "reward", "num_generations", "max_completion_length"]
     assert params["/stop"] == ["teacher_key"]
     assert params["/evaluate"] == ["adapters", "num_samples"]
+    assert params["/token_change"] == ["prompt", "completion", "before", "after"]
+    assert params["/adapter_map"] == ["adapter"]
+    assert params["/overlay_runs"] == ["runs"]
+    assert params["/run_report"] == ["run_name"]
 
 
 def test_generate_and_compare(client):
@@ -109,11 +116,13 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
     assert any("step 1/2" in p for p in progress)
     assert "finished" in progress[-1] and "api-run" in progress[-1]
     assert client.predict(api_name="/stop") == "No training run is going."
-    table1, diversity, verdict, hist, files = client.predict(
+    table1, diversity, wins, verdict, hist, files = client.predict(
         adapters=["base", "api-run"], num_samples=4, api_name="/evaluate"
     )
     assert [row[0] for row in table1["data"]] == ["base", "base", "api-run", "api-run"]
-    assert len(files) == 4
+    assert wins["data"][0][:2] == ["api-run", "Four-letter words, no repetition"]
+    assert wins["data"][0][5] == 4  # n: every held-out row paired with the base's
+    assert len(files) == 5  # + win_rates.csv
     note, step = client.predict(run_name="api-run", step=2, api_name="/browse")
     assert "step 2 of 2" in note and len(step["data"]) > 0 and "advantage" in step["headers"]
 

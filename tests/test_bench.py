@@ -97,6 +97,7 @@ def test_shipped_rows_match_their_kept_evaluations(tmp_path):
         "bench.classroom",
         "bench.floor",
         "bench.profile",
+        "bench.what_changed",
     ],
 )
 def test_tools_start(tool):

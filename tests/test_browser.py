@@ -327,3 +327,35 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     page.locator("#generate-btn").click()
     expect(page.locator("#generate-status")).to_contain_text("completions from browser-run")
     expect(page.locator("#completions-table")).to_contain_text("browser-run")
+
+
+def test_what_changed_at_1024x768(page):
+    """Click an answer: the token view opens with it; where an adapter acts; two runs side
+    by side (the shipped four-letter vs hacked: same reward, 5x the learning rate)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.get_by_role("tab", name="Playground").click()
+    page.locator("#completions-table tbody tr").first.locator("td").nth(2).click()
+    expect(page.locator("#tc-view")).to_contain_text("more likely", timeout=60_000)
+    expect(page.locator("#tc-completion textarea")).not_to_have_value("")
+    assert page.locator("#tc-view .tc-tok").count() > 3
+    fits(page, "#tc-table", rows=8)
+    shot(page, "08-token-change", at="#tc-view")
+
+    page.get_by_text("Where the adapter acts").click()
+    page.locator("#map-adapter input").first.fill("hacked")
+    page.locator("#map-btn").click()
+    expect(page.locator("#map-line")).to_contain_text("Largest updates in")
+    expect(page.locator("#map-plot img").first).to_be_visible()
+    shot(page, "09-adapter-map", at="#map-line")
+
+    page.get_by_text("Runs side by side").click()
+    expect(page.locator("#overlay-runs")).to_contain_text("hacked")
+    page.locator("#overlay-btn").click()
+    expect(page.locator("#overlay-settings")).to_contain_text("learning_rate")
+    expect(page.locator("#overlay-plot img").first).to_be_visible()
+    fits(page, "#overlay-settings")
+    shot(page, "10-overlay", at="#overlay-plot")
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the page scrolls sideways by {wide} px"

@@ -171,7 +171,8 @@ def test_preset_values_show_the_reports_remark(demo):
 
 
 def test_evaluate_small_n(demo, tmp_path):
-    table1, div, verdict, hist, files = demo.evaluate(["base"], 4)
+    table1, div, wins, verdict, hist, files = demo.evaluate(["base"], 4)
+    assert "add the base" in wins.iloc[0, 0]  # only the base: nothing to win against
     assert list(table1.columns) == ["model", "reward", "median", "mean", "std"]
     assert table1[["model", "reward"]].values.tolist() == [
         ["base", "4-letter"],

@@ -40,8 +40,10 @@ LABELS = {
 }
 """Fields whose messages do not name them: the API's and the field's message get the label."""
 SAMPLING = settings_of(SamplingParams)
-TYPED_RUN_FIELDS = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
-"""The run settings the Train tab types (the preset fills the rest)."""
+NUMBER_RUN_FIELDS = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
+LOSS_RUN_FIELDS = ("loss_type", "scale_rewards", "importance_sampling_level")
+TYPED_RUN_FIELDS = NUMBER_RUN_FIELDS + LOSS_RUN_FIELDS
+"""The run settings the Train tab types or picks (the preset fills the rest)."""
 BROWSE_STEP = Setting(int, 1, 10_000, "a step of the run", name="step")
 SCORE_PROMPTS = Setting(int, 1, 16, "groups: one per training prompt", name="prompts")
 SCORE_TOKENS = dataclasses.replace(SETTINGS["max_completion_length"], name="max_new_tokens")
@@ -204,6 +206,9 @@ def train(
     probes="",
     probe_every=1,
     teacher_key="",
+    loss_type=None,
+    scale_rewards=None,
+    importance_sampling_level=None,
 ) -> TrainRequest:
     """Start's form: every field checked before anything starts, each refusal under its field
     (another run going is said under the name: the teacher looks there first)."""
@@ -212,20 +217,41 @@ def train(
     fields.take("name", check_new_name, state.resident.adapter_dir, clean)
     if (busy := busy_refusal(state)) is not None:
         fields.errors["name"] = busy
-    typed = dict(
-        learning_rate=learning_rate,
-        num_generations=num_generations,
-        max_steps=max_steps,
-        max_completion_length=max_completion_length,
-    )
-    config = run_config(
-        fields, task=task, preset=preset, reward=reward, values=typed, app=True, caps=state.caps()
-    )
-    prompts, every = probe_fields(fields, (probes or "").splitlines(), probe_every)
+    asked = _run_form(fields, state, locals())
     if state.has_teacher_key and not state.is_teacher(teacher_key):
         fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
     fields.done()
-    return TrainRequest(config, clean, preset, prompts, every)
+    return dataclasses.replace(asked, name=clean)
+
+
+def command(state: AppState, *, name="", teacher_key="", **values) -> TrainRequest:
+    """The Train form as the CLI would run it: the run's own rules only (no busy trainer,
+    no teacher key, an existing name allowed: the command line says ``--overwrite``)."""
+    fields = Fields()
+    clean = (name or "").strip()
+    fields.take("name", check_adapter_name, clean)
+    asked = _run_form(fields, state, values)
+    fields.done()
+    return dataclasses.replace(asked, name=clean)
+
+
+def _run_form(fields: Fields, state: AppState, values: Mapping[str, Any]) -> TrainRequest:
+    """The run's part of the Train form: settings, preset, task or reward, probes."""
+    typed = {k: values.get(k) for k in NUMBER_RUN_FIELDS}
+    typed |= {k: values[k] for k in LOSS_RUN_FIELDS if values.get(k) not in (None, "")}
+    config = run_config(
+        fields,
+        task=values["task"],
+        preset=values["preset"],
+        reward=values.get("reward", ""),
+        values=typed,
+        app=True,
+        caps=state.caps(),
+    )
+    prompts, every = probe_fields(
+        fields, (values.get("probes") or "").splitlines(), values.get("probe_every", 1)
+    )
+    return TrainRequest(config, "", values["preset"], prompts, every)
 
 
 def busy_refusal(state: AppState) -> str | None:

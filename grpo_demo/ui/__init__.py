@@ -9,9 +9,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..loss_types import glossary_markdown
 from ..models import ModelUnavailable, preflight, resolve_spec
 from ..space import on_space
-from . import about, evaluate, playground, server, train
+from . import about, changes, evaluate, playground, server, train
 from .handlers import Demo
 
 TITLE = "Language Kindergarten — GRPO + LoRA"
@@ -59,6 +60,12 @@ CSS = """
 h1 { font-size: 28px !important; margin: 0 !important; }
 #header, #header p { font-size: 15px; }
 #compare-cols { overflow-x: auto; }
+#tc-view .tc-text { font-size: 19px; line-height: 1.9; overflow-wrap: anywhere; }
+#tc-view .tc-prompt { color: #6b7280; }
+#tc-view .tc-tok { border-radius: 3px; padding: 1px 0; color: #111827; }
+#tc-view .tc-legend, #tc-view .tc-total { font-size: 15px; margin: 4px 0; }
+#tc-view .tc-up { background: rgba(34, 197, 94, 0.6); padding: 0 3px; }
+#tc-view .tc-down { background: rgba(239, 68, 68, 0.6); padding: 0 3px; }
 """
 """Projector mode, the default: 18 px text, a large plain number in before-vs-now (never taller
 than the screen under the progress line: long answers scroll inside it), tables of many numbers
@@ -69,17 +76,27 @@ def build_app(demo: Demo) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(INTRO, elem_id="intro")
-        with gr.Accordion("Glossary: GRPO, reward, advantage, LoRA, KL", open=False):
+        with gr.Accordion("Glossary: GRPO, reward, advantage, LoRA, KL, loss types", open=False):
             gr.Markdown(GLOSSARY)
+            gr.Markdown(glossary_markdown(), elem_id="loss-glossary")
         header = gr.Markdown(demo.header(), elem_id="header")
-        with gr.Tab("Playground"):
-            play = playground.build(demo)
-        with gr.Tab("Train"):
-            trained = train.build(demo)
-        with gr.Tab("Evaluate"):
-            ev = evaluate.build(demo)
-        with gr.Tab("About"):
-            about.build()
+        with gr.Tabs(elem_id="main-tabs") as tabs:
+            with gr.Tab("Playground", id="playground"):
+                play = playground.build(demo)
+            with gr.Tab("Train", id="train"):
+                trained = train.build(demo)
+            with gr.Tab("Evaluate", id="evaluate"):
+                ev = evaluate.build(demo)
+            with gr.Tab("What changed", id="changes"):
+                changed = changes.build(demo)
+            with gr.Tab("About", id="about"):
+                about.build()
+        # any answer clicked in a table opens the token view with it, scored at once
+        picked = [*changed["picked"], tabs]
+        for table, rows in (*play["pickable"], *trained["pickable"]):
+            table.select(
+                demo.pick, rows, picked, api_visibility="private", show_progress="hidden"
+            ).then(**changed["score"])
         # adapters trained since this page opened (here or in another session) appear in both
         # dropdowns and are preselected in Evaluate within a few seconds, without a reload
         known = gr.State(None)

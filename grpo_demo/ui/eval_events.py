@@ -56,6 +56,7 @@ class EvaluateEvents:
         return (
             views.table1_long(result.summary, TABLE_REWARDS),
             views.diversity_view(result.diversity_table()),
+            views.win_view(result.wins),
             verdict,
             str(paths["histogram"]),
             [str(p) for p in paths.values()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..evaluation import EVAL_SIZE
+from ..evaluation import EVAL_SIZE, WIN_COLUMNS
 from .handlers import Demo
 from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS
 from .wiring import inputs
@@ -47,6 +47,12 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         label="Diversity: is it still writing?",
         elem_id="diversity",
     )
+    wins = gr.Dataframe(
+        pd.DataFrame(columns=WIN_COLUMNS),
+        label="Win rate against the base: held-out prompts where the adapter's own task "
+        "reward beats the base's (same prompt, same seed), with its 95 % interval",
+        elem_id="win-rates",
+    )
     with gr.Accordion("What the diversity columns mean", open=False):
         gr.Markdown(DIVERSITY_NOTE)
     hist = gr.Image(label="Reward histograms", type="filepath")
@@ -55,7 +61,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     go.click(
         demo.evaluate,
         inputs_kwargs=fields,
-        outputs=[table1, diversity, verdict, hist, files],
+        outputs=[table1, diversity, wins, verdict, hist, files],
         api_name="evaluate",
         concurrency_limit=None,  # a job on the compute thread, as every use of the model
         validator=demo.validator("evaluate", fields),

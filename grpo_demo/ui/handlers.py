@@ -1,7 +1,8 @@
 """The app's handlers in one object: ``Demo`` wires the tabs' events to one ``AppState``.
 
 The state (model, trainer, pace, caps) lives in ``app.state``; the rules of every form in
-``app.forms``; each tab's handlers in ``play_events``, ``train_events`` and ``eval_events``.
+``app.forms``; each tab's handlers in ``play_events``, ``train_events``, ``eval_events`` and
+``change_events``.
 Handler parameter names are the public API names (``gradio_client`` keywords) and the keys
 of the events' ``inputs_kwargs``, so they are part of the contract documented in README.
 """
@@ -17,13 +18,14 @@ from ..adapters import BASE
 from ..app import forms
 from ..app.state import AppState
 from ..models import device_name
+from .change_events import ChangeEvents
 from .eval_events import EvaluateEvents
 from .play_events import PlaygroundEvents
 from .train_events import TrainEvents
 from .wiring import validator
 
 
-class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents):
+class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
     """Every tab's handlers over one shared ``AppState`` (pass a loaded ``ResidentModel``,
     or a model spec to load it in the background)."""
 

@@ -139,7 +139,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         concurrency_limit=None,
         show_progress_on=[grid],
     ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
-    return {"adapter": adapter}
+    # a clicked answer goes to the token view: the rows of the latest results, in table order
+    return {"adapter": adapter, "pickable": [(table, latest), (scores, latest)]}
 
 
 def show(tab: str):

@@ -38,8 +38,21 @@ def _number(name: str, value, **kwargs) -> gr.Number:
     return gr.Number(value=value, label=PLAIN[name], **widget, **kwargs)
 
 
+def _choice(name: str, value, label: str, **kwargs) -> gr.Dropdown:
+    """A pick of one of a setting's choices, or TRL's default ("": the field left out)."""
+    spec = SETTINGS[name]
+    choices = [("TRL's default", ""), *((c, c) for c in spec.choices)]
+    info = f"TRL: {name} · {spec.help} (the glossary says what each does)"
+    # custom values reach the validator, whose message names the field and its choices
+    return gr.Dropdown(
+        choices, value=value or "", label=label, info=info, allow_custom_value=True, **kwargs
+    )
+
+
 def build(demo: Demo) -> dict[str, gr.components.Component]:
-    task0, lr0, gens0, steps0, len0, remark0 = demo.preset_values(DEFAULT_PRESET, timed=False)
+    task0, lr0, gens0, steps0, len0, loss0, scale0, level0, remark0 = demo.preset_values(
+        DEFAULT_PRESET, timed=False
+    )
     with gr.Row(equal_height=True, elem_id="train-top"):
         preset = gr.Dropdown(
             grouped(),
@@ -99,6 +112,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             max_completion_length = _number("max_completion_length", len0, elem_id="max-len")
         number_refusals = gr.Markdown(elem_id="settings-refusals")  # under the fields at fault
         with gr.Row():
+            loss_type = _choice("loss_type", loss0, "How the loss is averaged", elem_id="loss")
+            scale_rewards = _choice(
+                "scale_rewards", scale0, "How rewards are scaled", elem_id="scale-rewards"
+            )
+            importance_sampling_level = _choice(
+                "importance_sampling_level", level0, "Ratio per token or answer", elem_id="is-level"
+            )
+        with gr.Row():
             probes = gr.Textbox(
                 "\n".join(DEFAULT_PROBES),
                 lines=2,
@@ -114,6 +135,13 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 elem_id="probe-every",
                 **PROBE_EVERY.widget(),
             )
+        command = gr.Code(
+            "",
+            language="shell",
+            label="The same run from the command line (copy it: the button at the top right)",
+            interactive=False,
+            elem_id="cli-command",
+        )
     with gr.Accordion("Every answer of the latest step, its reward and advantage", open=True):
         table = gr.Dataframe(
             pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3"
@@ -181,6 +209,23 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             column_widths=STEP_WIDTHS,
             elem_id="browse-table",
         )
+    with gr.Accordion("Hand out a run: one HTML report to download", open=False):
+        with gr.Row():
+            reported = gr.Dropdown(
+                [], label="Run (saved)", allow_custom_value=True, elem_id="report-run", scale=3
+            )
+            make = gr.Button("Make the report", elem_id="report-btn", scale=1)
+        report_file = gr.File(
+            label="Charts, settings, reward formula, probes, answers: opens offline anywhere",
+            elem_id="report-file",
+        )
+    reported.focus(demo.trained_choices, None, reported, api_visibility="private")
+    make.click(
+        demo.run_report,
+        inputs_kwargs=inputs(demo.run_report, {"run_name": reported}),
+        outputs=report_file,
+        api_name="run_report",
+    )
     browsed.focus(demo.trained_choices, None, browsed, api_visibility="private")
     browsing = inputs(demo.browse, {"run_name": browsed, "step": browse_step})
     show.click(
@@ -192,7 +237,17 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         validator=demo.validator("browse", browsing),  # a bad step: under the step field
     )
 
-    form = [task, learning_rate, num_generations, max_steps, max_completion_length, remark]
+    form = [
+        task,
+        learning_rate,
+        num_generations,
+        max_steps,
+        max_completion_length,
+        loss_type,
+        scale_rewards,
+        importance_sampling_level,
+        remark,
+    ]
     fill = {
         "fn": demo.preset_values,
         "inputs": preset,
@@ -266,7 +321,21 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             "probes": probes,
             "probe_every": probe_every,
             "teacher_key": teacher_key,
+            "loss_type": loss_type,
+            "scale_rewards": scale_rewards,
+            "importance_sampling_level": importance_sampling_level,
         },
+    )
+    # the command line follows the form as it is filled (the run's own rules only)
+    typed = {k: v for k, v in fields.items() if k != "teacher_key"}
+    gr.on(
+        [c.change for c in typed.values()],
+        demo.train_command,
+        inputs_kwargs=inputs(demo.train_command, typed),
+        outputs=command,
+        api_name="train_command",
+        show_progress="hidden",
+        concurrency_limit=None,
     )
     # first every check, its refusals in a box under Start that stays (Gradio 6.31 drops a
     # validator's messages under fields that other events update, such as these), then the run
@@ -309,4 +378,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "api_visibility": "private",
         "show_progress": "minimal",  # see ``fill``
     }
-    return {"run": run, "restore": restore}
+    # a clicked answer goes to the token view (each table's own rows)
+    pickable = [(table, table), (probe_answers, probe_answers), (browse_table, browse_table)]
+    return {"run": run, "restore": restore, "pickable": pickable}

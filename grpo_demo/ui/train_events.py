@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..adapters import BASE
 from ..app import forms
-from ..app.forms import TYPED_RUN_FIELDS
+from ..app.forms import LOSS_RUN_FIELDS, NUMBER_RUN_FIELDS
 from ..app.state import AppState
 from ..data import train_prompts
 from ..learning_signal import score_base, verdict
@@ -51,6 +51,9 @@ START_LABELS = {
     "probes": "Before-vs-now prompts",
     "probe_every": "Answer them every K steps (probe_every)",
     "teacher_key": "Teacher key",
+    "loss_type": "How the loss is averaged (loss_type)",
+    "scale_rewards": "How rewards are scaled (scale_rewards)",
+    "importance_sampling_level": "Ratio per token or answer (importance_sampling_level)",
 }
 """Start's fields as the page labels them, by name (the order of the refusals box)."""
 SCORE_PROMPTS = 2  # groups sampled by "Score the base first" (8 x 32 tokens: seconds)
@@ -85,12 +88,14 @@ class TrainEvents:
         if preset not in PRESETS:
             raise gr.Error(f"unknown preset {preset!r}", print_exception=False)
         p = PRESETS[preset]
-        if timed or any(f not in p.values for f in TYPED_RUN_FIELDS):
+        if timed or any(f not in p.values for f in NUMBER_RUN_FIELDS):
             self.state.wait_loaded()  # TRL's defaults: never import it mid-load
         origin = "the report" if p.from_report else "this demo"
         timing = self.expected_time(preset) if timed else ""
         remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
-        return (p.task, *(preset_field(preset, f) for f in TYPED_RUN_FIELDS), remark)
+        numbers = (preset_field(preset, f) for f in NUMBER_RUN_FIELDS)
+        losses = (p.values.get(f) or "" for f in LOSS_RUN_FIELDS)  # "": TRL's default
+        return (p.task, *numbers, *losses, remark)
 
     def expected_time(self, preset: str) -> str:
         """Up to how long the preset runs here, from the same measured pace as the ETA."""
@@ -111,7 +116,8 @@ class TrainEvents:
             chosen,
             run.name,
             run.config.task,
-            *(r[f] for f in TYPED_RUN_FIELDS),
+            *(r[f] for f in NUMBER_RUN_FIELDS),
+            *(getattr(run.config, f) or "" for f in LOSS_RUN_FIELDS),
             self.preset_values(chosen)[-1],
             "\n".join(run.probes),
             run.probe_every,
@@ -128,7 +134,7 @@ class TrainEvents:
             wrong = exc.errors
         lines = {k: f"* **{START_LABELS[k]}**: {wrong[k]}" for k in START_LABELS if k in wrong}
         box = "⛔ **Start refused** (nothing was started; fix these and press Start):\n"
-        numbers = [line for k, line in lines.items() if k in TYPED_RUN_FIELDS]
+        numbers = [line for k, line in lines.items() if k in NUMBER_RUN_FIELDS]
         under = "⛔ " + "\n".join(numbers) if numbers else ""
         return box + "\n".join(lines.values()), under
 
@@ -195,6 +201,9 @@ class TrainEvents:
         probes="",
         probe_every=1,
         teacher_key="",
+        loss_type=None,
+        scale_rewards=None,
+        importance_sampling_level=None,
         request: gr.Request = None,
     ) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends.
@@ -202,8 +211,9 @@ class TrainEvents:
         ``reward``: a spec built from registered terms (empty: the task's own rewards).
         ``probes``: up to five prompts, one per line, answered with a fixed seed by the base
         and, every ``probe_every`` steps (and at steps 1 and last), by the model in training:
-        the before-vs-now view. The page (or API client) that starts the run owns it: only it,
-        or the teacher key, can stop it.
+        the before-vs-now view. ``loss_type``, ``scale_rewards``, ``importance_sampling_level``:
+        TRL's (empty: the preset's, else TRL's default). The page (or API client) that starts
+        the run owns it: only it, or the teacher key, can stop it.
         """
         try:
             asked = forms.train(self.state, **fields(locals()))

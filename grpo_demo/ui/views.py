@@ -11,6 +11,7 @@ import html
 
 import pandas as pd
 
+from ..evaluation import WIN_COLUMNS
 from ..generation import Completion, SamplingParams
 from ..learning_signal import Group
 from ..metrics import COLLAPSE_DISTINCT, LOOP_RUN
@@ -350,3 +351,13 @@ def diversity_view(diversity: pd.DataFrame) -> pd.DataFrame:
     )
     shown["collapsed"] = ["yes ⚠️" if c else "no" for c in out["collapsed"]]
     return shown
+
+
+def win_view(wins: pd.DataFrame | None) -> pd.DataFrame:
+    """The win rates rounded for the projector; a note row where the base was not chosen."""
+    if wins is None:
+        return pd.DataFrame([["add the base to the models to see win rates"]], columns=["note"])
+    shown = wins.copy()
+    for column in ("win rate", "95% low", "95% high"):
+        shown[column] = shown[column].round(3)
+    return shown[WIN_COLUMNS]

@@ -1,0 +1,48 @@
+"""The Train form as a command line: ``python -m grpo_demo train ...`` for the same run.
+
+The command names the preset and only what the form changed from it (each setting by its
+CLI flag, from the same ``Setting`` the form checked), quoted for a POSIX shell, so a teacher
+can paste it into a terminal or a lab sheet. Parsing it back gives the form's run: a test
+checks that round trip.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ..config import SETTINGS
+from ..presets import from_preset
+from ..settings import format_number
+from .forms import TrainRequest
+
+PROGRAM = ("python", "-m", "grpo_demo", "train")
+
+
+def _flag_value(value: Any) -> str:
+    return format_number(value) if isinstance(value, int | float) else str(value)
+
+
+def train_command(asked: TrainRequest, overwrite: bool = False) -> str:
+    """The CLI's ``train`` for ``asked``: preset, name, then each setting that differs."""
+    config, preset = asked.config, from_preset(asked.preset)
+    parts = [*PROGRAM, "--preset", asked.preset, "--name", asked.name]
+    if config.reward:
+        parts += ["--reward", config.reward]
+    elif config.task != preset.task:
+        parts += ["--task", config.task]
+    for name, spec in SETTINGS.items():
+        value = getattr(config, name)
+        if value is None or value == getattr(preset, name):
+            continue
+        if spec.kind is bool:
+            parts.append(spec.flag if value else f"--no-{spec.flag[2:]}")
+        else:
+            parts += [spec.flag, _flag_value(value)]
+    for prompt in asked.probes:
+        parts += ["--probe", prompt]
+    if asked.probes:
+        parts += ["--probe-every", str(asked.probe_every)]
+    if overwrite:
+        parts.append("--overwrite")
+    return shlex.join(parts)

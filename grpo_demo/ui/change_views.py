@@ -1,0 +1,100 @@
+"""What training changed -> what the "What changed" tab shows (pure functions: HTML, charts,
+tables), sized for a projector at 1024×768."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..app.runs import REWARD
+from ..token_change import TextChange
+
+CAP = 2.0  # |Δ log p| at which a token's tint is full: beyond it the colour says no more
+LEGEND = (
+    '<div class="tc-legend"><span class="tc-up">green</span>: {after} made this token more '
+    'likely than {before} did · <span class="tc-down">red</span>: less likely · white: '
+    "unchanged. Hover (or read the table) for p before → after.</div>"
+)
+BIGGEST_COLUMNS = ["token", "p before", "p after", "Δ log p"]
+PANELS = (REWARD, "distinct-1", "distinct-2", "entropy")
+"""The overlay's panels first; each reward term of the runs follows."""
+
+
+def tint(delta: float) -> str:
+    """Green for a token made likelier, red for less likely, white for no change."""
+    strength = min(abs(delta) / CAP, 1.0)
+    if delta >= 0:
+        return f"rgba(34, 197, 94, {0.75 * strength:.2f})"
+    return f"rgba(239, 68, 68, {0.75 * strength:.2f})"
+
+
+def token_html(change: TextChange) -> str:
+    """The prompt in grey, then every completion token tinted by its change (title: p before
+    → after). All text escaped: a completion is shown, never run."""
+    spans = []
+    for t in change.tokens:
+        label = f"p {t.p_before:.3f} → {t.p_after:.3f} (Δ log p {t.delta:+.2f})"
+        text = html.escape(t.text).replace("\n", "↵<br>")
+        spans.append(
+            f'<span class="tc-tok" style="background:{tint(t.delta)}" title="{label}">{text}</span>'
+        )
+    legend = LEGEND.format(before=html.escape(change.before), after=html.escape(change.after))
+    ratio = math.exp(change.total) if abs(change.total) < 700 else float("inf")
+    return (
+        f"{legend}<div class='tc-text'><span class='tc-prompt'>{html.escape(change.prompt)}"
+        f"</span>{''.join(spans)}</div><div class='tc-total'>The whole answer is "
+        f"<b>{ratio:.3g}×</b> as likely under {html.escape(change.after)} as under "
+        f"{html.escape(change.before)} (Σ Δ log p = {change.total:+.2f}, "
+        f"{len(change.tokens)} tokens, scored in {change.seconds * 1000:.0f} ms).</div>"
+    )
+
+
+def biggest_table(change: TextChange, k: int = 8) -> pd.DataFrame:
+    """The tokens that moved most, either way."""
+    rows = [
+        [repr(t.text), round(t.p_before, 4), round(t.p_after, 4), round(t.delta, 2)]
+        for t in change.biggest(k)
+    ]
+    return pd.DataFrame(rows, columns=BIGGEST_COLUMNS)
+
+
+def overlay_figure(curves: pd.DataFrame) -> Figure:
+    """One panel per series (task reward, distinct-1/2, entropy, then each reward term),
+    one line per run, shared step axis."""
+    present = list(dict.fromkeys(curves["series"]))
+    series = [s for s in PANELS if s in present] + [s for s in present if s not in PANELS]
+    cols = 2
+    rows = math.ceil(len(series) / cols)
+    fig = Figure(figsize=(9.4, 2.5 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).flatten()
+    runs = list(dict.fromkeys(curves["run"]))
+    for ax, name in zip(axes, series, strict=False):
+        part = curves[curves["series"] == name]
+        for i, run in enumerate(runs):
+            line = part[part["run"] == run]
+            if not line.empty:
+                ax.plot(line["step"], line["value"], label=run, color=f"C{i}", lw=2)
+        ax.set_title(name, fontsize=12)
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(series) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=10)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("step", fontsize=11)
+    return fig
+
+
+def settings_view(table: pd.DataFrame):
+    """The settings table with the rows that differ highlighted (a pandas Styler)."""
+    shown = table.drop(columns=["differs"])
+    differs = table["differs"].to_list()
+
+    def paint(row: pd.Series) -> list[str]:
+        style = "background-color: #fef08a; font-weight: 700" if differs[row.name] else ""
+        return [style] * len(row)
+
+    return shown.style.apply(paint, axis=1)

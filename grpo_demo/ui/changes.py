@@ -1,0 +1,111 @@
+"""What changed tab: one answer token by token under two models, where an adapter's update
+is largest, and runs side by side."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from ..adapters import BASE
+from .change_views import BIGGEST_COLUMNS
+from .handlers import Demo
+from .wiring import inputs
+
+EXAMPLE = ("Once upon a time a little fox", " went into the dark wood to find some food.")
+"""Filled in at first, so the tab shows something at once; any answer clicked replaces it."""
+OVERLAY_EXAMPLE = ("four-letter", "hacked")  # same reward; 5x the learning rate collapses
+
+
+def build(demo: Demo) -> dict[str, gr.components.Component]:
+    names = demo.adapter_names()
+    adapters = [n for n in names if n != BASE]
+    with gr.Accordion("Token by token: what an adapter changed in one answer", open=True):
+        gr.Markdown(
+            "The same text scored by two models (one forward pass, no sampling): each token is "
+            "tinted by how much likelier the *after* model made it. **Click any answer** in the "
+            "Playground's tables, the step table or the before-vs-now history to bring it here."
+        )
+        with gr.Row():
+            before = gr.Dropdown(
+                names, value=BASE, label="Before", allow_custom_value=True, elem_id="tc-before"
+            )
+            after = gr.Dropdown(
+                names,
+                value=adapters[0] if adapters else BASE,
+                label="After",
+                allow_custom_value=True,
+                elem_id="tc-after",
+            )
+            prompt = gr.Textbox(EXAMPLE[0], label="Prompt", elem_id="tc-prompt", scale=2)
+        completion = gr.Textbox(
+            EXAMPLE[1], label="Answer to score", lines=2, max_lines=6, elem_id="tc-completion"
+        )
+        go = gr.Button("Show what changed", variant="primary", elem_id="tc-btn")
+        view = gr.HTML(elem_id="tc-view")
+        biggest = gr.Dataframe(
+            pd.DataFrame(columns=BIGGEST_COLUMNS),
+            label="The tokens that moved most",
+            elem_id="tc-table",
+        )
+    with gr.Accordion("Where the adapter acts: its update per layer and module", open=False):
+        with gr.Row():
+            mapped = gr.Dropdown(
+                adapters,
+                value=adapters[0] if adapters else None,
+                label="Adapter",
+                allow_custom_value=True,
+                elem_id="map-adapter",
+                scale=3,
+            )
+            show_map = gr.Button("Show its update", elem_id="map-btn", scale=1)
+        map_line = gr.Markdown(elem_id="map-line")
+        heat = gr.Plot(show_label=False, elem_id="map-plot")
+    with gr.Accordion("Runs side by side: curves and settings", open=False):
+        with gr.Row():
+            chosen = gr.Dropdown(
+                adapters,
+                value=[n for n in OVERLAY_EXAMPLE if n in adapters],
+                multiselect=True,
+                allow_custom_value=True,
+                label="Runs (two or more: the one going and any saved adapter)",
+                elem_id="overlay-runs",
+                scale=3,
+            )
+            show_overlay = gr.Button("Overlay", elem_id="overlay-btn", scale=1)
+        overlay = gr.Plot(show_label=False, elem_id="overlay-plot")
+        settings = gr.Dataframe(
+            pd.DataFrame(columns=["setting", "differs"]),
+            label="Their settings (the ones that differ first, highlighted)",
+            elem_id="overlay-settings",
+        )
+
+    def names_now():
+        return gr.update(choices=demo.adapter_names())
+
+    for dropdown in (before, after, mapped):
+        dropdown.focus(names_now, None, dropdown, api_visibility="private")
+    chosen.focus(demo.run_choices, None, chosen, api_visibility="private")
+    scored = {"prompt": prompt, "completion": completion, "before": before, "after": after}
+    score = {
+        "fn": demo.token_change,
+        "inputs_kwargs": inputs(demo.token_change, scored),
+        "outputs": [view, biggest],
+        "concurrency_limit": None,  # a job on the compute thread, as every use of the model
+    }
+    go.click(**score, api_name="token_change")
+    show_map.click(
+        demo.adapter_map,
+        inputs_kwargs=inputs(demo.adapter_map, {"adapter": mapped}),
+        outputs=[heat, map_line],
+        api_name="adapter_map",
+    )
+    show_overlay.click(
+        demo.overlay_runs,
+        inputs_kwargs=inputs(demo.overlay_runs, {"runs": chosen}),
+        outputs=[overlay, settings],
+        api_name="overlay_runs",
+    )
+    return {
+        "picked": [prompt, completion, before, after],
+        "score": {**score, "api_visibility": "private"},
+    }
