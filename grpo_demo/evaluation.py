@@ -200,7 +200,7 @@ def evaluate(
         [{"adapter": c.adapter, "prompt": c.prompt, "text": c.text, **c.rewards} for c in done]
     )
     result = summarize(table)
-    if BASE in adapters:
+    if BASE in adapters and len(set(adapters)) > 1:
         tasks = {a: resident.get(a).task_spec for a in adapters if a != BASE}
         result.wins = win_rates(table, {a: t for a, t in tasks.items() if t is not None})
     return result

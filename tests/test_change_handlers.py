@@ -46,7 +46,7 @@ def demo(tiny_resident):
 
 def test_the_token_view_tints_every_token_and_escapes_the_text(demo):
     html, biggest = demo.token_change(PROMPTS[0], " <script>x</script> and so", "base", "bold")
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script" not in html and "&lt;" in html  # tokens escaped one by one
     assert html.count('class="tc-tok"') == len(
         demo.state.resident.tokenizer(" <script>x</script> and so")["input_ids"]
     )

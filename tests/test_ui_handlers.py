@@ -164,15 +164,17 @@ def test_with_generations_keeps_whole_groups():
 
 
 def test_preset_values_show_the_reports_remark(demo):
-    task, lr, gens, steps, length, remark = demo.preset_values("config_4")
+    task, lr, gens, steps, length, loss, scale, level, remark = demo.preset_values("config_4")
     assert (task, lr, gens, length) == ("four-letter", 1e-3, 16, 256)
+    assert (loss, scale, level) == ("", "", "")  # TRL's defaults: the fields left out
+    assert demo.preset_values("classroom-four-letter-dr-grpo")[5] == "dr_grpo"
     assert "last last last" in remark and "the report" in remark
     assert "8192 completion tokens a step" in remark and " min for the whole run" in remark
 
 
 def test_evaluate_small_n(demo, tmp_path):
     table1, div, wins, verdict, hist, files = demo.evaluate(["base"], 4)
-    assert "add the base" in wins.iloc[0, 0]  # only the base: nothing to win against
+    assert "need the base and at least one adapter" in wins.iloc[0, 0]  # only the base
     assert list(table1.columns) == ["model", "reward", "median", "mean", "std"]
     assert table1[["model", "reward"]].values.tolist() == [
         ["base", "4-letter"],

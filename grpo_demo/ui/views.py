@@ -356,7 +356,8 @@ def diversity_view(diversity: pd.DataFrame) -> pd.DataFrame:
 def win_view(wins: pd.DataFrame | None) -> pd.DataFrame:
     """The win rates rounded for the projector; a note row where the base was not chosen."""
     if wins is None:
-        return pd.DataFrame([["add the base to the models to see win rates"]], columns=["note"])
+        note = "win rates need the base and at least one adapter among the models"
+        return pd.DataFrame([[note]], columns=["note"])
     shown = wins.copy()
     for column in ("win rate", "95% low", "95% high"):
         shown[column] = shown[column].round(3)
