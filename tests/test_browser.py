@@ -336,7 +336,13 @@ def test_what_changed_at_1024x768(page):
 
     expect.set_options(timeout=120_000)
     page.get_by_role("tab", name="Playground").click()
-    page.locator("#completions-table tbody tr").first.locator("td").nth(2).click()
+    page.locator("#adapter-choice input").first.click()
+    page.get_by_role("option", name="four-letter").click()
+    page.locator("#num-samples input").fill("2")
+    page.locator("#generate-btn").click()
+    expect(page.locator("#generate-status")).to_contain_text("2 completions from four-letter")
+    row = page.locator("#completions-table .virtual-row").first  # Gradio's body rows
+    row.locator(":scope > *").nth(2).click()  # the first answer's text
     expect(page.locator("#tc-view")).to_contain_text("more likely", timeout=60_000)
     expect(page.locator("#tc-completion textarea")).not_to_have_value("")
     assert page.locator("#tc-view .tc-tok").count() > 3
@@ -357,5 +363,20 @@ def test_what_changed_at_1024x768(page):
     expect(page.locator("#overlay-plot img").first).to_be_visible()
     fits(page, "#overlay-settings")
     shot(page, "10-overlay", at="#overlay-plot")
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the page scrolls sideways by {wide} px"
+
+    # the Train form as a command line, following the form; the loss type among its fields
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#preset input").first.fill("classroom-four-letter-dr-grpo")
+    page.keyboard.press("Enter")
+    command = page.locator("#cli-command")
+    expect(command).to_contain_text("python -m grpo_demo train")
+    expect(command).to_contain_text("--preset classroom-four-letter-dr-grpo")
+    expect(page.locator("#loss input").first).to_have_value("dr_grpo")
+    page.locator("#lr input").fill("0.002")
+    page.locator("#lr input").press("Tab")
+    expect(command).to_contain_text("--learning-rate 0.002")
+    shot(page, "11-command", at="#loss")
     wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"the page scrolls sideways by {wide} px"

@@ -50,7 +50,8 @@ def test_the_token_view_tints_every_token_and_escapes_the_text(demo):
     assert html.count('class="tc-tok"') == len(
         demo.state.resident.tokenizer(" <script>x</script> and so")["input_ids"]
     )
-    assert "green" in html and "more likely" in html and "as likely under bold" in html
+    assert "green" in html and "more likely" in html
+    assert "as likely under bold as under base" in html
     assert list(biggest.columns) == ["token", "p before", "p after", "Δ log p"]
     titles = re.findall(r'title="p ([0-9.]+) → ([0-9.]+)', html)
     assert titles and all(0 <= float(a) <= 1 and 0 <= float(b) <= 1 for a, b in titles)

@@ -19,6 +19,17 @@ from .forms import TrainRequest
 PROGRAM = ("python", "-m", "grpo_demo", "train")
 
 
+def quote(arg: str) -> str:
+    """POSIX shell quoting a person can read: ``"I'm here"`` rather than ``'I'"'"'m here'``.
+
+    >>> print(quote("I'm here"), quote("plain"), quote("a $b"))
+    "I'm here" plain 'a $b'
+    """
+    if "'" in arg and not set(arg) & set('"$`\\!'):
+        return f'"{arg}"'
+    return shlex.quote(arg)
+
+
 def _flag_value(value: Any) -> str:
     return format_number(value) if isinstance(value, int | float) else str(value)
 
@@ -45,4 +56,4 @@ def train_command(asked: TrainRequest, overwrite: bool = False) -> str:
         parts += ["--probe-every", str(asked.probe_every)]
     if overwrite:
         parts.append("--overwrite")
-    return shlex.join(parts)
+    return " ".join(quote(p) for p in parts)

@@ -42,20 +42,20 @@ def token_html(change: TextChange) -> str:
             f'<span class="tc-tok" style="background:{tint(t.delta)}" title="{label}">{text}</span>'
         )
     legend = LEGEND.format(before=html.escape(change.before), after=html.escape(change.after))
-    ratio = math.exp(change.total) if abs(change.total) < 700 else float("inf")
+    per_token = math.exp(change.total / len(change.tokens))
     return (
         f"{legend}<div class='tc-text'><span class='tc-prompt'>{html.escape(change.prompt)}"
-        f"</span>{''.join(spans)}</div><div class='tc-total'>The whole answer is "
-        f"<b>{ratio:.3g}×</b> as likely under {html.escape(change.after)} as under "
-        f"{html.escape(change.before)} (Σ Δ log p = {change.total:+.2f}, "
-        f"{len(change.tokens)} tokens, scored in {change.seconds * 1000:.0f} ms).</div>"
+        f"</span>{''.join(spans)}</div><div class='tc-total'>The whole answer: Σ Δ log p = "
+        f"<b>{change.total:+.2f}</b> over {len(change.tokens)} tokens — each token on average "
+        f"<b>{per_token:.2f}×</b> as likely under {html.escape(change.after)} as under "
+        f"{html.escape(change.before)} (scored in {change.seconds * 1000:.0f} ms).</div>"
     )
 
 
 def biggest_table(change: TextChange, k: int = 8) -> pd.DataFrame:
     """The tokens that moved most, either way."""
     rows = [
-        [repr(t.text), round(t.p_before, 4), round(t.p_after, 4), round(t.delta, 2)]
+        [repr(t.text), float(f"{t.p_before:.3g}"), float(f"{t.p_after:.3g}"), round(t.delta, 2)]
         for t in change.biggest(k)
     ]
     return pd.DataFrame(rows, columns=BIGGEST_COLUMNS)

@@ -140,6 +140,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             language="shell",
             label="The same run from the command line (copy it: the button at the top right)",
             interactive=False,
+            wrap_lines=True,  # the whole command in view at 1024 px
+            show_line_numbers=False,
             elem_id="cli-command",
         )
     with gr.Accordion("Every answer of the latest step, its reward and advantage", open=True):
