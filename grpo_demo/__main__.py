@@ -384,6 +384,9 @@ def _evaluate(resident, args) -> int:
     paths = save(result, args.out)
     print(result.table1().to_string())
     print(result.diversity_table().to_string())
+    if result.wins is not None and not result.wins.empty:
+        print("win rate against the base (own task reward, same prompt and seed):")
+        print(result.wins.round(3).to_string(index=False))
     print("saved: " + ", ".join(str(p) for p in paths.values()))
     return 0
 

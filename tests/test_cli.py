@@ -118,6 +118,10 @@ def test_train_generate_evaluate_on_a_tiny_gpt2(tiny_gpt2, tmp_path):
     result = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert {r["adapter"] for r in result["table1"]} == {"base", "cli-demo"}
     assert result["diversity"]["cli-demo"]["n"] == 6
+    assert "win rate against the base" in out.stdout
+    (wins,) = result["win_rates"]
+    assert wins["adapter"] == "cli-demo" and wins["n"] == 6
+    assert wins["wins"] + wins["ties"] + wins["losses"] == 6
 
 
 def test_app_refuses_to_start_on_an_unavailable_model_with_a_clear_message():
