@@ -17,18 +17,17 @@ from tqdm import tqdm
 
 from .adapters import AdapterError, ResidentModel
 from .app import forms
+from .app.catalog import catalog_lines
+from .app.command import resolved_lines
+from .cli_files import add_report_verb, add_space_verb, run_report, run_space
 from .config import SETTINGS, ConfigError, RunConfig
 from .data import EXAMPLES, train_prompts
 from .evaluation import EvalSize, evaluate, save
 from .generation import GenerationError, SamplingParams, check_prompts, sample
 from .learning_signal import score_base, verdict
-from .models import ModelUnavailable, native_bf16, resolve_spec
+from .models import ModelUnavailable
 from .presets import PRESETS
-from .report import write_report
-from .reward_spec import TERMS
 from .settings import add_arguments, settings_of
-from .space import deploy, space_files
-from .store import default_checkpoints
 from .tasks import TASKS
 from .training import PROBE_EVERY, RunEnded, TrainingRun, is_main_process
 
@@ -162,25 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("list", help="presets, tasks and the adapters found for the base model")
-    _report_parser(sub)
+    add_report_verb(sub)
 
-    sp = sub.add_parser("space", help="deploy this demo to a Hugging Face Space")
-    verbs = sp.add_subparsers(dest="space_command", required=True)
-    d = verbs.add_parser(
-        "deploy",
-        help="create/update a Space with what it needs (app, package, adapters)",
-        description="Create (or update) a Gradio Space and upload only what it runs: app.py, "
-        "requirements.txt, README.md, grpo_demo/, checkpoints/ and the README's pictures. "
-        "The token comes from HF_TOKEN or `huggingface-cli login`.",
-        epilog="example: python -m grpo_demo space deploy alice/language-kindergarten "
-        "--hardware cpu-basic --dry-run",
-    )
-    d.add_argument("repo_id", metavar="USER/NAME", help="the Space to create or update")
-    d.add_argument(
-        "--hardware", help="Space hardware, e.g. cpu-basic (free), cpu-upgrade, t4-small"
-    )
-    d.add_argument("--private", action="store_true", help="a private Space")
-    d.add_argument("--dry-run", action="store_true", help="list the files and sizes; upload none")
+    add_space_verb(sub)
     return p
 
 
@@ -220,9 +203,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         fields.done()
         return _train(_resident(args), config, args)
     if args.command == "report":  # reads the adapter folder only: no model is loaded
-        return _report(args)
+        return run_report(args)
     if args.command == "space":
-        return _space(args)
+        return run_space(args)
     if args.command == "score":
         asked = forms.score(  # a bad spec fails before the model loads
             task=args.task,
@@ -258,29 +241,6 @@ def _resident(args):
         file=sys.stderr,
     )
     return resident
-
-
-def resolved_lines(config: RunConfig, resident) -> list[str]:
-    """Every RunConfig field as the run uses it, one ``name = value`` line each, saying where
-    a value left open came from (TRL's default, the chip, the base model)."""
-    grpo = config.resolved()
-    lines = []
-    for f in dataclasses.fields(RunConfig):
-        value, origin = getattr(config, f.name), ""
-        if value is None and f.name in grpo:
-            value, origin = grpo[f.name], "TRL's default"
-        if value is None and f.name == "epsilon_high":
-            value, origin = grpo["epsilon"], "TRL: the same as epsilon"
-        if value is None and f.name in ("bf16", "bf16_rollouts"):
-            value, origin = native_bf16(), "automatic: whether this chip does bf16 natively"
-        if value is None and f.name == "reward":
-            origin = "the task's own rewards"
-        if value is None and f.name == "lora_target_modules":
-            value, origin = resident.spec.lora_target_modules, "the base model's default"
-        if isinstance(value, tuple | list):
-            value = ", ".join(map(str, value))
-        lines.append(f"  {f.name} = {value}" + (f"  ({origin})" if origin else ""))
-    return lines
 
 
 def _train(resident, config, args) -> int:
@@ -391,58 +351,8 @@ def _evaluate(resident, args) -> int:
     return 0
 
 
-def _report_parser(sub) -> None:
-    r = sub.add_parser(
-        "report",
-        help="write one run's report: a self-contained HTML file",
-        description="Write the report of a saved adapter's training run as one HTML file that "
-        "loads nothing (charts inline): settings, the reward in words, reward / terms / "
-        "diversity / entropy over steps, the probes, sample completions and the collapse "
-        "verdict. No model is loaded.",
-        epilog="example: python -m grpo_demo report hacked --out hacked.html",
-    )
-    r.add_argument("name", help="adapter name (under checkpoints/<base>/)")
-    r.add_argument(
-        "--out", type=Path, help="HTML file to write (default: report.html in the adapter folder)"
-    )
-
-
-def _report(args: argparse.Namespace) -> int:
-    folder = (args.checkpoints or default_checkpoints()) / resolve_spec(args.model).name
-    print(write_report(folder, args.name, args.out))
-    return 0
-
-
-def _space(args: argparse.Namespace) -> int:
-    files = space_files()
-    for path, size in files:
-        print(f"{size / 1e6:9.3f} MB  {path}")
-    print(f"{len(files)} files, {sum(s for _, s in files) / 1e6:.1f} MB")
-    if args.dry_run:
-        return 0
-    url = deploy(args.repo_id, args.hardware, args.private)
-    print(f"deployed: {url} (the Space builds and starts in a few minutes)")
-    return 0
-
-
 def _list(resident) -> int:
-    print("presets:")
-    for name, preset in PRESETS.items():
-        print(f"  {name:24} task={preset.task:20} {preset.remark}")
-    print("tasks:")
-    for name, task in TASKS.items():
-        print(f"  {name:24} {task.description}")
-    print("reward terms (train --reward 'weight*term[param=value] + ...'):")
-    for name, term in TERMS.items():
-        params = ", ".join(
-            f"{k}={term.defaults[k]} ({spec.allowed_text(False)})"
-            for k, spec in term.params.items()
-        )
-        print(f"  {name:24} {term.doc}" + (f" [{params}]" if params else ""))
-    print(f"adapters for {resident.spec.name}:")
-    for name in resident.names()[1:]:
-        info = resident.adapters[name]
-        print(f"  {name:24} task={info.task} steps={info.run.get('steps', '?')}")
+    print("\n".join(catalog_lines(resident)))
     return 0
 
 

@@ -57,7 +57,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("training", ("grpo_demo.training",)),
     ("the app layer", ("grpo_demo.app", "grpo_demo.limits")),
-    ("ui, CLI and benchmarks", ("grpo_demo.ui", "grpo_demo.__main__", "bench", "app")),
+    (
+        "ui, CLI and benchmarks",
+        ("grpo_demo.ui", "grpo_demo.__main__", "grpo_demo.cli_files", "bench", "app"),
+    ),
 ]
 GRADIO_HOME = "grpo_demo.ui"
 

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from grpo_demo import config as config_module
-from grpo_demo.__main__ import _parser, resolved_lines
+from grpo_demo.__main__ import _parser
 from grpo_demo.app import forms
+from grpo_demo.app.command import resolved_lines
 from grpo_demo.config import SETTINGS, ConfigError, RunConfig, grpo_defaults, trl_loss_types
 from grpo_demo.loss_types import (
     GLOSSARY,

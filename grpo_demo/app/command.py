@@ -1,4 +1,5 @@
-"""The Train form as a command line: ``python -m grpo_demo train ...`` for the same run.
+"""The Train form as a command line (``python -m grpo_demo train ...`` for the same run), and
+the run's settings as the CLI prints them before it trains.
 
 The command names the preset and only what the form changed from it (each setting by its
 CLI flag, from the same ``Setting`` the form checked), quoted for a POSIX shell, so a teacher
@@ -8,10 +9,12 @@ checks that round trip.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import Any
 
-from ..config import SETTINGS
+from ..config import SETTINGS, RunConfig
+from ..models import native_bf16
 from ..presets import from_preset
 from ..settings import format_number
 from .forms import TrainRequest
@@ -57,3 +60,26 @@ def train_command(asked: TrainRequest, overwrite: bool = False) -> str:
     if overwrite:
         parts.append("--overwrite")
     return " ".join(quote(p) for p in parts)
+
+
+def resolved_lines(config: RunConfig, resident) -> list[str]:
+    """Every RunConfig field as the run uses it, one ``name = value`` line each, saying where
+    a value left open came from (TRL's default, the chip, the base model)."""
+    grpo = config.resolved()
+    lines = []
+    for f in dataclasses.fields(RunConfig):
+        value, origin = getattr(config, f.name), ""
+        if value is None and f.name in grpo:
+            value, origin = grpo[f.name], "TRL's default"
+        if value is None and f.name == "epsilon_high":
+            value, origin = grpo["epsilon"], "TRL: the same as epsilon"
+        if value is None and f.name in ("bf16", "bf16_rollouts"):
+            value, origin = native_bf16(), "automatic: whether this chip does bf16 natively"
+        if value is None and f.name == "reward":
+            origin = "the task's own rewards"
+        if value is None and f.name == "lora_target_modules":
+            value, origin = resident.spec.lora_target_modules, "the base model's default"
+        if isinstance(value, tuple | list):
+            value = ", ".join(map(str, value))
+        lines.append(f"  {f.name} = {value}" + (f"  ({origin})" if origin else ""))
+    return lines
