@@ -11,8 +11,7 @@ from ..tasks import TASKS
 
 def catalog_lines(resident: ResidentModel) -> list[str]:
     """Every preset with its remark, every task and term, and the adapters for this base."""
-    out = []
-    out.append("presets:")
+    out = ["presets:"]
     for name, preset in PRESETS.items():
         out.append(f"  {name:24} task={preset.task:20} {preset.remark}")
     out.append("tasks:")
@@ -29,5 +28,4 @@ def catalog_lines(resident: ResidentModel) -> list[str]:
     for name in resident.names()[1:]:
         info = resident.adapters[name]
         out.append(f"  {name:24} task={info.task} steps={info.run.get('steps', '?')}")
-
     return out

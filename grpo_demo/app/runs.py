@@ -1,7 +1,8 @@
 """Runs side by side: every run's curves in one long table, and the settings that differ.
 
-A run is the one going (read from memory) or any saved adapter (its ``steps.jsonl`` and
-``run.json``), through ``AppState.steps_of``. The lesson this serves is a comparison ("a
+A run is the one going (read from memory) or any saved adapter (its ``steps.jsonl``, or
+``run.json``'s history for runs saved before steps were kept, as ``report.read_steps`` reads
+them). The lesson this serves is a comparison ("a
 high learning rate hacks the reward", "Dr. GRPO vs GRPO"), so fewer than two runs is refused,
 and the settings table says which rows differ.
 """

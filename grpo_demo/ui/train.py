@@ -41,7 +41,7 @@ def _number(name: str, value, **kwargs) -> gr.Number:
 def _choice(name: str, value, label: str, **kwargs) -> gr.Dropdown:
     """A pick of one of a setting's choices, or TRL's default ("": the field left out)."""
     spec = SETTINGS[name]
-    choices = [("TRL's default", ""), *((c, c) for c in spec.choices)]
+    choices = [("TRL's default", ""), *((c, c) for c in spec.widget()["choices"])]
     info = f"TRL: {name} · {spec.help} (the glossary says what each does)"
     # custom values reach the validator, whose message names the field and its choices
     return gr.Dropdown(
