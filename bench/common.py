@@ -1,5 +1,6 @@
-"""What the bench tools share: the repository root, a per-step timer, the machine's CPU line
-and writing a table between two markers of BENCHMARKS.md.
+"""What the bench tools share: the repository root, a per-step timer, the machine's CPU line,
+writing a table between two markers of BENCHMARKS.md, the step sizes and the project's run
+at each, and the FLOP floor (this machine's matmul peak and a step size's FLOPs at it).
 
 Every tool imports these from here (and from no other tool), so the tools stay independent.
 """
@@ -10,7 +11,12 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from grpo_demo.config import RunConfig
+from grpo_demo.data import train_prompts
+from grpo_demo.presets import from_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +80,121 @@ def timing_table(title: str, times: dict[str, list[float]], unit: str, digits: i
         med, low, high = statistics.median(values), min(values), max(values)
         lines.append(f"| {name} | {med:.{digits}f} | {low:.{digits}f} | {high:.{digits}f} |")
     return "\n".join(lines)
+
+
+SIZES = {  # name -> (prompts a step, completions per prompt, new tokens)
+    "pair": (1, 8, 32),  # one group of 8 completions x 32 tokens (the issue's comparison)
+    "classroom": (4, 8, 32),  # the classroom-four-letter preset's own sizes
+}
+
+
+def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunConfig:
+    """The project's run at a step size, comparable with the plain-TRL arms: the four-letter
+    reward, lr 1e-3 and beta 0 (TRL's default: no reference forward; the classroom preset's
+    0.01 adds one), LoRA r16 on all linear layers."""
+    prompts, group, tokens = size
+    return from_preset(
+        "classroom-four-letter",
+        task="four-letter",
+        learning_rate=1e-3,
+        beta=0.0,
+        max_steps=steps,
+        num_generations=group,
+        per_device_train_batch_size=prompts * group,
+        max_completion_length=tokens,
+        **overrides,
+    )
+
+
+PEAK_SHAPE = (2048, 576, 1536)  # (tokens, hidden, MLP width) of the bundled SmolLM2-135M
+
+
+DECODE_ROWS = 32  # one decode step of a classroom step's 32 sequences: 32 rows, not 2048
+
+
+def matmul_peak(dtype: str, repeats: int = 15, inner: int = 10, rows: int | None = None) -> float:
+    """GFLOP/s of the MLP-shaped matmul in ``dtype`` ("bfloat16" or "float32"): the best of
+    ``repeats`` timings of ``inner`` matmuls each, after a warm-up (a peak: on a shared
+    2-core machine the median of one call moved from 540 to 2050 GFLOP/s between runs).
+    ``rows``: fewer token rows (a decode step's shape, which no CPU runs at its peak)."""
+    import torch
+
+    m, k, n = PEAK_SHAPE
+    m = rows or m
+    kind = getattr(torch, dtype)
+    a, b = torch.randn(m, k, dtype=kind), torch.randn(k, n, dtype=kind)
+    for _ in range(3):
+        a @ b
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            a @ b
+        rates.append(2 * m * k * n * inner / (time.perf_counter() - start) / 1e9)
+    return max(rates)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """One step size's FLOPs and the seconds they take at this machine's peak."""
+
+    prompts: int
+    group: int
+    tokens: int
+    prompt_tokens: float  # mean prompt length in tokens
+    params: int
+    peak_gflops: float
+    peak_dtype: str
+
+    @property
+    def step_tokens(self) -> float:
+        return self.prompts * self.group * (self.prompt_tokens + self.tokens)
+
+    @property
+    def rollout_flops(self) -> float:
+        return 2 * self.params * self.step_tokens
+
+    @property
+    def update_flops(self) -> float:
+        return 4 * self.params * self.step_tokens
+
+    def seconds(self, flops: float) -> float:
+        return flops / (self.peak_gflops * 1e9)
+
+    @property
+    def rollouts_s(self) -> float:
+        return self.seconds(self.rollout_flops)
+
+    @property
+    def update_s(self) -> float:
+        return self.seconds(self.update_flops)
+
+    @property
+    def step_s(self) -> float:
+        return self.rollouts_s + self.update_s
+
+
+def peaks() -> dict[str, float]:
+    """The two peaks, and the same matmul at a decode step's 32 rows (``decode <dtype>``)."""
+    out = {d: matmul_peak(d) for d in ("bfloat16", "float32")}
+    out |= {f"decode {d}": matmul_peak(d, rows=DECODE_ROWS, inner=100) for d in tuple(out)}
+    return out
+
+
+def floor_of(resident, size: tuple[int, int, int], peak: dict[str, float], bf16: bool) -> Floor:
+    """The floor of a step of ``size`` (prompts, group, tokens) on the resident base."""
+    prompts, group, tokens = size
+    tok = resident.tokenizer
+    lengths = [len(ids) for ids in tok(train_prompts(), add_special_tokens=False)["input_ids"]]
+    params = sum(p.numel() for n, p in resident.model.named_parameters() if "lora_" not in n)
+    dtype = "bfloat16" if bf16 and peak["bfloat16"] > peak["float32"] else "float32"
+    return Floor(prompts, group, tokens, statistics.fmean(lengths), params, peak[dtype], dtype)
+
+
+def peak_line(peak: dict[str, float]) -> str:
+    m, k, n = PEAK_SHAPE
+    return (
+        f"matmul peak ({m}×{k} @ {k}×{n}): bf16 {peak['bfloat16']:.0f} GFLOP/s, fp32 "
+        f"{peak['float32']:.0f} GFLOP/s (at a decode step's {DECODE_ROWS} rows: bf16 "
+        f"{peak['decode bfloat16']:.0f}, fp32 {peak['decode float32']:.0f})"
+    )

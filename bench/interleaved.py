@@ -9,8 +9,9 @@ hits every arm alike. Every arm samples the same prompts with the report's ``fou
 reward and LoRA r16 on all linear layers of the bundled base. Printed: median and spread per
 arm, each arm's ratio to the faster of the two plain-TRL arms (TRL's default ``bf16=True`` and
 ``bf16=False``), each arm's ratio to the step's FLOP floor at this machine's measured matmul
-peak (``bench.floor``), the project arms' rollout and update phases against their own floors,
-the CPU model and its bf16/AMX flags, and torch's thread count. ``--write`` puts the table
+peak (``bench.common``'s, which ``python -m bench.floor`` prints), the project arms' rollout
+and update phases against their own floors, the CPU model and its bf16/AMX flags, and torch's
+thread count. ``--write`` puts the table
 into BENCHMARKS.md between its ``interleaved`` markers (``--no-bf16``: ``interleaved-fp32``).
 """
 
@@ -25,23 +26,27 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line, step_timer, timing_table, write_between
-from bench.floor import floor_of, peak_line, peaks
+from bench.common import (
+    ROOT,
+    SIZES,
+    cpu_line,
+    floor_of,
+    peak_line,
+    peaks,
+    project_config,
+    step_timer,
+    timing_table,
+    write_between,
+)
 from grpo_demo import compute
 from grpo_demo.adapters import ResidentModel
-from grpo_demo.config import RunConfig
 from grpo_demo.data import train_prompts
 from grpo_demo.evaluation import evaluate
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.models import load_base, native_bf16, resolve_spec
-from grpo_demo.presets import from_preset
 from grpo_demo.rewards import four_letter
 from grpo_demo.training import TrainingRun
 
-SIZES = {  # name -> (prompts a step, completions per prompt, new tokens)
-    "pair": (1, 8, 32),  # one group of 8 completions x 32 tokens (the issue's comparison)
-    "classroom": (4, 8, 32),  # the classroom-four-letter preset's own sizes
-}
 START, END = "<!-- interleaved: start -->", "<!-- interleaved: end -->"
 START_FP32, END_FP32 = "<!-- interleaved-fp32: start -->", "<!-- interleaved-fp32: end -->"
 
@@ -87,24 +92,6 @@ def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -
 
 PHASES: dict[str, list[tuple[float, float]]] = {}
 """Per project arm: (rollouts s, update s) of each timed step (``run.phase_seconds``)."""
-
-
-def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunConfig:
-    """The project's run at a step size, comparable with the plain-TRL arms: the four-letter
-    reward, lr 1e-3 and beta 0 (TRL's default: no reference forward; the classroom preset's
-    0.01 adds one), LoRA r16 on all linear layers."""
-    prompts, group, tokens = size
-    return from_preset(
-        "classroom-four-letter",
-        task="four-letter",
-        learning_rate=1e-3,
-        beta=0.0,
-        max_steps=steps,
-        num_generations=group,
-        per_device_train_batch_size=prompts * group,
-        max_completion_length=tokens,
-        **overrides,
-    )
 
 
 def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> list[float]:

@@ -21,9 +21,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import cpu_line, write_between
-from bench.floor import floor_of, peak_line, peaks
-from bench.interleaved import SIZES, project_config
+from bench.common import SIZES, cpu_line, floor_of, peak_line, peaks, project_config, write_between
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.models import native_bf16
 from grpo_demo.training import TrainingRun

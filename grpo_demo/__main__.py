@@ -1,4 +1,4 @@
-"""Command line: ``python -m grpo_demo train|generate|evaluate|list|report``.
+"""Command line: ``python -m grpo_demo train|generate|evaluate|score|list|report|space``.
 
 Exit codes: 0 done, 1 the run itself failed, 2 bad arguments, 3 base model unavailable,
 4 unknown or broken adapter, 130 interrupted (a training run still saves its adapter).

@@ -114,7 +114,7 @@ def test_no_tool_edits_sys_path():
 def test_the_floor_of_a_classroom_step_is_its_flops_at_the_peak():
     """The issue's own numbers: 135M parameters, 32 sequences of 8 prompt + 32 new tokens,
     a 350 GFLOP/s bf16 peak: 344 G + 689 G FLOPs, 0.98 s + 1.97 s = 2.95 s."""
-    from bench.floor import Floor
+    from bench.common import Floor
 
     f = Floor(4, 8, 32, 8.0, 134_515_008, 350.0, "bfloat16")
     assert round(f.rollout_flops / 1e9) == 344 and round(f.update_flops / 1e9) == 689

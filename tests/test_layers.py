@@ -235,3 +235,26 @@ def test_the_check_finds_a_circle():
     assert any(
         p.startswith("circle:") and "grpo_demo.tasks" in p for p in problems(files, packages)
     )
+
+
+def tool_imports(files: dict[str, str], packages: set[str]) -> list[str]:
+    """A bench tool importing another tool (not ``bench.common``): tools share one module."""
+    known = set(files)
+    out = []
+    for module, source in files.items():
+        if not module.startswith("bench.") or module == "bench.common":
+            continue
+        for target, line, _ in imports_of(module, source, module in packages, known):
+            if target.startswith("bench") and target != "bench.common":
+                out.append(f"{module}:{line} imports {target}, another bench tool")
+    return out
+
+
+def test_bench_tools_share_only_bench_common():
+    files, packages = _tree()
+    assert tool_imports(files, packages) == []
+    files["bench.profile"] += "\nfrom bench.interleaved import SIZES\n"
+    assert tool_imports(files, packages) == [
+        f"bench.profile:{files['bench.profile'].count(chr(10))} imports bench.interleaved, "
+        "another bench tool"
+    ]
