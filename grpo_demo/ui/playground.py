@@ -105,42 +105,44 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     }
     one = inputs(demo.generate, {**sampled, "adapter": adapter})  # in the API's order
     sampled = inputs(demo.compare, sampled)
-    # the validator runs first: a wrong field gets its message under it, and nothing else
-    # changes (the last good results stay); then the status says at once whether the request
-    # waits behind a training phase. No queue of Gradio's own: every request is a job on the
-    # one compute thread, which serialises them (and lets them in between training phases)
-    go.click(
-        demo.queue_note,
-        inputs_kwargs=one,
-        outputs=status,
-        validator=demo.validator("generate", one),
-        api_visibility="private",
-        concurrency_limit=None,
-    ).success(show("completions"), None, results, api_visibility="private", queue=False).success(
-        demo.generate,
-        inputs_kwargs=one,
-        outputs=[text, table, scores, status, latest],
-        api_name="generate",
-        concurrency_limit=None,
-        show_progress_on=[status],
-    ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
-    cmp.click(
-        demo.queue_note,
-        inputs_kwargs=sampled,
-        outputs=status,
-        validator=demo.validator("compare", sampled),
-        api_visibility="private",
-        concurrency_limit=None,
-    ).success(show("compare"), None, results, api_visibility="private", queue=False).success(
-        demo.compare,
-        inputs_kwargs=sampled,
-        outputs=[grid, summary, scores, status, latest],
-        api_name="compare",
-        concurrency_limit=None,
-        show_progress_on=[grid],
-    ).success(demo.remember, [latest, samples], [samples, download], api_visibility="private")
+    shared = {"status": status, "tabs": results, "latest": latest, "samples": samples}
+    shared["download"] = download
+    outputs = [text, table, scores, status, latest]
+    sample_event(demo, go, "generate", one, outputs, tab="completions", busy=status, **shared)
+    outputs = [grid, summary, scores, status, latest]
+    sample_event(demo, cmp, "compare", sampled, outputs, tab="compare", busy=grid, **shared)
     # a clicked answer goes to the token view: the rows of the latest results, in table order
     return {"adapter": adapter, "pickable": [(table, latest), (scores, latest)]}
+
+
+def sample_event(demo, button, api_name: str, fields: dict, outputs: list, **at) -> None:
+    """One sampling button (``api_name``: its handler's name and its endpoint's). The
+    validator runs first: a wrong field gets its message under it and nothing else changes
+    (the last good results stay); then the status says at once whether the request waits
+    behind a training phase; then the results tab ``at["tab"]`` opens and the handler
+    samples (progress shown on ``at["busy"]``); then the results join the session's CSV. No
+    queue of Gradio's own: every request is a job on the one compute thread, which
+    serialises them (and lets them in between training phases)."""
+    button.click(
+        demo.queue_note,
+        inputs_kwargs=fields,
+        outputs=at["status"],
+        validator=demo.validator(api_name, fields),
+        api_visibility="private",
+        concurrency_limit=None,
+    ).success(show(at["tab"]), None, at["tabs"], api_visibility="private", queue=False).success(
+        getattr(demo, api_name),
+        inputs_kwargs=fields,
+        outputs=outputs,
+        api_name=api_name,
+        concurrency_limit=None,
+        show_progress_on=[at["busy"]],
+    ).success(
+        demo.remember,
+        [at["latest"], at["samples"]],
+        [at["samples"], at["download"]],
+        api_visibility="private",
+    )
 
 
 def show(tab: str):
