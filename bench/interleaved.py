@@ -120,9 +120,11 @@ def on_compute(fn, *args, **kwargs):
 
 
 PROJECT_ARMS = {  # name -> RunConfig overrides
-    "project, its defaults here (bf16 autocast on bf16 copies, merged rollouts)": {},
-    "project, its defaults before bf16 copies (autocast re-casts the weights)": {
-        "bf16_weights": False
+    "project, its defaults here (bf16 autocast on bf16 copies, merged rollouts, fast sampling)": {},
+    "project, its defaults with torch.multinomial's own randoms": {"fast_sampling": False},
+    "project, its defaults before bf16 copies (and torch.multinomial)": {
+        "bf16_weights": False,
+        "fast_sampling": False,
     },
     "project, fp32 update, bf16 merged rollouts": {"bf16": False, "bf16_rollouts": True},
     "project, fp32, merged rollouts": {"bf16": False, "bf16_rollouts": False},

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from .adapters import BASE, ResidentModel
 from .rewards import real_words, score_all
+from .sampling import fast_sampling
 from .settings import ConfigError, check_fields, setting
 
 MAX_PROMPT_CHARS = 2000
@@ -94,11 +95,12 @@ def check_prompts(prompts: list[str]) -> list[str]:
 
 def new_texts(model, tok, prompts: list[str], seed: int, max_new_tokens: int, **kwargs):
     """``model.generate`` on a padded batch under a fixed seed (the global RNG is left as it
-    was); only the new text of each row, decoded. ``kwargs`` go to ``generate``."""
+    was), each token drawn by ``sampling.fast_sampling``; only the new text of each row, decoded.
+    ``kwargs`` go to ``generate``."""
     import torch
 
     batch = tok(prompts, return_tensors="pt", padding=True).to(model.device)
-    with torch.random.fork_rng(), torch.inference_mode():
+    with torch.random.fork_rng(), torch.inference_mode(), fast_sampling():
         torch.manual_seed(seed)
         out = model.generate(
             **batch, **kwargs, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.metrics",
             "grpo_demo.data",
             "grpo_demo.compute",
+            "grpo_demo.sampling",
             "grpo_demo.bundled",
         ),
     ),

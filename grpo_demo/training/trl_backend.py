@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot
 from ..models import native_bf16
+from ..sampling import fast_sampling
 from .events import TrainingError
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def make_trainer(
         merged_rollouts=cfg.merged_rollouts,
         bf16_rollouts=native_bf16() if cfg.bf16_rollouts is None else cfg.bf16_rollouts,
         bf16_weights=cfg.bf16_weights,
+        fast_sampling=cfg.fast_sampling,
     )
     _check_logs(getattr(trainer, "_logs", None))
     trainer.remove_callback(PrinterCallback)  # events carry the metrics; keep stdout clean
@@ -212,6 +214,7 @@ class ResidentSteps:
         merged_rollouts: bool = False,
         bf16_rollouts: bool = False,
         bf16_weights: bool = False,
+        fast_sampling: bool = False,
         **kw,
     ):
         self._on_log = on_log
@@ -220,6 +223,7 @@ class ResidentSteps:
         self._prepared = None
         self._merged_rollouts = merged_rollouts
         self._bf16_rollouts = bf16_rollouts
+        self._fast_sampling = fast_sampling
         self.hook_calls: Counter[str] = Counter()
         super().__init__(*args, **kw)
         self._bf16 = None  # lora_slots.Bf16Weights, where a phase runs under bf16 autocast
@@ -269,10 +273,14 @@ class ResidentSteps:
 
     def sampling(self) -> ExitStack:
         """The context rollouts sample in (the probes too): the LoRA merged and/or bf16
-        autocast, on bf16 copies of the weights where ``bf16_weights``."""
+        autocast, on bf16 copies of the weights where ``bf16_weights``; torch's draw with
+        cheaper randoms where ``fast_sampling`` (``sampling.py``)."""
         import torch
 
         stack = ExitStack()
+        if self._fast_sampling and not self.use_vllm:
+            stack.enter_context(fast_sampling())
+            self.hook_calls["fast_sampling"] += 1
         merge = self._merged_rollouts and not self.use_vllm
         if self._bf16 is not None and self._bf16_rollouts:  # merged into the copies
             stack.enter_context(self._bf16_phase(TRAINING_SLOT if merge else None))
