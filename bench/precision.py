@@ -1,6 +1,7 @@
 """Does bf16 change what a run learns? The same preset and seed, fp32 vs bf16 autocast.
 
     python -m bench.precision [--steps 10] [--n 128] [--lever bf16-weights|fast-sampling]
+        [--seeds 1 2 3]
 
 Trains the classroom-four-letter preset twice from the same seed: once in fp32 throughout,
 once with this machine's defaults (bf16 autocast for the step and the rollouts where the chip
@@ -46,11 +47,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--n", type=int, default=128, help="held-out completions per model")
     parser.add_argument("--lever", choices=list(LEVERS), default="precision")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="training seeds (default: the preset's)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-precision-")))
-    arms = LEVERS[args.lever]
+    seeds = args.seeds or [from_preset("classroom-four-letter").seed]
+    arms = {
+        (f"{label}, seed {s}" if args.seeds else label): dict(overrides, seed=s)
+        for s in seeds
+        for label, overrides in LEVERS[args.lever].items()
+    }
     curves, seconds, names = {}, {}, {}
     for label, overrides in arms.items():
         cfg = from_preset("classroom-four-letter", max_steps=args.steps, **overrides)
@@ -80,6 +89,11 @@ def main() -> None:
             f"{statistics.mean(curve[-3:]):.3f} | {held:.3f} | {held - base:+.3f} |"
         )
     print(f"| base | | | | {base:.3f} | |")
+    if args.seeds:  # each arm's mean gain over the seeds, and its spread
+        for label in LEVERS[args.lever]:
+            gains = [means[(names[f"{label}, seed {s}"], "four_letter")] - base for s in seeds]
+            spread = f"{min(gains):+.3f} .. {max(gains):+.3f}"
+            print(f"{label}: mean gain {statistics.mean(gains):+.3f} over seeds {seeds} ({spread})")
     for label, curve in curves.items():
         print(label, " ".join(f"{r:.2f}" for r in curve))
 
