@@ -120,8 +120,10 @@ def on_compute(fn, *args, **kwargs):
 
 
 PROJECT_ARMS = {  # name -> RunConfig overrides
-    "project, its defaults here (bf16 autocast on bf16 copies, merged rollouts, fast sampling)": {},
-    "project, its defaults with torch.multinomial's own randoms": {"fast_sampling": False},
+    "project, its defaults plus fast_sampling (bf16 copies, merged rollouts, fast draw)": {
+        "fast_sampling": True
+    },
+    "project, its defaults (torch.multinomial's own randoms)": {},
     "project, its defaults before bf16 copies (and torch.multinomial)": {
         "bf16_weights": False,
         "fast_sampling": False,

@@ -36,8 +36,8 @@ LEVERS = {  # --lever -> arms: label -> RunConfig overrides
         "bf16 copies (default)": {},
     },
     "fast-sampling": {
-        "torch.multinomial": dict(fast_sampling=False),
-        "fast sampling (default)": {},
+        "torch.multinomial (default)": {},
+        "fast sampling": dict(fast_sampling=True),
     },
 }
 

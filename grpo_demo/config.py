@@ -160,10 +160,11 @@ class RunConfig:
     )
     fast_sampling: bool = setting(
         bool,
-        True,
+        False,
         help="on a CPU, draw rollout tokens by torch.multinomial's own exponential race with the "
-        "exponentials made from float64 uniforms (a third of the cost): the same distribution, "
-        "another random stream",
+        "exponentials made from float64 uniforms (a third of the draw's cost; 0.92x a classroom "
+        "step). Off by default: over five seeds runs with it gained less on held-out prompts, "
+        "unexplained (BENCHMARKS.md)",
     )
 
     def __post_init__(self) -> None:
