@@ -124,10 +124,7 @@ PROJECT_ARMS = {  # name -> RunConfig overrides
         "fast_sampling": True
     },
     "project, its defaults (torch.multinomial's own randoms)": {},
-    "project, its defaults before bf16 copies (and torch.multinomial)": {
-        "bf16_weights": False,
-        "fast_sampling": False,
-    },
+    "project, its defaults before bf16 copies (and torch.multinomial)": {"bf16_weights": False},
     "project, fp32 update, bf16 merged rollouts": {"bf16": False, "bf16_rollouts": True},
     "project, fp32, merged rollouts": {"bf16": False, "bf16_rollouts": False},
     "project, fp32, unmerged rollouts": {

@@ -1,4 +1,4 @@
-"""The draw behind every sampled token on a CPU: torch's own algorithm, with cheaper randoms.
+"""A token's draw on a CPU: torch's own algorithm, with cheaper random numbers.
 
 HF ``generate`` samples each token with ``torch.multinomial(probs, 1)``. For one draw torch
 runs an exponential race: an exponential ``E_i`` per vocabulary entry, the token the largest
@@ -7,12 +7,14 @@ rows × 49 152 tokens at every decode step of a classroom rollout) a fifth of a 
 :func:`exponential_race` runs the same race with ``E_i = -log U_i`` from float64 uniforms
 (``uniform_`` + ``log_`` cost a third of ``exponential_``): the same distribution, and the
 same coupling — two nearly equal models given one seed still pick the same tokens where they
-agree, which Compare's columns rely on. Only the random stream differs from torch's, so a
+agree. Only the random stream differs from torch's, so a
 seed gives other texts than before (``tests/test_sampling.py``).
 
 Inside :func:`fast_sampling`, ``torch.multinomial`` draws that way for calls from the thread
 inside the block (a thread-local flag read by a pass-through wrapper installed once), so HF's
 own decoding loop runs unchanged and nothing else in the process sees a difference.
+``generation.new_texts`` (Playground, Evaluate, probes) always draws this way; a run's
+rollouts only with ``RunConfig.fast_sampling`` (off: see its help).
 """
 
 from __future__ import annotations
@@ -62,8 +64,6 @@ def _install() -> None:
                 and out is None
             ):
                 return exponential_race(probs, generator)
-            if out is None:
-                return original(probs, num_samples, replacement, generator=generator)
             return original(probs, num_samples, replacement, generator=generator, out=out)
 
         multinomial.fast_sampling_wrapper = True

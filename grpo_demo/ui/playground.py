@@ -105,8 +105,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     }
     one = inputs(demo.generate, {**sampled, "adapter": adapter})  # in the API's order
     sampled = inputs(demo.compare, sampled)
-    shared = {"status": status, "tabs": results, "latest": latest, "samples": samples}
-    shared["download"] = download
+    shared = dict(status=status, tabs=results, latest=latest, samples=samples, download=download)
     outputs = [text, table, scores, status, latest]
     sample_event(demo, go, "generate", one, outputs, tab="completions", busy=status, **shared)
     outputs = [grid, summary, scores, status, latest]
