@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import compute, lora_slots
 from .lora_slots import BASE
 from .models import ModelSpec, load_base, resolve_spec
+from .row_batches import Row, RowBatcher, generate_rows
 from .store import (
     AdapterError,
     AdapterInfo,
@@ -42,6 +43,7 @@ class ResidentModel:
         self.tokenizer = tokenizer
         self.checkpoints = Path(checkpoints)
         self.compute = compute.shared()  # every tensor op of the process runs on this thread
+        self.batcher = RowBatcher(self.compute, self._sample_rows)  # requests share batches
         self.adapters: dict[str, AdapterInfo] = {}
         self.problems: list[str] = []
         self.load_seconds = 0.0
@@ -128,12 +130,23 @@ class ResidentModel:
         """
         for name in set(adapters):
             self.get(name)
+        with self._eval(adapters) as extra:
+            yield extra
+
+    @contextmanager
+    def _eval(self, slots: list[str]) -> Iterator[dict[str, Any]]:
+        """``inference`` for slot names already checked (TRL's training slot included)."""
         was_training = self.model.training
         self.model.eval()
         try:
-            yield lora_slots.row_names(self.model, adapters)
+            yield lora_slots.row_names(self.model, slots)
         finally:
             self.model.train(was_training)
+
+    def _sample_rows(self, rows: list[Row]) -> list[str]:
+        """One batch of the batcher's rows (on the compute thread); adapters by slot name."""
+        with self._eval([r.adapter for r in rows]) as extra:
+            return generate_rows(self.model, self.tokenizer, rows, **extra)
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""

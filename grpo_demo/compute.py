@@ -51,13 +51,17 @@ class ComputeThread:
     def is_current(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def submit(self, fn: Callable[[], T]) -> Future:
+        """Queue ``fn`` and return at once; its future holds the result or the error."""
+        future: Future = Future()
+        self._jobs.put((fn, future))
+        return future
+
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the compute thread and return its result (inline if already on it)."""
         if self.is_current:
             return fn(*args, **kwargs)
-        future: Future = Future()
-        self._jobs.put((lambda: fn(*args, **kwargs), future))
-        return future.result()
+        return self.submit(lambda: fn(*args, **kwargs)).result()
 
     def run_waiting(self) -> int:
         """On the compute thread, inside a long job: run the jobs queued so far. Returns how

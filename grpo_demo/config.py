@@ -158,6 +158,16 @@ class RunConfig:
         help="under bf16 autocast, hold the frozen weights as bf16 copies while a step runs "
         "(the same products, without re-casting them in every forward; +2 bytes a parameter)",
     )
+    update_batch_size: int | None = setting(
+        int,
+        None,
+        1,
+        512,
+        help="completions per forward+backward of the update: a step's batch is cut into "
+        "micro-batches of at most this many, their gradients summed into one optimizer step "
+        "(the same update; None: 8 on a CPU, where a whole classroom batch of 32 held 7 GB, "
+        "the whole batch on a GPU)",
+    )
     fast_sampling: bool = setting(
         bool,
         False,

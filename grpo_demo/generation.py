@@ -1,8 +1,10 @@
-"""Batched sampling on the resident model, scored with every registered reward.
+"""Sampling requests on the resident model, scored with every registered reward.
 
-Each call seeds its own RNG stream inside ``torch.random.fork_rng``: the same seed gives the
-same samples, base and adapters see the same stream (a fair "compare"), and a request served
-between training steps leaves the trainer's RNG exactly where it was.
+A request becomes rows for the resident model's batcher (``row_batches``), which merges the
+requests of every page into shared batches. Each row draws from its own stream, seeded by the
+request's seed and the row's place: the same seed gives the same samples whoever shares the
+batch, base and adapters see the same streams (a fair "compare"), and the global RNG (a
+training run's) is never touched.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from .adapters import BASE, ResidentModel
 from .rewards import real_words, score_all
-from .sampling import fast_sampling
+from .row_batches import MAX_ROWS, Row, Ticket, generate_rows, row_seed
 from .settings import ConfigError, check_fields, setting
 
 MAX_PROMPT_CHARS = 2000
@@ -93,19 +95,76 @@ def check_prompts(prompts: list[str]) -> list[str]:
     return cleaned
 
 
-def new_texts(model, tok, prompts: list[str], seed: int, max_new_tokens: int, **kwargs):
-    """``model.generate`` on a padded batch under a fixed seed (the global RNG is left as it
-    was), each token drawn by ``sampling.fast_sampling``; only the new text of each row, decoded.
-    ``kwargs`` go to ``generate``."""
-    import torch
+def new_texts(
+    model, tok, prompts: list[str], seed: int, max_new_tokens: int, temperature: float = 1.0
+) -> list[str]:
+    """Each prompt's new text from ``model`` as it is (any context the caller holds), row
+    ``i`` on the stream ``row_seed(seed, i)``: for models outside the resident one."""
+    rows = [
+        Row(p, BASE, max_new_tokens, temperature, 1.0, row_seed(seed, i))
+        for i, p in enumerate(prompts)
+    ]
+    return generate_rows(model, tok, rows)
 
-    batch = tok(prompts, return_tensors="pt", padding=True).to(model.device)
-    with torch.random.fork_rng(), torch.inference_mode(), fast_sampling():
-        torch.manual_seed(seed)
-        out = model.generate(
-            **batch, **kwargs, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id
+
+def rows_of(prompts: list[str], adapters: list[str], params: SamplingParams) -> list[Row]:
+    """``num_samples`` rows of every prompt for every adapter, adapter-major, then prompt,
+    then sample; row ``i`` of each adapter has the same stream (a fair compare)."""
+    per_adapter = [p for p in prompts for _ in range(params.num_samples)]
+    return [
+        Row(
+            p,
+            adapter,
+            params.max_new_tokens,
+            params.temperature,
+            params.top_p,
+            row_seed(params.seed, i),
         )
-    return tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        for adapter in adapters
+        for i, p in enumerate(per_adapter)
+    ]
+
+
+@dataclass
+class Pending:
+    """A sample request in the batcher's line: ``ticket`` says where it stands."""
+
+    ticket: Ticket
+    seed: int
+
+    def completions(self, timeout: float | None = None) -> list[Completion]:
+        return completions(self.ticket.rows, self.ticket.result(timeout), self.seed)
+
+
+def completions(rows: list[Row], texts: list[str], seed: int) -> list[Completion]:
+    """The rows' texts, each scored by every reward."""
+    return [
+        Completion(r.prompt, t, r.adapter, seed, s)
+        for r, t, s in zip(rows, texts, score_all(texts), strict=True)
+    ]
+
+
+def checked_rows(
+    resident: ResidentModel, prompts: list[str], adapters: list[str], params: SamplingParams
+) -> list[Row]:
+    """:func:`rows_of` once the prompts and adapter names pass (before any work starts)."""
+    prompts = check_prompts(prompts)
+    for adapter in set(adapters):
+        resident.get(adapter)
+    return rows_of(prompts, adapters, params)
+
+
+def submit(
+    resident: ResidentModel,
+    prompts: list[str],
+    adapters: list[str],
+    params: SamplingParams,
+    owner: str | None = None,
+) -> Pending:
+    """Queue a request and return at once; it shares a batch with whatever waits beside it.
+    ``owner``: the page, for one request per page (``Busy`` otherwise, or past the cap)."""
+    rows = checked_rows(resident, prompts, adapters, params)
+    return Pending(resident.batcher.submit(rows, owner), params.seed)
 
 
 def sample(
@@ -113,51 +172,20 @@ def sample(
     prompts: list[str],
     adapters: list[str],
     params: SamplingParams,
-    batch_size: int = 32,
+    batch_size: int = MAX_ROWS,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> list[Completion]:
-    """``num_samples`` completions of every prompt from every adapter, same RNG stream each.
-
-    Rows are ordered adapter-major, then prompt, then sample.
-    """
-
-    prompts = check_prompts(prompts)
-    for adapter in set(adapters):
-        resident.get(adapter)  # unknown names fail before any work starts
-    rows = [p for p in prompts for _ in range(params.num_samples)]
-    tok = resident.tokenizer
+    """``num_samples`` completions of every prompt from every adapter, same streams each,
+    in requests of at most ``batch_size`` rows (each one queued after the last is answered:
+    a long evaluation takes turns with other pages). Rows as in :func:`rows_of`."""
+    rows = checked_rows(resident, prompts, adapters, params)
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     texts: list[str] = []
-    starts = range(0, len(rows), batch_size)
-    total, done = len(adapters) * len(starts), 0
-
-    # temperature 0 is greedy decoding: every sample of a prompt is the same text
-    sampling = (
-        {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
-        if params.temperature > 0
-        else {"do_sample": False}
-    )
-
-    def one_chunk(chunk: list[str], adapter: str, seed: int) -> list[str]:
-        # one compute job per chunk: a training phase may run between chunks, never inside one
-        with resident.inference([adapter] * len(chunk)) as extra:
-            return new_texts(
-                resident.model, tok, chunk, seed, params.max_new_tokens, **sampling, **extra
-            )
-
-    for adapter in adapters:
-        for i, start in enumerate(starts):
-            chunk = rows[start : start + batch_size]
-            # on the one compute thread (see compute.py); queued behind a training phase
-            texts.extend(resident.compute.call(one_chunk, chunk, adapter, params.seed + i))
-            done += 1
-            if on_batch:
-                on_batch(done, total)
-    scores = score_all(texts)
-    labels = [(a, p) for a in adapters for p in rows]
-    return [
-        Completion(p, t, a, params.seed, s)
-        for (a, p), t, s in zip(labels, texts, scores, strict=True)
-    ]
+    for done, chunk in enumerate(chunks, 1):
+        texts.extend(resident.batcher.submit(chunk).result())
+        if on_batch:
+            on_batch(done, len(chunks))
+    return completions(rows, texts, params.seed)
 
 
 def generate(

@@ -128,3 +128,17 @@ def live_app(tmp_path_factory) -> LiveApp:
     yield LiveApp(url, proc.pid, log_path, checkpoints)
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def served(handler):
+    """Run a streaming handler (an async generator, as Gradio runs it) to its end: the last
+    outputs it yielded. A refusal raised on the way is raised here."""
+    import asyncio
+
+    async def last():
+        seen = [None]
+        async for outputs in handler:
+            seen[-1] = outputs
+        return seen[-1]
+
+    return asyncio.run(last())

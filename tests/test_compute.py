@@ -62,14 +62,16 @@ def test_training_and_requests_from_other_threads_run_on_the_compute_thread(
     run = TrainingRun(tiny_resident, tiny_config(max_steps=1), "on-compute", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
     assert seen == {"compute"}  # TRL called the reward from the compute thread
-    inference = tiny_resident.inference
+    from grpo_demo import adapters
+
     calls = []
+    sample_rows = adapters.generate_rows
 
-    def watched(adapters):
+    def watched(*args, **kwargs):
         calls.append(threading.current_thread().name)
-        return inference(adapters)
+        return sample_rows(*args, **kwargs)
 
-    monkeypatch.setattr(tiny_resident, "inference", watched)
+    monkeypatch.setattr(adapters, "generate_rows", watched)
     requester = threading.Thread(
         target=generate, args=(tiny_resident, "Hi", "base", SamplingParams(2, 4))
     )

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.metrics",
             "grpo_demo.data",
             "grpo_demo.compute",
+            "grpo_demo.memory",
             "grpo_demo.sampling",
             "grpo_demo.bundled",
         ),
@@ -45,7 +46,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("the adapter store", ("grpo_demo.store",)),
     ("what an adapter holds and did", ("grpo_demo.report", "grpo_demo.adapter_map")),
-    ("the resident model", ("grpo_demo.adapters",)),
+    ("the resident model", ("grpo_demo.adapters", "grpo_demo.row_batches")),
     (
         "generation and evaluation",
         (

@@ -128,3 +128,43 @@ def test_after_a_bf16_run_the_shared_model_answers_as_before_it(tiny_resident):
     assert run.start().join(timeout=300).error is None
     assert "_original_forward" not in vars(tiny_resident.model)
     assert torch.equal(tiny_resident.compute.call(logits), before)
+
+
+def test_micro_batches_make_the_same_update_in_several_passes(tiny_resident, monkeypatch):
+    """A step's 8 completions in one forward+backward, or in four micro-batches of 2 whose
+    gradients TRL sums: the same rollouts and the same gradient at the optimizer step."""
+    import torch
+    from transformers import TrainerCallback
+
+    from grpo_demo.training.trl_backend import grpo_args
+    from tests.test_tiny_pipeline import PROMPTS, tiny_config
+
+    class Gradients(TrainerCallback):
+        def __init__(self):
+            self.seen = {}
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            for name, p in model.named_parameters():
+                if p.grad is not None:
+                    self.seen[name.replace(".default.", ".")] = p.grad.detach().clone()
+
+    for module in tiny_resident.model.modules():  # GPT-2's dropout draws other masks per
+        if isinstance(module, torch.nn.Dropout):  # micro-batch; SmolLM2 has none
+            monkeypatch.setattr(module, "p", 0.0)
+    grads, texts, phases = {}, {}, {}
+    for size in (8, 2):
+        cfg = tiny_config(max_steps=1, beta=0.0, update_batch_size=size)
+        torch.manual_seed(0)  # the same LoRA initialisation for both
+        spy = Gradients()
+        run = TrainingRun(tiny_resident, cfg, f"u{size}", prompts=PROMPTS, callbacks=[spy])
+        assert run.start().join(timeout=300).error is None
+        grads[size], phases[size] = spy.seen, set(run.phase_seconds)
+        texts[size] = [c.completion for c in run.history[0].completions]
+    args = grpo_args(tiny_config(update_batch_size=2), "unused")
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)
+    assert args.generation_batch_size == 8  # TRL still samples the whole step at once
+    assert texts[8] == texts[2]
+    assert grads[8] and grads[8].keys() == grads[2].keys()
+    for name, g in grads[8].items():
+        assert torch.allclose(g, grads[2][name], rtol=1e-3, atol=1e-4 * g.abs().max()), name
+    assert phases[8] == phases[2] == {"rollouts", "between", "update"}

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -26,6 +25,7 @@ from grpo_demo.ui.views import (
     highlight,
     phrase_label,
 )
+from tests.conftest import served
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = dict(
@@ -44,7 +44,9 @@ def demo(tiny_resident):
 
 
 def test_generate_returns_highlight_tables_status_and_csv_rows(demo):
-    pieces, table, scores, status, rows = demo.generate("Fill that sentence", "base", 3, 8, 1, 0)
+    pieces, table, scores, status, rows = served(
+        demo.generate("Fill that sentence", "base", 3, 8, 1, 0)
+    )
     assert len(table) == 3 and list(table.columns) == COMPLETION_COLUMNS
     assert table["task reward"].isna().all()  # the base was trained on nothing
     assert len(scores) == 3 and list(scores.columns) == SCORE_COLUMNS
@@ -80,7 +82,34 @@ def test_an_events_validator_puts_each_forms_message_under_its_field(demo):
 )
 def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
     with pytest.raises(gr.Error):
-        demo.generate(*args)
+        served(demo.generate(*args))
+
+
+def test_a_timer_tick_sends_nothing_when_nothing_changed(demo):
+    *_, seen = demo.training_view(None)  # no run: the same progress line every tick
+    assert demo.training_view(seen)[:9] == (gr.skip(),) * 9
+
+
+def test_generate_says_when_its_batch_was_shared_with_other_pages(demo):
+    release, started = threading.Event(), threading.Event()
+    compute = demo.state.resident.compute
+    compute.submit(lambda: (started.set(), release.wait(60)))  # the model is busy
+    assert started.wait(30)
+    outs = []
+
+    def page(n: int) -> None:
+        outs.append(served(demo.generate(f"Hi {n}", "base", 1, 4, 1.0, n)))
+
+    pages = [threading.Thread(target=page, args=(n,)) for n in range(3)]
+    for t in pages:
+        t.start()
+    while demo.state.resident.batcher.waiting() < 3:
+        time.sleep(0.01)
+    release.set()
+    for t in pages:
+        t.join(60)
+    statuses = sorted(out[3] for out in outs)
+    assert all("one batch with 2 other requests" in s for s in statuses), statuses
 
 
 def test_highlight_marks_the_reports_empty_phrase():
@@ -109,13 +138,13 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert len(kl.lines[0].get_xdata()) == 2  # the classroom preset's light KL brake, per step
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
     assert warning == "" and "ui-run" in demo.adapter_names()
-    rows = demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0)[1]
+    rows = served(demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0))[1]
     assert set(rows["model"]) == {"ui-run"} and rows["task reward"].notna().all()
     play, chosen, header, known = demo.refresh_choices(["base"], "ui-run", ["base"])
     assert "ui-run" in play["choices"] and play["value"] == "ui-run" and "ui-run" in header
     assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
     assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
-    grid, summary, *_ = demo.compare("Fill that sentence", 2, 8, 1.0, 0)
+    grid, summary, *_ = served(demo.compare("Fill that sentence", 2, 8, 1.0, 0))
     assert list(summary["model"]) == ["base", "ui-run"]  # its task is the 4-letter column
     assert list(summary.columns) == ["model", "trained on", "4-letter", "real words"]
     assert grid.count('class="cmp-col"') == 2
@@ -194,7 +223,9 @@ def test_generation_during_training_is_served(demo):
     run = demo.train(name="bg", **{**TRAIN, "max_steps": 3})
     next(run)
     results = []
-    t = threading.Thread(target=lambda: results.append(demo.generate("Hi", "base", 1, 8, 1, 0)))
+    t = threading.Thread(
+        target=lambda: results.append(served(demo.generate("Hi", "base", 1, 8, 1, 0)))
+    )
     t.start()
     t.join(timeout=120)
     assert results and "between phases" in results[0][3]
@@ -220,23 +251,23 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
         return original(completions, **kwargs)
 
     monkeypatch.setitem(TERMS, "four_letter", TermInfo(waits_for_a_request))
+    from grpo_demo import adapters
+
     seen = []
-    inference = resident.inference
+    sample_rows = adapters.generate_rows
 
-    @contextmanager
-    def watched(adapters):
-        with inference(adapters) as extra:
-            run = demo.state.manager.current
-            seen.append((run.phase, len(run.history)))
-            yield extra
+    def watched(*args, **kwargs):
+        run = demo.state.manager.current
+        seen.append((run.phase, len(run.history)))
+        return sample_rows(*args, **kwargs)
 
-    monkeypatch.setattr(resident, "inference", watched)
+    monkeypatch.setattr(adapters, "generate_rows", watched)
     views = demo.train(name="phases", **{**TRAIN, "max_steps": 1})
     next(views)
     assert in_rollouts.wait(60)
     note = demo.queue_note()
     assert "Waiting for the training run `phases`" in note and "rollouts phase" in note
-    demo.generate("Hi", "base", 1, 8, 1, 0)
+    served(demo.generate("Hi", "base", 1, 8, 1, 0))
     assert seen[0] == ("between", 0)  # after step 1's rollouts, before its update
     assert "finished" in list(views)[-1][0]
     assert set(demo.state.manager.current.phase_seconds) >= {"rollouts", "between", "update"}
@@ -261,7 +292,7 @@ def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tm
     assert demo.state.resident is not None  # waits for the model
     _, _, header, _ = demo.refresh_choices(None, "base", [])
     assert "device" in header and "loading" not in header
-    assert len(demo.generate("Hi", "base", 1, 8, 1.0, 0)[1]) == 1
+    assert len(served(demo.generate("Hi", "base", 1, 8, 1.0, 0))[1]) == 1
 
 
 def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
@@ -270,16 +301,16 @@ def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
     (broken / "config.json").write_text('{"model_type": "gpt2"}')  # no weights
     demo = Demo(model=str(broken), checkpoints=tmp_path)
     with pytest.raises(gr.Error, match="could not be loaded"):
-        demo.generate("Hi", "base", 1, 8, 1.0, 0)
+        served(demo.generate("Hi", "base", 1, 8, 1.0, 0))
     assert "failed to load" in demo.header()
 
 
 def test_session_samples_accumulate_in_state_and_download(demo):
     import pandas as pd
 
-    first = demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0)[-1]
+    first = served(demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0))[-1]
     samples, button = demo.remember(first, [])
-    second = demo.compare("Fill that sentence", 1, 8, 0.5, 7)[-1]
+    second = served(demo.compare("Fill that sentence", 1, 8, 0.5, 7))[-1]
     samples, button = demo.remember(second, samples)
     assert len(samples) == 3  # 2 generated + 1 compared (base only: no adapters yet)
     saved = pd.read_csv(button["value"])

@@ -75,6 +75,8 @@ def resolved_lines(config: RunConfig, resident) -> list[str]:
             value, origin = grpo["epsilon"], "TRL: the same as epsilon"
         if value is None and f.name in ("bf16", "bf16_rollouts"):
             value, origin = native_bf16(), "automatic: whether this chip does bf16 natively"
+        if value is None and f.name == "update_batch_size":
+            value, origin = "automatic", "8 completions a pass on a CPU, the whole batch on a GPU"
         if value is None and f.name == "reward":
             origin = "the task's own rewards"
         if value is None and f.name == "lora_target_modules":

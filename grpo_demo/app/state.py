@@ -16,14 +16,18 @@ from pathlib import Path
 
 from ..adapters import BASE, ResidentModel
 from ..config import ConfigError
+from ..generation import Pending, SamplingParams, submit
 from ..models import ModelSpec, resolve_spec
 from ..pace import MEASURED, remember_step, step_seconds
 from ..presets import completion_tokens, preset_field, tokens_per_step
+from ..row_batches import Busy
 from ..space import RunCaps, run_caps
 from ..store import default_checkpoints, discover_adapters, load_steps
 from ..tasks import Task
 from ..training import StepEvent, TrainingManager, TrainingRun, step_from_record
 from .results import ResultsDir
+
+__all__ = ["AppState", "Busy", "NotReady"]
 
 
 class NotReady(RuntimeError):
@@ -104,6 +108,34 @@ class AppState:
     def running(self) -> TrainingRun | None:
         run = self.current
         return run if run is not None and run.running else None
+
+    # -- sampling for a page -------------------------------------------------------------------
+    def sample(
+        self, prompts: list[str], adapters: list[str], params: SamplingParams, page: str | None
+    ) -> Pending:
+        """Queue a page's request (one at a time per page; ``Busy`` past the class's cap)."""
+        return submit(self.resident, prompts, adapters, params, owner=page)
+
+    def standing(self, pending: Pending) -> str:
+        """Where a waiting request stands, in words: its place and the seconds to its answer,
+        from the measured batch pace (and the training run's phases, which come first)."""
+        run, batcher = self.running, self.resident.batcher
+        phases = list(run.phase_seconds.values()) if run else []
+        gap = sum(phases) / len(phases) if phases else 0.0  # a phase runs before each batch
+        place, seconds = batcher.standing(pending.ticket, gap)
+        if place is None:
+            return f"⏳ Sampling now, in a batch shared with other pages: about {seconds:.0f} s."
+        if run is not None:
+            seconds += run.phase_left() or 0.0
+        behind = (
+            f" The training run `{run.name}` lets requests in between the phases of a step."
+            if run
+            else ""
+        )
+        return (
+            f"⏳ Place {place} of {batcher.waiting()} in line: your answer in about "
+            f"{seconds:.0f} s.{behind}"
+        )
 
     # -- adapters -------------------------------------------------------------------------------
     def adapter_names(self) -> list[str]:

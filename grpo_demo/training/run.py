@@ -10,13 +10,13 @@ record of the run to the adapter store. How TRL is driven lives in ``trl_backend
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +25,12 @@ from .. import lora_slots, store
 from ..adapters import ResidentModel
 from ..config import ConfigError, RunConfig
 from ..data import train_prompts
-from ..generation import check_prompts, new_texts
-from ..models import device_name, native_bf16
+from ..generation import check_prompts
+from ..lora_slots import BASE
+from ..memory import give_back
+from ..models import device_name
 from ..reward_spec import reward_func
+from ..row_batches import Row, row_seed
 from ..settings import Setting
 from . import trl_backend
 from .events import (
@@ -232,8 +235,7 @@ def train(
         event = _step_event(step, cfg, time.time() - start, logs, samples)
         last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
         if run.probes and (step % run.probe_every == 0 or last or step == 1):
-            # sampled as the rollouts are (``trainer``: bound below, before the first step)
-            event.probes = probe(resident, run.probes, cfg, sampling=trainer.sampling)
+            event.probes = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)
 
@@ -245,6 +247,7 @@ def train(
         model = resident.training_model(lora)
         if run.probes:
             run.base_probes = probe(resident, run.probes, cfg, base=True)
+        trainer = None
         try:
             trainer = trl_backend.make_trainer(
                 model,
@@ -277,6 +280,9 @@ def train(
                 )
         finally:
             resident.end_training(saved)
+            trainer = None  # the optimizer, TRL's buffers (and their cycles): gone, then the
+            gc.collect()  # heap's free pages go back to the system
+            give_back()
     return saved
 
 
@@ -312,40 +318,15 @@ def check_probes(prompts: list[str]) -> list[str]:
     return check_prompts(prompts) if prompts else []
 
 
-def probe(
-    resident: ResidentModel,
-    prompts: list[str],
-    cfg: RunConfig,
-    base: bool = False,
-    sampling: Callable[[], AbstractContextManager] | None = None,
-):
-    """The probe prompts answered by the adapter being trained (or the base), same seed each
-    time: a change between two probes is the training, not the dice. ``sampling``: the
-    trainer's rollout context, else bf16 autocast where the chip computes it natively (the
-    probes cost a share of every step the class waits for)."""
-    import torch
-
-    model = resident.model
-    was_training = model.training
-    model.eval()
-    fast = nullcontext()
-    if sampling is not None:
-        fast = sampling()
-    elif cfg.bf16_rollouts if cfg.bf16_rollouts is not None else native_bf16():
-        fast = torch.autocast(model.device.type, dtype=torch.bfloat16)
-    try:
-        with lora_slots.base_only(model) if base else nullcontext(), fast:
-            return new_texts(
-                model,
-                resident.tokenizer,
-                prompts,
-                PROBE_SEED,
-                cfg.resolved()["max_completion_length"],
-                do_sample=True,
-                temperature=1.0,
-            )
-    finally:
-        model.train(was_training)
+def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
+    """The probe prompts answered by the adapter being trained (or the base), same streams
+    each time: a change between two probes is the training, not the dice. One batch of the
+    resident model's batcher, run at once on the compute thread: sample requests of other
+    pages waiting then ride in it instead of running as batches of their own."""
+    slot = BASE if base else lora_slots.TRAINING_SLOT
+    tokens = cfg.resolved()["max_completion_length"]
+    rows = [Row(p, slot, tokens, 1.0, 1.0, row_seed(PROBE_SEED, i)) for i, p in enumerate(prompts)]
+    return resident.batcher.submit(rows).result()
 
 
 def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:

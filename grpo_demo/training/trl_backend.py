@@ -23,6 +23,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot
+from ..memory import give_back
 from ..models import native_bf16
 from ..sampling import fast_sampling
 from .events import TrainingError
@@ -133,6 +134,7 @@ def grpo_args(cfg: RunConfig, output_dir: str):
     values = {k: v for k, v in cfg.resolved().items() if getattr(cfg, k) is not None}
     task = cfg.task_spec
     cuda = torch.cuda.is_available()
+    values.update(micro_batches(cfg, cuda))
     if cfg.use_vllm and not cuda:
         raise TrainingError("use_vllm needs a CUDA GPU; this machine has none")
     vllm = {"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}
@@ -153,6 +155,28 @@ def grpo_args(cfg: RunConfig, output_dir: str):
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
+
+
+CPU_UPDATE_BATCH = 8
+"""Completions per forward+backward on a CPU: a classroom step (32 x 48 tokens) peaked at
+7.2 GB RSS in one pass, 2.6 GB in four of 8 (BENCHMARKS.md)."""
+
+
+def micro_batches(cfg: RunConfig, cuda: bool) -> dict[str, int]:
+    """The batch and accumulation TRL gets: each batch cut into micro-batches of at most
+    ``update_batch_size`` (the largest divisor that fits), the accumulation multiplied to
+    match. TRL then samples the same generation batch (batch x accumulation) per optimizer
+    step and sums the micro-batches' gradients: the same update, in less memory."""
+    r = cfg.resolved()
+    batch, accumulation = r["per_device_train_batch_size"], r["gradient_accumulation_steps"]
+    limit = cfg.update_batch_size or (batch if cuda else CPU_UPDATE_BATCH)
+    micro = max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
+    if micro == batch:
+        return {}
+    return {
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": accumulation * (batch // micro),
+    }
 
 
 # -- the trainer -------------------------------------------------------------------------------
@@ -249,21 +273,32 @@ class ResidentSteps:
     def training_step(self, model, inputs, num_items_in_batch=None):
         """The rollouts (sampling + rewards), then the update. Requests already waiting for
         the model run between them (and after the step, ``StepEnd``), so a request waits one
-        phase, not one step."""
+        phase, not one step. With micro-batches (``micro_batches``) TRL samples once per
+        generation batch and the later micro-batches read its buffer (TRL's ``_step`` and
+        ``_buffered_inputs``): the micro-batches of one optimizer step are one update phase,
+        with no requests let in between them."""
         self.hook_calls["training_step"] += 1
-        self._on_phase("rollouts")
+        every = self.args.steps_per_generation * self.num_iterations
+        step = getattr(self, "_step", 0)
+        fresh = step % every == 0 or getattr(self, "_buffered_inputs", None) is None
+        if fresh:
+            self._on_phase("rollouts")
         model.train()  # as Trainer.training_step does before it prepares inputs
         prepared = super()._prepare_inputs(inputs)  # GRPOTrainer's: this class's returns it
-        self._on_phase("between")
-        self._let_requests_in()
-        self._on_phase("update")
+        if fresh:
+            self._on_phase("between")
+            self._let_requests_in()
+        if fresh or step % self.args.gradient_accumulation_steps == 0:
+            self._on_phase("update")
         self._prepared = prepared  # the inner _prepare_inputs returns it as it is
         try:
             with self._bf16_phase() if self.args.bf16 else nullcontext():
                 return super().training_step(model, inputs, num_items_in_batch)
         finally:
             self._prepared = None
-            self._on_phase(None)
+            if getattr(self, "_step", 0) % self.args.gradient_accumulation_steps == 0:
+                give_back()  # the update's activations, freed: back to the system (memory.py)
+                self._on_phase(None)
 
     def _prepare_inputs(self, inputs):
         self.hook_calls["_prepare_inputs"] += 1

@@ -12,7 +12,6 @@ from ..evaluation import TABLE_REWARDS
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
 from . import views
-from .play_events import sampling_now
 from .wiring import REFUSED, refuse
 
 
@@ -31,8 +30,8 @@ class EvaluateEvents:
         started = time.perf_counter()
 
         def on_progress(done: int, total: int) -> None:
-            # batches of 50 on a CPU (16 would move the bar more often but cost 1.47x the time:
-            # BENCHMARKS.md); the bar moves per batch, names the model and estimates the rest
+            # the bar moves per batch (shared with other pages' requests), names the model and
+            # estimates the rest
             spent = time.perf_counter() - started
             left = f", about {spent * (total - done) / done:.0f} s left" if done else ""
             nxt = "done" if done == total else f"sampling {sampling_now(models, done, total)}"
@@ -61,3 +60,8 @@ class EvaluateEvents:
             str(paths["histogram"]),
             [str(p) for p in paths.values()],
         )
+
+
+def sampling_now(models: list[str], done: int, total: int) -> str:
+    """The model whose batches come next (``sample`` goes model by model, in order)."""
+    return models[min(done * len(models) // total, len(models) - 1)]

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 
+import anyio
 import gradio as gr
 import pandas as pd
 
 from ..app import forms
 from ..app.state import AppState
-from ..generation import compare as run_compare
-from ..generation import generate as run_generate
+from ..generation import Pending
 from . import views
-from .wiring import REFUSED, fields, refuse
+from .wiring import REFUSED, refuse, session
+
+WAIT_UPDATE_SECONDS = 1.0
+"""How often a waiting page hears its place and time left."""
+
+
+def shared(pending: Pending) -> str:
+    """Whether the request's batch held other pages' requests (one forward pass for all)."""
+    others = pending.ticket.batch_requests - 1
+    return f"; one batch with {others} other request{'s' * (others > 1)}" if others > 0 else ""
+
+
+def waiting(line: str) -> tuple:
+    """The Playground's outputs while a request waits: the status line alone changes."""
+    return (gr.skip(), gr.skip(), gr.skip(), line, gr.skip())
 
 
 class PlaygroundEvents:
@@ -37,66 +54,110 @@ class PlaygroundEvents:
             f"step.{wait}"
         )
 
-    def generate(self, prompt, adapter, num_samples, max_new_tokens, temperature, seed):
-        """Sample completions from one adapter (or the base) and score each with every reward.
-
-        Returns the highlighted text, the completions table, every reward's score, a status
-        line and the rows behind them (for this session's CSV).
-        """
-        named = fields(locals())
-        note = self._busy_note()
-        start = time.perf_counter()
-        try:
-            asked = forms.generate(self.state, **named)
-            done = run_generate(self.state.resident, asked.prompt, asked.adapter, asked.params)
-            tasks = self.state.tasks()
-        except REFUSED as exc:
-            raise refuse(exc) from None
-        status = (
-            f"{len(done)} completions from `{asked.adapter}` in "
-            f"{time.perf_counter() - start:.1f} s{note}"
-        )
-        return (
-            views.highlight(done),
-            views.completions_table(done, tasks),
-            views.scores_table(done),
-            status,
-            views.records(done, asked.params, tasks),
-        )
-
-    def compare(
+    async def generate(
         self,
         prompt,
+        adapter,
         num_samples,
         max_new_tokens,
         temperature,
         seed,
-        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
+        request: gr.Request = None,
     ):
-        """The same prompt and seed through the base and every adapter: one column per model."""
-        try:
-            asked = forms.compare(**fields(locals()))
-            names = self.state.adapter_names()
-            progress(0, desc=f"sampling {names[0]}")
+        """Sample completions from one adapter (or the base) and score each with every reward.
 
-            def on_batch(done: int, total: int) -> None:
-                shown = sampling_now(names, done, total)
-                progress(done / total, desc=f"sampled {done}/{total} batches; next: {shown}")
+        Yields the wait (place in line, seconds left) while the request is queued, then the
+        highlighted text, the completions table, every reward's score, a status line and
+        the rows behind them (for this session's CSV).
+        """
 
-            resident = self.state.resident
-            by_adapter = run_compare(resident, asked.prompt, asked.params, names, on_batch)
+        def ask() -> tuple[forms.SampleRequest, Pending]:
+            asked = forms.generate(
+                self.state,
+                prompt=prompt,
+                adapter=adapter,
+                num_samples=num_samples,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
+            page = session(request)
+            return asked, self.state.sample([asked.prompt], [asked.adapter], asked.params, page)
+
+        start = time.perf_counter()
+        async for got in self._served(ask):
+            if isinstance(got, str):
+                yield waiting(got)
+                continue
+            asked, done, pending = got
             tasks = self.state.tasks()
+            yield (
+                views.highlight(done),
+                views.completions_table(done, tasks),
+                views.scores_table(done),
+                f"{len(done)} completions from `{asked.adapter}` in "
+                f"{time.perf_counter() - start:.1f} s{self._busy_note()}{shared(pending)}",
+                views.records(done, asked.params, tasks),
+            )
+
+    async def compare(
+        self, prompt, num_samples, max_new_tokens, temperature, seed, request: gr.Request = None
+    ):
+        """The same prompt and seed through the base and every adapter: one column per model
+        (one request, so every model's rows share a batch)."""
+
+        def ask() -> tuple[forms.SampleRequest, Pending]:
+            asked = forms.compare(
+                prompt=prompt,
+                num_samples=num_samples,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
+            names = self.state.adapter_names()
+            return asked, self.state.sample([asked.prompt], names, asked.params, session(request))
+
+        async for got in self._served(ask):
+            if isinstance(got, str):
+                yield waiting(got)
+                continue
+            asked, flat, pending = got
+            by_adapter: dict[str, list] = {}
+            for c in flat:
+                by_adapter.setdefault(c.adapter, []).append(c)
+            tasks = self.state.tasks()
+            yield (
+                views.compare_grid(by_adapter, tasks),
+                views.compare_summary(by_adapter, tasks),
+                views.scores_table(flat),
+                f"{len(flat)} completions: {len(by_adapter)} models × "
+                f"{asked.params.num_samples}, seed {asked.params.seed}{shared(pending)}",
+                views.records(flat, asked.params, tasks),
+            )
+
+    async def _served(self, ask: Callable[[], tuple[forms.SampleRequest, Pending]]):
+        """Run ``ask`` (the form, then the queued request) off the event loop; yield where
+        the request stands (a line of text) every second while it waits, then the request,
+        its completions and its ``Pending`` (which batch it ran in). A refusal (a form,
+        ``Busy``) is raised as the page's error: nothing else on the page changes. A page
+        that goes away frees its place."""
+        try:
+            asked, pending = await anyio.to_thread.run_sync(ask)
         except REFUSED as exc:
             raise refuse(exc) from None
-        flat = [c for cs in by_adapter.values() for c in cs]
-        return (
-            views.compare_grid(by_adapter, tasks),
-            views.compare_summary(by_adapter, tasks),
-            views.scores_table(flat),
-            f"{len(flat)} completions: {len(by_adapter)} models × {asked.params.num_samples}, "
-            f"seed {asked.params.seed}",
-            views.records(flat, asked.params, tasks),
-        )
+        future = asyncio.wrap_future(pending.ticket.future)
+        try:
+            while not future.done():
+                yield self.state.standing(pending)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(future), WAIT_UPDATE_SECONDS)
+        except asyncio.CancelledError:
+            self.state.resident.batcher.cancel(pending.ticket)
+            raise
+        try:
+            yield asked, await anyio.to_thread.run_sync(pending.completions), pending
+        except REFUSED as exc:
+            raise refuse(exc) from None
 
     def remember(self, rows: list[dict], samples: list[dict]):
         """Add the latest completions to this session's samples (a gr.State) and offer a CSV
@@ -106,8 +167,3 @@ class PlaygroundEvents:
         pd.DataFrame(rows).to_csv(path, index=False)
         label = f"Download this session's {len(rows)} samples (CSV)"
         return rows, gr.update(value=str(path), label=label, visible=True)
-
-
-def sampling_now(models: list[str], done: int, total: int) -> str:
-    """The model whose batches come next (``sample`` goes model by model, in order)."""
-    return models[min(done * len(models) // total, len(models) - 1)]

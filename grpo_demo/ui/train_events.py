@@ -246,9 +246,12 @@ class TrainEvents:
         """The current run for anyone watching (polled by a timer); charts only when changed."""
         run = self.state.current
         mine = run is not None and run.owner_session == session(request)
-        key = view_key(run)
-        if seen is not None and tuple(seen) == key:
-            return (*view(progress=self._progress(run, mine)), key)
+        progress = self._progress(run, mine)
+        key = (*view_key(run), progress)
+        if seen is not None and tuple(seen) == key:  # nothing new: nothing is sent
+            return (*view(), key)
+        if seen is not None and tuple(seen)[:-1] == key[:-1]:
+            return (*view(progress=progress), key)
         prompts = [p for p in (probes or "").splitlines() if p.strip()] or DEFAULT_PROBES
         return (*self._view(run, prompts, mine), key)
 

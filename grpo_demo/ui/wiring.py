@@ -12,9 +12,9 @@ from typing import Any
 import gradio as gr
 
 from ..app.forms import USER_ERRORS, errors_of
-from ..app.state import NotReady
+from ..app.state import Busy, NotReady
 
-REFUSED = (*USER_ERRORS, NotReady)
+REFUSED = (*USER_ERRORS, NotReady, Busy)
 
 
 def refuse(exc: Exception) -> gr.Error:
