@@ -52,6 +52,7 @@ class Outcome:
     status: str  # "answered" | "refused" | "failed"
     message: str = ""
     output: list | None = None
+    changed: list = field(default_factory=list)  # states the event changed (Gradio's ids)
 
 
 @dataclass
@@ -74,6 +75,14 @@ class App:
                 if timer and target == f"timer:{comp['props'].get('value')}":
                     return dep
         raise KeyError(api_name or target)
+
+    def on_change(self, state_ids: list) -> list[dict]:
+        """The events a page fires when these states changed (their ``.change`` listeners)."""
+        return [
+            dep
+            for dep in self.config["dependencies"]
+            if any(t[0] in state_ids and t[1] == "change" for t in dep.get("targets", []))
+        ]
 
     def inputs(self, dep: dict, **by_elem_id) -> list:
         """The event's input values: the page's defaults, ``by_elem_id`` overriding; states
@@ -132,7 +141,9 @@ class Page:
         seconds = time.perf_counter() - sent
         output = msg.get("output") or {}
         if msg.get("success"):
-            return Outcome(self.number, what, sent, seconds, "answered", "", output.get("data"))
+            changed = output.get("changed_state_ids") or []
+            data = output.get("data")
+            return Outcome(self.number, what, sent, seconds, "answered", "", data, changed)
         text = output.get("error") or msg.get("message") or "no message"
         return Outcome(self.number, what, sent, seconds, "refused", str(text))
 
@@ -215,7 +226,10 @@ async def timers(page: Page, stop: asyncio.Event, log: list[Outcome]) -> None:
         await asyncio.sleep(random.uniform(0, period))
         while not stop.is_set():
             start = time.perf_counter()
-            log.append(await page.call(dep, app.inputs(dep), what))
+            got = await page.call(dep, app.inputs(dep), what)
+            log.append(got)
+            for then in app.on_change(got.changed):  # as the page's own script fires them
+                log.append(await page.call(then, app.inputs(then), f"{what}: redraw"))
             await asyncio.sleep(max(period - (time.perf_counter() - start), 0.05))
 
     await asyncio.gather(

@@ -26,6 +26,7 @@ from .store import (
     clean_leftovers,
     default_checkpoints,
     discover_adapters,
+    folder_state,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class ResidentModel:
         self.adapters: dict[str, AdapterInfo] = {}
         self.problems: list[str] = []
         self.load_seconds = 0.0
+        self._seen: tuple | None = None  # the adapter folder as last looked at (folder_state)
 
     @classmethod
     def load(cls, model: str | None = None, checkpoints: Path | None = None) -> ResidentModel:
@@ -80,13 +82,19 @@ class ResidentModel:
         """Load adapters that appeared on disk since the last look; return the new names.
 
         Looking is file reads on the caller's thread: every open page polls this, and a poll
-        with nothing new must not wait behind a training phase. Loading goes to the compute
-        thread (the adapter table changes only there)."""
+        with nothing new must not wait behind a training phase, nor cost the run CPU time: an
+        unchanged folder (``folder_state``: one listing and a stat per entry) reads no file.
+        Loading goes to the compute thread (the adapter table changes only there)."""
+        seen = folder_state(self.adapter_dir)
+        if seen == self._seen and seen is not None:
+            return []  # nothing on disk changed since the last look: no file is read
         found, problems = discover_adapters(self.checkpoints, self.spec.name)
         if all(name in self.adapters for name in found):
-            self.problems = problems
+            self.problems, self._seen = problems, seen
             return []
-        return self.compute.call(self._load_new, found, problems)
+        added = self.compute.call(self._load_new, found, problems)
+        self._seen = seen
+        return added
 
     def _load_new(self, found: dict[str, AdapterInfo], problems: list[str]) -> list[str]:
         self.problems = problems

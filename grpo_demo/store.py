@@ -161,6 +161,21 @@ def discover_adapters(root: Path, base: str) -> tuple[dict[str, AdapterInfo], li
     return found, problems
 
 
+def folder_state(folder: Path) -> tuple | None:
+    """What changes when an adapter is saved, replaced or removed under ``folder``: each
+    entry's name and modification time, and each adapter's files' (``None``: no folder).
+    A save renames a finished folder into place, so a half-written adapter is never seen."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        return tuple(
+            (e.name, e.stat().st_mtime_ns, *(f.stat().st_mtime_ns for f in os.scandir(e.path)))
+            for e in entries
+            if e.is_dir()
+        )
+    except OSError:
+        return None
+
+
 def clean_leftovers(folder: Path) -> list[Path]:
     """Delete what a killed save left behind (never listed: dot-folders are skipped)."""
     removed = []

@@ -131,14 +131,8 @@ def live_app(tmp_path_factory) -> LiveApp:
 
 
 def served(handler):
-    """Run a streaming handler (an async generator, as Gradio runs it) to its end: the last
-    outputs it yielded. A refusal raised on the way is raised here."""
+    """Run an async handler (a coroutine, as Gradio awaits it) to its outputs; a refusal
+    raised on the way is raised here."""
     import asyncio
 
-    async def last():
-        seen = [None]
-        async for outputs in handler:
-            seen[-1] = outputs
-        return seen[-1]
-
-    return asyncio.run(last())
+    return asyncio.run(handler)

@@ -17,6 +17,7 @@ from grpo_demo.generation import Completion
 from grpo_demo.presets import from_preset
 from grpo_demo.ui import build_app
 from grpo_demo.ui.handlers import Demo
+from grpo_demo.ui.train_views import reward_figure, signal_figure
 from grpo_demo.ui.views import (
     COMPLETION_COLUMNS,
     HIGHLIGHT_COLORS,
@@ -86,8 +87,9 @@ def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
 
 
 def test_a_timer_tick_sends_nothing_when_nothing_changed(demo):
-    *_, seen = demo.training_view(None)  # no run: the same progress line every tick
-    assert demo.training_view(seen)[:9] == (gr.skip(),) * 9
+    line, seen, shown = demo.training_tick()  # no run: the same progress line every tick
+    assert line == shown and "No training run" in line
+    assert demo.training_tick(seen, shown) == (gr.skip(), seen, shown)  # nothing sent
 
 
 def test_generate_says_when_its_batch_was_shared_with_other_pages(demo):
@@ -129,11 +131,13 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert "Learning signal at step 2" in headline  # one line; the table is folded behind it
     assert "tied groups" in signal and "KL" in signal  # the learning signal
     assert "finished" in progress and "`ui-run`" in progress
-    total, terms, *_ = rewards.axes
+    assert rewards.type == signals.type == "matplotlib"  # encoded once, sent to every page
+    run = demo.state.current
+    total, terms, *_ = reward_figure(run.history, run.config.task_spec).axes
     assert list(total.lines[0].get_xdata()) == [1, 2]  # one point per step, integer steps
     assert "1×4-letter" in total.get_title()  # how the total is made
     assert [t.get_text() for t in terms.get_legend().get_texts()] == ["4-letter"]
-    entropy, kl = signals.axes[:2]
+    entropy, kl = signal_figure(run.history, run.config.resolved()["beta"]).axes[:2]
     assert len(entropy.lines[0].get_xdata()) == 2 and entropy.get_ylim()[0] == 0
     assert len(kl.lines[0].get_xdata()) == 2  # the classroom preset's light KL brake, per step
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
@@ -157,8 +161,8 @@ def test_second_start_is_refused_and_stop_works(demo):
         next(demo.train(name="other", **TRAIN))
     errors = errors_of(forms.train, demo.state, **{**TRAIN, "name": "other"})
     assert "Start refused" in errors["name"]  # under the adapter name, before Start
-    *_, seen = demo.training_view(None)
-    assert demo.training_view(seen)[1:9] == (gr.skip(),) * 8  # nothing redrawn if unchanged
+    _, seen, shown = demo.training_tick()
+    assert demo.training_tick(seen, shown)[1] == seen  # the same step: the view is not redrawn
     assert "Stop requested" in demo.stop()
     last = list(first)[-1]
     assert "stopped" in last[0]
@@ -352,9 +356,10 @@ def test_only_the_page_that_started_a_run_or_the_teacher_can_stop_it(tiny_reside
     refused = demo.stop(request=student)
     assert "Stop refused" in refused and "only that page or the teacher key" in refused
     assert demo.state.manager.current.running and not demo.state.manager.current.stopping
-    progress = demo.training_view(None, "", request=student)[0]
+    progress = demo.training_view("", request=student)[0]
     assert "only that page (or the teacher key) can stop it" in progress
-    assert "started on this page" in demo.training_view(None, "", request=teacher)[0]
+    assert "started on this page" in demo.training_view("", request=teacher)[0]
+    assert "started on this page" in demo.training_tick(request=teacher)[0]
     assert "Stop requested" in demo.stop("chalk", request=student)  # the key stops any run
     assert "stopped" in list(first)[-1][0]
 

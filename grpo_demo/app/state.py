@@ -124,7 +124,7 @@ class AppState:
         gap = sum(phases) / len(phases) if phases else 0.0  # a phase runs before each batch
         place, seconds = batcher.standing(pending.ticket, gap)
         if place is None:
-            return f"⏳ Sampling now, in a batch shared with other pages: about {seconds:.0f} s."
+            return f"⏳ Sampling now, in a batch shared with other pages: about {rough(seconds)}."
         if run is not None:
             seconds += run.phase_left() or 0.0
         behind = (
@@ -134,7 +134,7 @@ class AppState:
         )
         return (
             f"⏳ Place {place} of {batcher.waiting()} in line: your answer in about "
-            f"{seconds:.0f} s.{behind}"
+            f"{rough(seconds)}.{behind}"
         )
 
     # -- adapters -------------------------------------------------------------------------------
@@ -213,3 +213,19 @@ class AppState:
             self._paces[tokens] = run.history[-1].elapsed / len(run.history)
             if run.ended is not None:
                 remember_step(self.spec.name, tokens, self._paces[tokens])
+
+
+def rough(seconds: float) -> str:
+    """A wait as a page shows it: to the second under 10 s, to 5 s under a minute, then to
+    10 s (the line changes, and is sent, only when this does).
+
+    >>> rough(3.4), rough(42), rough(95), rough(121)
+    ('3 s', '40 s', '1 min 40 s', '2 min')
+    """
+    if seconds < 10:
+        return f"{seconds:.0f} s"
+    step = 5 if seconds < 60 else 10
+    whole = int(round(seconds / step) * step)
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min" + (f" {whole % 60} s" if whole % 60 else "")

@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     demo = Demo(model=args.model, checkpoints=args.checkpoints, teacher_key=args.teacher_key)
     app = build_app(demo)
-    app.queue(default_concurrency_limit=1).launch(
+    server.quiet_bookkeeping()
+    app.queue(default_concurrency_limit=1, max_size=server.QUEUE_MAX_SIZE).launch(
         server_name=server_name(),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         share=args.share,

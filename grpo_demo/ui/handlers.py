@@ -9,6 +9,7 @@ of the events' ``inputs_kwargs``, so they are part of the contract documented in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -33,6 +34,7 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         """``AppState``'s arguments (``Demo(resident)``, ``Demo(model=..., teacher_key=...)``),
         or a ``state`` to share."""
         self.state = state or AppState(*args, **kwargs)
+        self._drawing = threading.Lock()  # the run view's charts: one page draws, the rest wait
         self._forms = {
             "generate": partial(forms.generate, self.state),
             "compare": forms.compare,

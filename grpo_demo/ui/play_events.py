@@ -18,18 +18,13 @@ from . import views
 from .wiring import REFUSED, refuse, session
 
 WAIT_UPDATE_SECONDS = 1.0
-"""How often a waiting page hears its place and time left."""
+"""How often a waiting request looks where it stands (its page hears only a change)."""
 
 
 def shared(pending: Pending) -> str:
     """Whether the request's batch held other pages' requests (one forward pass for all)."""
     others = pending.ticket.batch_requests - 1
     return f"; one batch with {others} other request{'s' * (others > 1)}" if others > 0 else ""
-
-
-def waiting(line: str) -> tuple:
-    """The Playground's outputs while a request waits: the status line alone changes."""
-    return (gr.skip(), gr.skip(), gr.skip(), line, gr.skip())
 
 
 class PlaygroundEvents:
@@ -63,12 +58,13 @@ class PlaygroundEvents:
         temperature,
         seed,
         request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
     ):
         """Sample completions from one adapter (or the base) and score each with every reward.
 
-        Yields the wait (place in line, seconds left) while the request is queued, then the
-        highlighted text, the completions table, every reward's score, a status line and
-        the rows behind them (for this session's CSV).
+        While the request waits its place and seconds left show as the event's progress;
+        then the highlighted text, the completions table, every reward's score, a status
+        line and the rows behind them (for this session's CSV).
         """
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
@@ -85,23 +81,26 @@ class PlaygroundEvents:
             return asked, self.state.sample([asked.prompt], [asked.adapter], asked.params, page)
 
         start = time.perf_counter()
-        async for got in self._served(ask):
-            if isinstance(got, str):
-                yield waiting(got)
-                continue
-            asked, done, pending = got
-            tasks = self.state.tasks()
-            yield (
-                views.highlight(done),
-                views.completions_table(done, tasks),
-                views.scores_table(done),
-                f"{len(done)} completions from `{asked.adapter}` in "
-                f"{time.perf_counter() - start:.1f} s{self._busy_note()}{shared(pending)}",
-                views.records(done, asked.params, tasks),
-            )
+        asked, done, pending = await self._served(ask, progress)
+        tasks = self.state.tasks()
+        return (
+            views.highlight(done),
+            views.completions_table(done, tasks),
+            views.scores_table(done),
+            f"{len(done)} completions from `{asked.adapter}` in "
+            f"{time.perf_counter() - start:.1f} s{self._busy_note()}{shared(pending)}",
+            views.records(done, asked.params, tasks),
+        )
 
     async def compare(
-        self, prompt, num_samples, max_new_tokens, temperature, seed, request: gr.Request = None
+        self,
+        prompt,
+        num_samples,
+        max_new_tokens,
+        temperature,
+        seed,
+        request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
     ):
         """The same prompt and seed through the base and every adapter: one column per model
         (one request, so every model's rows share a batch)."""
@@ -117,27 +116,24 @@ class PlaygroundEvents:
             names = self.state.adapter_names()
             return asked, self.state.sample([asked.prompt], names, asked.params, session(request))
 
-        async for got in self._served(ask):
-            if isinstance(got, str):
-                yield waiting(got)
-                continue
-            asked, flat, pending = got
-            by_adapter: dict[str, list] = {}
-            for c in flat:
-                by_adapter.setdefault(c.adapter, []).append(c)
-            tasks = self.state.tasks()
-            yield (
-                views.compare_grid(by_adapter, tasks),
-                views.compare_summary(by_adapter, tasks),
-                views.scores_table(flat),
-                f"{len(flat)} completions: {len(by_adapter)} models × "
-                f"{asked.params.num_samples}, seed {asked.params.seed}{shared(pending)}",
-                views.records(flat, asked.params, tasks),
-            )
+        asked, flat, pending = await self._served(ask, progress)
+        by_adapter: dict[str, list] = {}
+        for c in flat:
+            by_adapter.setdefault(c.adapter, []).append(c)
+        tasks = self.state.tasks()
+        return (
+            views.compare_grid(by_adapter, tasks),
+            views.compare_summary(by_adapter, tasks),
+            views.scores_table(flat),
+            f"{len(flat)} completions: {len(by_adapter)} models × "
+            f"{asked.params.num_samples}, seed {asked.params.seed}{shared(pending)}",
+            views.records(flat, asked.params, tasks),
+        )
 
-    async def _served(self, ask: Callable[[], tuple[forms.SampleRequest, Pending]]):
-        """Run ``ask`` (the form, then the queued request) off the event loop; yield where
-        the request stands (a line of text) every second while it waits, then the request,
+    async def _served(self, ask: Callable[[], tuple[forms.SampleRequest, Pending]], progress):
+        """Run ``ask`` (the form, then the queued request) off the event loop; while the
+        request waits, its place and seconds left as the event's progress (a progress
+        message, sent only when the line changes: no output is rebuilt); then the request,
         its completions and its ``Pending`` (which batch it ran in). A refusal (a form,
         ``Busy``) is raised as the page's error: nothing else on the page changes. A page
         that goes away frees its place."""
@@ -145,17 +141,20 @@ class PlaygroundEvents:
             asked, pending = await anyio.to_thread.run_sync(ask)
         except REFUSED as exc:
             raise refuse(exc) from None
-        future = asyncio.wrap_future(pending.ticket.future)
+        future, shown = asyncio.wrap_future(pending.ticket.future), None
         try:
             while not future.done():
-                yield self.state.standing(pending)
+                line = self.state.standing(pending)
+                if line != shown:
+                    progress(None, desc=line)
+                    shown = line
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(future), WAIT_UPDATE_SECONDS)
         except asyncio.CancelledError:
             self.state.resident.batcher.cancel(pending.ticket)
             raise
         try:
-            yield asked, await anyio.to_thread.run_sync(pending.completions), pending
+            return asked, await anyio.to_thread.run_sync(pending.completions), pending
         except REFUSED as exc:
             raise refuse(exc) from None
 

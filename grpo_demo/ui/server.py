@@ -1,8 +1,27 @@
-"""Serving limits: a bound on request bodies (Gradio has one only for file uploads)."""
+"""Serving limits: a bound on request bodies (Gradio has one only for file uploads), the
+queue's size, and Gradio's own per-event bookkeeping kept small."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+QUEUE_MAX_SIZE = 300
+"""Events waiting in Gradio's queue at most (thirty pages hold a few each); past it Gradio
+answers "queue is full" at once."""
+GRADIO_ANALYTICS = {"GRADIO_ANALYTICS_MAX_EVENTS": "300", "GRADIO_ANALYTICS_CACHE_FREQUENCY": "300"}
+"""Gradio's queue rebuilds a pandas table of its last 10 000 events after every event (for its
+monitoring page): with thirty pages' timers that was a quarter of the app's CPU samples
+(py-spy during ``bench.load``) and the training step ran 3x slower. Kept to 300 events,
+summarised every 300."""
+
+
+def quiet_bookkeeping() -> None:
+    """Set Gradio's analytics bounds (before ``Blocks.queue`` reads them); a value already
+    in the environment wins."""
+    for name, value in GRADIO_ANALYTICS.items():
+        os.environ.setdefault(name, value)
+
 
 MAX_REQUEST_BYTES = 2_000_000
 """Largest request body accepted: a 64-sample table fits easily; a flood does not."""

@@ -363,12 +363,24 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     yes.click(demo.stop, teacher_key, stop_note, api_name="stop", concurrency_limit=None).then(
         lambda: gr.Row(visible=False), None, confirm, api_visibility="private", queue=False
     )
-    seen = gr.State(None)  # what this page last drew: charts are sent only when they change
+    # every page ticks: the progress line (when it changed) and which run and step to show;
+    # a change of that redraws the whole run view, once a step (a tick with the view's nine
+    # outputs cost Gradio a component rebuild per output per page, even for a skip)
+    seen = gr.State(None)
+    shown = gr.State(None)  # the progress line this page shows
     timer = gr.Timer(2.0)
     timer.tick(
+        demo.training_tick,
+        [seen, shown],
+        [progress, seen, shown],
+        api_visibility="private",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    seen.change(
         demo.training_view,
-        [seen, probes],
-        [*view, seen],
+        probes,
+        view,
         api_visibility="private",
         concurrency_limit=None,
         show_progress="hidden",

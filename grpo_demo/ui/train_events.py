@@ -4,11 +4,14 @@ watcher, Stop (only its owner or the teacher key), the reward builder, the step 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
 import gradio as gr
 import pandas as pd
+from gradio.components.plot import PlotData
+from gradio.processing_utils import encode_plot_to_base64
 
 from ..adapters import BASE
 from ..app import forms
@@ -67,6 +70,20 @@ def view(**parts) -> tuple:
     return tuple(parts.get(name, gr.skip()) for name in VIEW)
 
 
+PLOT_FORMAT = "webp"  # gr.Plot's own default
+
+
+def drawn(figure) -> PlotData:
+    """A chart encoded once for every page that watches: handed a figure, ``gr.Plot`` encodes
+    it again for each page it is sent to (thirty pages: a third of the app's CPU samples in
+    ``savefig``, BENCHMARKS.md); handed this, it sends it as it is."""
+    import matplotlib.pyplot as plt
+
+    data = PlotData(type="matplotlib", plot=encode_plot_to_base64(figure, PLOT_FORMAT))
+    plt.close(figure)
+    return data
+
+
 def view_key(run: TrainingRun | None) -> tuple:
     """What a training view shows, in brief: it changes exactly when the view would."""
     if run is None:
@@ -77,6 +94,7 @@ def view_key(run: TrainingRun | None) -> tuple:
 class TrainEvents:
     state: AppState
     _figures: tuple = (None, None, None)  # (run, step) -> the two charts, drawn once a step
+    _drawing: threading.Lock  # made by Demo
 
     # -- the form -----------------------------------------------------------------------------
     def preset_values(self, preset: str, timed: bool = True):
@@ -240,20 +258,20 @@ class TrainEvents:
             if run.ended is not None:
                 return
 
-    def training_view(
-        self, seen: tuple | None = None, probes: str = "", request: gr.Request = None
-    ):
-        """The current run for anyone watching (polled by a timer); charts only when changed."""
+    def training_tick(self, seen=None, shown=None, request: gr.Request = None):
+        """Polled by every page's timer: the progress line (a skip when unchanged), which run
+        and step the page should show (``seen``: when it changes, ``training_view`` redraws),
+        and the line shown."""
+        run = self.state.current
+        progress = self._progress(run, run is not None and run.owner_session == session(request))
+        return (gr.skip() if progress == shown else progress), view_key(run), progress
+
+    def training_view(self, probes: str = "", request: gr.Request = None):
+        """The current run's whole view, for a page whose run or step changed."""
         run = self.state.current
         mine = run is not None and run.owner_session == session(request)
-        progress = self._progress(run, mine)
-        key = (*view_key(run), progress)
-        if seen is not None and tuple(seen) == key:  # nothing new: nothing is sent
-            return (*view(), key)
-        if seen is not None and tuple(seen)[:-1] == key[:-1]:
-            return (*view(progress=progress), key)
         prompts = [p for p in (probes or "").splitlines() if p.strip()] or DEFAULT_PROBES
-        return (*self._view(run, prompts, mine), key)
+        return self._view(run, prompts, mine)
 
     def progress_now(self) -> str:
         return train_views.progress_text(self.state.current)
@@ -267,12 +285,13 @@ class TrainEvents:
         task = run.config.task_spec if run else None
         beta = run.config.resolved().get("beta") if run else None
         key = view_key(run)
-        if self._figures[0] != key:  # render each step's charts once, for every watcher
-            self._figures = (
-                key,
-                train_views.reward_figure(history, task),
-                train_views.signal_figure(history, beta),
-            )
+        with self._drawing:  # each step's charts drawn once, for every page (pages tick
+            if self._figures[0] != key:  # at once after a step: one draws, the rest wait)
+                self._figures = (
+                    key,
+                    drawn(train_views.reward_figure(history, task)),
+                    drawn(train_views.signal_figure(history, beta)),
+                )
         return view(
             progress=self._progress(run, mine),
             warning=train_views.collapse_warning(history),
