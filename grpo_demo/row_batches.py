@@ -39,6 +39,8 @@ MAX_TOKENS = 32 * 64
 """Rows x longest length in one batch (a longer first request still runs, alone)."""
 MAX_WAITING_ROWS = 200
 """Class-wide: past this many rows waiting, a new request is refused at once with the wait."""
+GATHER_SECONDS = 0.3
+"""How long a request that finds the model idle waits for others arriving with it."""
 SEED_STRIDE = 1 << 20
 """Row seeds: ``seed * SEED_STRIDE + index`` (a request holds far fewer rows than this)."""
 
@@ -159,6 +161,7 @@ class Ticket:
     owner: str | None = None
     id: int = 0
     future: Future = field(default_factory=Future)
+    submitted: float = field(default_factory=time.perf_counter)
     started: float | None = None  # when its batch began
     batch_requests: int = 0  # how many requests its batch held (itself included)
 
@@ -334,9 +337,15 @@ class RowBatcher:
     # -- the work (on the compute thread) ----------------------------------------------------------
     def _drain(self) -> None:
         """One batch, then queue again while requests wait (a training run lets the next one
-        in at its next phase boundary)."""
+        in at its next phase boundary). A burst's first request, just arrived, waits
+        ``GATHER_SECONDS`` for the rest of the burst (thirty pages' clicks arrive over a
+        fraction of a second: one batch, not two)."""
         with self._guard:
             self._scheduled = False
+            oldest = self._waiting[0].submitted if self._waiting else None
+            rows = sum(len(t.rows) for t in self._waiting)
+        if oldest is not None and rows < self.max_rows:
+            time.sleep(max(GATHER_SECONDS - (time.perf_counter() - oldest), 0.0))
         self._run_batch()
         with self._guard:
             if self._waiting and not self._scheduled:

@@ -233,11 +233,20 @@ def train(
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
-        last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
-        if run.probes and (step % run.probe_every == 0 or last or step == 1):
+        if probes_due(step):
             event.probes = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)
+
+    def probes_due(step: int) -> bool:
+        last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
+        return bool(run.probes) and (step % run.probe_every == 0 or last or step == 1)
+
+    def after_step(step: int) -> None:
+        """Requests waiting at a step's end: a step with probes samples them in the probes'
+        batch (``on_log``, right after this), one batch instead of two."""
+        if not probes_due(step):
+            resident.compute.run_waiting()
 
     saved: store.AdapterInfo | None = None
     with tempfile.TemporaryDirectory(prefix="grpo-run-") as workdir:
@@ -260,6 +269,7 @@ def train(
                 stop=run._stop,
                 on_phase=run.enter_phase,
                 let_requests_in=resident.compute.run_waiting,  # requests queued meanwhile
+                after_step=after_step,
                 callbacks=run.callbacks,
             )
             try:

@@ -196,10 +196,13 @@ def make_trainer(
     stop: threading.Event,
     on_phase: Callable[[str | None], None] = lambda phase: None,
     let_requests_in: Callable[[], None] = lambda: None,
+    after_step: Callable[[int], None] | None = None,
     callbacks: list[Any] = (),
 ):
     """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at
-    the end of the current step, and ``hook_calls`` counting each hook."""
+    the end of the current step, and ``hook_calls`` counting each hook. Waiting requests
+    are let in between a step's rollouts and its update, and after the step
+    (``after_step``: by default ``let_requests_in`` again)."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
@@ -210,7 +213,10 @@ def make_trainer(
         args=grpo_args(cfg, workdir),
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[step_end_class()(stop, let_requests_in), *callbacks],
+        callbacks=[
+            step_end_class()(stop, after_step or (lambda step: let_requests_in())),
+            *callbacks,
+        ],
         on_log=on_log,
         on_phase=on_phase,
         let_requests_in=let_requests_in,
@@ -360,15 +366,16 @@ def trainer_class() -> type:
 
 class StepEnd:
     """After each optimizer step: stop if asked, and let waiting requests use the model
-    before the next step's rollouts take it (mixed into a ``TrainerCallback``)."""
+    before the next step's rollouts take it (mixed into a ``TrainerCallback``;
+    ``after_step`` gets the step's number)."""
 
-    def __init__(self, flag: threading.Event, let_requests_in: Callable[[], None]):
-        self.flag, self.let_requests_in = flag, let_requests_in
+    def __init__(self, flag: threading.Event, after_step: Callable[[int], None]):
+        self.flag, self.after_step = flag, after_step
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.flag.is_set():
             control.should_training_stop = True
-        self.let_requests_in()
+        self.after_step(state.global_step)
         return control
 
 
