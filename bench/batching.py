@@ -19,7 +19,7 @@ import statistics
 import time
 from contextlib import nullcontext
 
-from bench.common import ROOT, cpu_line
+from bench.common import cpu_line, publish
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.row_batches import Row, row_seed
@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         *independence(resident),
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        with (ROOT / "BENCHMARKS.md").open("a") as out:
-            out.write("\n" + text)
+    publish(text, args.write)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 
+CPU_UPDATE_BATCH = 8
+"""Completions per forward+backward on a CPU: a classroom step (32 x 48 tokens) peaked at
+7.2 GB RSS in one pass, 2.6 GB in four of 8 (BENCHMARKS.md)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One GRPO + LoRA run. Optional GRPO fields left ``None`` take TRL's default."""
@@ -217,6 +222,22 @@ class RunConfig:
             per_device_train_batch_size=prompts * num_generations,
             gradient_accumulation_steps=1,
         )
+
+    def micro_batches(self, cuda: bool) -> dict[str, int]:
+        """The batch and accumulation TRL gets: each batch cut into micro-batches of at most
+        ``update_batch_size`` (the largest divisor that fits), the accumulation multiplied to
+        match. TRL then samples the same generation batch (batch x accumulation) per optimizer
+        step and sums the micro-batches' gradients: the same update, in less memory."""
+        r = self.resolved()
+        batch, accumulation = r["per_device_train_batch_size"], r["gradient_accumulation_steps"]
+        limit = self.update_batch_size or (batch if cuda else CPU_UPDATE_BATCH)
+        micro = max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
+        if micro == batch:
+            return {}
+        return {
+            "per_device_train_batch_size": micro,
+            "gradient_accumulation_steps": accumulation * (batch // micro),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

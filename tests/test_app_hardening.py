@@ -137,9 +137,19 @@ def test_two_starts_make_one_run_and_ten_requests_are_served_meanwhile(live_app)
     assert "two-starts" in first_step_under_way(job)
     with pytest.raises((AppError, ValidationError), match="Start refused: the run 'two-starts'"):
         bob.predict(**{**TRAIN, "name": "second"}, api_name="/train")
-    jobs = [bob.submit(**{**GEN, "seed": i}, api_name="/generate") for i in range(10)]
-    answers = [j.result(timeout=600) for j in jobs]
-    assert all(len(a[1]["data"]) == 1 for a in answers)
+    # ten pages (a session each) ask at once: all served; a page has one request waiting,
+    # so of bob's two at once one is answered and the other refused at once
+    pages = [bob, *(new_client(live_app) for _ in range(9))]
+    jobs = [page.submit(**{**GEN, "seed": i}, api_name="/generate") for i, page in enumerate(pages)]
+    jobs.append(bob.submit(**{**GEN, "seed": 99}, api_name="/generate"))
+    answers, refusals = [], []
+    for j in jobs:
+        try:
+            answers.append(j.result(timeout=600))
+        except AppError as exc:
+            refusals.append(str(exc))
+    assert len(answers) == 10 and all(len(a[1]["data"]) == 1 for a in answers)
+    assert len(refusals) == 1 and "this page already has a request waiting" in refusals[0]
     final = job.result(timeout=600)[0]
     assert "finished" in final and "two-starts" in final and "step 3/3" in final
     assert not (live_app.checkpoints / "smollm2-135m" / "second").exists()

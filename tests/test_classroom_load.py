@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from bench.load import App, Page, generate, train
+from bench.common import App, Page
+from bench.load import generate, train
 from grpo_demo.memory import rss_bytes
 
 pytestmark = pytest.mark.bundled

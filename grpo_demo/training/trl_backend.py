@@ -134,7 +134,7 @@ def grpo_args(cfg: RunConfig, output_dir: str):
     values = {k: v for k, v in cfg.resolved().items() if getattr(cfg, k) is not None}
     task = cfg.task_spec
     cuda = torch.cuda.is_available()
-    values.update(micro_batches(cfg, cuda))
+    values.update(cfg.micro_batches(cuda))
     if cfg.use_vllm and not cuda:
         raise TrainingError("use_vllm needs a CUDA GPU; this machine has none")
     vllm = {"use_vllm": True, "vllm_mode": "colocate"} if cfg.use_vllm else {}
@@ -155,28 +155,6 @@ def grpo_args(cfg: RunConfig, output_dir: str):
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-
-
-CPU_UPDATE_BATCH = 8
-"""Completions per forward+backward on a CPU: a classroom step (32 x 48 tokens) peaked at
-7.2 GB RSS in one pass, 2.6 GB in four of 8 (BENCHMARKS.md)."""
-
-
-def micro_batches(cfg: RunConfig, cuda: bool) -> dict[str, int]:
-    """The batch and accumulation TRL gets: each batch cut into micro-batches of at most
-    ``update_batch_size`` (the largest divisor that fits), the accumulation multiplied to
-    match. TRL then samples the same generation batch (batch x accumulation) per optimizer
-    step and sums the micro-batches' gradients: the same update, in less memory."""
-    r = cfg.resolved()
-    batch, accumulation = r["per_device_train_batch_size"], r["gradient_accumulation_steps"]
-    limit = cfg.update_batch_size or (batch if cuda else CPU_UPDATE_BATCH)
-    micro = max(d for d in range(1, min(batch, limit) + 1) if batch % d == 0)
-    if micro == batch:
-        return {}
-    return {
-        "per_device_train_batch_size": micro,
-        "gradient_accumulation_steps": accumulation * (batch // micro),
-    }
 
 
 # -- the trainer -------------------------------------------------------------------------------
