@@ -33,8 +33,9 @@ from .compute import ComputeThread
 from .lora_slots import BASE
 
 MAX_ROWS = 32
-"""Rows in one batch: on 2 cores a batch of 32 rows costs ~3x one row's (BENCHMARKS.md), and
-one batch of this size between two training phases stays a bounded share of a step."""
+"""Rows in one batch: on 2 cores a batch of 32 rows cost 2.9x one row's (8.8 vs 3.1 s at 32
+tokens, ``bench.batching``), and one batch of this size between two training phases stays a
+bounded share of a step."""
 MAX_TOKENS = 32 * 64
 """Rows x longest length in one batch (a longer first request still runs, alone)."""
 MAX_WAITING_ROWS = 200
@@ -181,8 +182,8 @@ class BatchPace:
     """Seconds per decode step of a batch as a line in its rows, from the batches measured
     (least squares over the recent ones; a start value until two sizes are seen)."""
 
-    fixed: float = 0.06  # seconds a decode step costs at any size (2-core CPU, fp32)
-    per_row: float = 0.004
+    fixed: float = 0.11  # seconds a decode step costs at any size (2-core AVX2 CPU, fp32;
+    per_row: float = 0.0055  # python -m bench.batching, BENCHMARKS.md)
     seen: deque = field(default_factory=lambda: deque(maxlen=32))
 
     def record(self, rows: int, steps: int, seconds: float) -> None:
