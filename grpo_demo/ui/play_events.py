@@ -146,7 +146,7 @@ class PlaygroundEvents:
             while not future.done():
                 line = self.state.standing(pending)
                 if line != shown:
-                    progress(None, desc=line)
+                    progress(0.0, desc=line)  # a number: Gradio then shows the text
                     shown = line
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(future), WAIT_UPDATE_SECONDS)
