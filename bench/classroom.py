@@ -10,13 +10,18 @@ sampling seed, ``--tokens`` new tokens) and the answers are scored with the pres
 seed answered by the base give the baseline. Checked per seed, against the issue's targets:
 gain >= +0.5 by step 6 and >= +1.0 by step 15 (four-letter; long answers: x1.25 and x1.5 the
 base's words), without collapse: held-out distinct-2 >= 0.8 x the base's and no word repeated
-more than 3 times in a row in any answer. ``--write`` appends the run to
+more than 3 times in a row in any answer. Each run is the Train tab's: its before-vs-now
+prompts answered at every step; the report also shows what the room sees, per seed: the
+headline at every step and the before-vs-now answers of steps 1-6 (none may be empty or one
+token; the headline must move by step 3-4). ``--write`` appends the run to
 ``results/classroom.md`` (each seed's curve, the checks, the CPU and the seconds per step).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import statistics
 import tempfile
@@ -29,11 +34,13 @@ from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
 from grpo_demo.lora_slots import base_only
+from grpo_demo.measures import measure_of as app_measure
 from grpo_demo.metrics import MAX_RUN, diversity
 from grpo_demo.models import native_bf16
 from grpo_demo.presets import PRESETS, from_preset
 from grpo_demo.rewards import REWARDS
-from grpo_demo.training import TrainingRun
+from grpo_demo.tasks import TASKS
+from grpo_demo.training import DEFAULT_PROBES, TrainingRun
 
 DISTINCT_SHARE = 0.8  # held-out distinct-2 at least this share of the base's
 EVAL_SEED = 7
@@ -74,6 +81,8 @@ class Point:
 class SeedRun:
     seed: int
     points: list[Point] = field(default_factory=list)
+    history: list = field(default_factory=list)  # the run's StepEvents (probes, answers)
+    base_probes: list[str] = field(default_factory=list)
 
 
 def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: bool) -> Point:
@@ -90,7 +99,7 @@ def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: b
         # bf16 where the chip has it (as the rollouts): the same for the base and every step
         fast = torch.autocast("cpu", dtype=torch.bfloat16) if native_bf16() else nullcontext()
         with off, fast:
-            texts = new_texts(model, resident.tokenizer, prompts, EVAL_SEED, tokens, do_sample=True)
+            texts = new_texts(model, resident.tokenizer, prompts, EVAL_SEED, tokens)
     finally:
         model.train(was_training)
     scores = REWARDS[measure.reward](texts)
@@ -137,11 +146,77 @@ def run_seed(
             return control
 
     config = from_preset(preset, seed=seed, **overrides)
-    run = TrainingRun(resident, config, f"classroom-s{seed}", callbacks=[HeldOut()])
+    # as the Train tab runs it: the default before-vs-now prompts answered at every step
+    run = TrainingRun(
+        resident,
+        config,
+        f"classroom-s{seed}",
+        callbacks=[HeldOut()],
+        probes=list(DEFAULT_PROBES),
+        probe_every=1,
+    )
     end = run.start().join(timeout=7200)
     if end is None or end.error:
         raise SystemExit(f"seed {seed}: the run failed: {getattr(end, 'error', 'timeout')}")
+    result.history, result.base_probes = run.history, run.base_probes
     return result
+
+
+PROBE_STEPS = 6  # the first minutes of a lesson: what the room watches must move by then
+
+
+def what_the_room_sees(run: SeedRun, preset: str, tokenizer) -> list[str]:
+    """The Train tab's view of this run: the headline at every step (the app's own measure
+    over each step's answers) and the before-vs-now answers of the first steps, checked:
+    no shown answer empty or one token, and the headline up by step 4."""
+    measure = app_measure(TASKS[PRESETS[preset].task])
+    steps = [[c.completion for c in e.completions] for e in run.history]
+    values = [measure.compute(texts) for texts in steps]
+    out = [f"headline ({measure.name}) step by step: {measure.trend(steps)}"]
+    early = [e for e in run.history if e.probes and e.step <= PROBE_STEPS]
+    tokens = [len(tokenizer(a).input_ids) for e in early for a in e.probes]
+    least = min(tokens, default=0)
+    out.append(
+        f"{'PASS' if least > 1 else 'MISS'} before-vs-now answers at steps 1-{PROBE_STEPS}: "
+        f"never empty or one token (shortest {least} tokens, {len(tokens)} answers)"
+    )
+    if len(values) >= 4:
+        up = max(values[2:4]) - values[0]
+        unit = 100 if measure.percent else 1
+        out.append(
+            f"{'PASS' if up > 0 else 'MISS'} the headline moves by step 3-4: "
+            f"{up * unit:+.0f}{' points' if measure.percent else ''} over step 1"
+        )
+    for e in early:
+        shown = " / ".join(repr(a.strip()[:45]) for a in e.probes)
+        out.append(f"step {e.step} before-vs-now: {shown}")
+    return out
+
+
+def dumped(base: Point, runs: list[SeedRun]) -> dict:
+    """Every step's answers, probe answers and held-out value (for a look afterwards)."""
+    return {
+        "base": dataclasses.asdict(base),
+        "runs": [
+            {
+                "seed": r.seed,
+                "points": [dataclasses.asdict(p) for p in r.points],
+                "base_probes": r.base_probes,
+                "steps": [
+                    {
+                        "step": e.step,
+                        "elapsed": e.elapsed,
+                        "probes": e.probes,
+                        "probe_means": e.probe_means,
+                        "answers": [c.completion for c in e.completions],
+                        "rewards": [c.reward for c in e.completions],
+                    }
+                    for e in r.history
+                ],
+            }
+            for r in runs
+        ],
+    }
 
 
 def checks(base: Point, run: SeedRun, measure: Target) -> list[str]:
@@ -173,7 +248,7 @@ def checks(base: Point, run: SeedRun, measure: Target) -> list[str]:
     return out
 
 
-def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
+def report(args, base: Point, runs: list[SeedRun], measure: Target, tokenizer) -> str:
     steps = sorted({p.step for r in runs for p in r.points})
     gain = "× base" if measure.relative else "gain over base"
     lines = [
@@ -207,6 +282,7 @@ def report(args, base: Point, runs: list[SeedRun], measure: Target) -> str:
             f"- seed {r.seed} ({per_step:.1f} s a training step): "
             + "; ".join(checks(base, r, measure))
         )
+        lines += [f"  - {line}" for line in what_the_room_sees(r, args.preset, tokenizer)]
     first = min(measure.targets.values())
     effects = [time_to_effect(base, r, measure, first) for r in runs]
     shown = [f"{p.seconds:.0f} s (step {p.step})" if p else "not reached" for p in effects]
@@ -270,6 +346,7 @@ def main() -> None:
         action="store_true",
         help="end each run at the first held-out check past the first target (time to effect)",
     )
+    parser.add_argument("--dump", type=Path, help="also write every step's answers (JSON)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -296,8 +373,10 @@ def main() -> None:
         )
         for line in checks(base, runs[-1], measure):
             print(f"  seed {seed}: {line}", flush=True)
-    text = report(args, base, runs, measure)
+    text = report(args, base, runs, measure, resident.tokenizer)
     print(text)
+    if args.dump:
+        args.dump.write_text(json.dumps(dumped(base, runs), indent=1))
     if args.write:
         out = ROOT / "results" / "classroom.md"
         head = "" if out.exists() else "# Classroom presets: held-out change per step\n\n"

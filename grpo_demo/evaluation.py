@@ -159,6 +159,7 @@ class EvalSize:
 
 
 EVAL_SIZE = settings_of(EvalSize)["num_samples"]
+EVAL_TOKENS = 48  # new tokens per held-out answer (the report's evaluation length)
 
 
 def check_num_samples(n: int, app: bool = False) -> int:
@@ -174,7 +175,7 @@ def evaluate(
     adapters: list[str],
     num_samples: int = 1000,
     prompts: list[str] | None = None,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = EVAL_TOKENS,
     temperature: float = 1.0,
     seed: int = 0,
     batch_size: int | None = None,

@@ -36,6 +36,18 @@ class Measure:
     def of(self, texts: list[str]) -> str:
         return self.show(self.compute(texts)) if texts else "—"
 
+    def trend(self, steps: list[list[str]], last: int = 15) -> str:
+        """The measure at each step (each step's answers), in one short line: one step's
+        answers are noisy, the direction over steps is not (the latest ``last`` steps).
+
+        >>> Measure("words", mean_words).trend([["a b"], ["a b c d"], ["a b c"]])
+        '2 4 3'
+        """
+        values = [self.compute(texts) for texts in steps]
+        shown = [f"{100 * v:.0f}" if self.percent else f"{v:.0f}" for v in values]
+        more = "… " if len(shown) > last else ""
+        return more + " ".join(shown[-last:]) + (" %" if self.percent else "")
+
 
 def letter_share(texts: list[str], n: int) -> float:
     """Share of all real words (punctuation stripped) that have exactly ``n`` letters.

@@ -7,7 +7,9 @@ Screenshots land in test-artifacts/ (CI keeps them as artefacts; docs/ holds cop
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -101,16 +103,78 @@ def shot(page, name: str, at: str | None = None) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def fits(page, selector: str, rows: int | None = None) -> None:
-    """The table at ``selector`` reads on the projector (see LAYOUT)."""
+SCROLLS = """(selector) => {
+  const v = document.querySelector(`${selector} .virtual-table-viewport`);
+  return !!v && v.scrollWidth > v.clientWidth && getComputedStyle(v).overflowX === 'auto';
+}"""
+
+
+def fits(page, selector: str, rows: int | None = None, scrolls: bool = False) -> None:
+    """The table at ``selector`` reads on the projector (see LAYOUT); ``scrolls``: a table
+    wider than the window at 16 px, whose columns past the edge scroll inside its own box."""
     page.locator(selector).first.wait_for(state="visible")  # an accordion renders it on opening
     got = page.evaluate(LAYOUT, selector)
     assert got["page"] <= 0, f"the page scrolls sideways by {got['page']} px"
     assert not got["narrow"], f"{selector}: headers narrower than their words: {got['narrow']}"
-    assert not got["outside"], f"{selector}: columns past the right edge: {got['outside']}"
+    if scrolls:
+        assert page.evaluate(SCROLLS, selector), f"{selector}: does not scroll in its own box"
+    else:
+        assert not got["outside"], f"{selector}: columns past the right edge: {got['outside']}"
     assert not got["clipped"], f"{selector}: completion text clipped: {got['clipped']}"
     if rows is not None:
         assert got["rows"] == rows, got
+
+
+SMALL_PRINT = """() => {
+  const small = [];
+  const root = document.querySelector('.gradio-container');
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    const el = walker.currentNode.parentElement;
+    if (!text || el.closest('footer')) continue;  // Gradio's "Built with Gradio" line
+    const r = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (r.width <= 1 || r.height <= 1 || style.visibility === 'hidden' || style.opacity === '0')
+      continue;  // not shown: screen-reader text, a drop hint before a drag
+    const least = el.closest('table') ? 16 : 18;
+    const size = parseFloat(style.fontSize);
+    if (size < least) small.push(`${size} px < ${least}: ${text.slice(0, 40)}`);
+  }
+  return small;
+}"""
+
+
+def readable(page) -> None:
+    """Every text shown is at least 18 px, in a table at least 16 px (the back of the room)."""
+    small = page.evaluate(SMALL_PRINT)
+    assert not small, f"small print: {small[:8]}"
+
+
+def chart_text_px(page, selector: str) -> float:
+    """The charts' smallest text as drawn on screen: its points at the figure's 100 dpi,
+    scaled by the image's shown width over its own."""
+    from grpo_demo.ui.train_views import CHART_FONT
+
+    shown, own = page.evaluate(
+        f"(() => {{ const i = document.querySelector('{selector} img');"
+        " return [i.getBoundingClientRect().width, i.naturalWidth]; })()"
+    )
+    return min(CHART_FONT.values()) * 100 / 72 * shown / own
+
+
+WATCH_CHART = """() => {
+  window.chartWatch = {least: Infinity, steps: new Set()};
+  setInterval(() => {
+    const img = document.querySelector('#reward-plot img');
+    const h = img ? img.getBoundingClientRect().height : 0;
+    window.chartWatch.least = Math.min(window.chartWatch.least, h);
+    const m = document.getElementById('train-progress').innerText.match(/step (\\d+)\\//);
+    if (m) window.chartWatch.steps.add(m[1]);
+  }, 40);
+}"""
+"""Samples the reward chart's drawn height while steps arrive (Gradio redraws the plot at
+each update: it must keep its box, never blank)."""
 
 
 IN_VIEW = """(ids) => ids.map(id => {
@@ -156,7 +220,8 @@ def test_teacher_flow_at_1024x768(page):
         "parseFloat(getComputedStyle(document.querySelector('#intro p')).fontSize)"
     )
     assert size >= 18, f"body text {size} px: too small for the back of the room"
-    above_the_fold(page, "generate-btn", "compare-btn")
+    above_the_fold(page, "generate-btn", "compare-btn", "temperature", "seed", "num-samples")
+    readable(page)
     fits(page, "#completions-table", rows=0)  # real headers, no "1 2 3" placeholder
     shot(page, "01-loaded")
 
@@ -177,9 +242,11 @@ def test_teacher_flow_at_1024x768(page):
     expect(highlight).to_contain_text("Tomorrow I'm gonna learn for exam")
     assert highlight.locator(".token.highlighted").count() > 3  # coloured phrases
     fits(page, "#completions-table", rows=4)
+    expect(page.locator("#columns-note")).to_contain_text("“pie.” is 4")  # the two columns
+    readable(page)
     page.get_by_text("Every reward's score, and what each column means").click()
     expect(page.locator("#reward-legend")).to_contain_text("distinct_words")
-    fits(page, "#scores-table", rows=4)
+    fits(page, "#scores-table", rows=4, scrolls=True)
     expect(page.get_by_text("Download this session's 4 samples (CSV)")).to_be_visible()
     shot(page, "02-generated", at="#prompt")
 
@@ -206,23 +273,32 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     above_the_fold(page, "start-btn", "stop-btn")
     expect(page.locator("#before-now")).to_contain_text("Tomorrow I'm gonna learn for exam")
 
-    # bad numbers: the refusal names each field and stays; the typed values stay too
-    set_numbers(page, {"#max-steps": "0", "#max-len": "99999"})
+    # bad numbers: the page goes to the fields at fault, each outlined with its message under
+    # it; the box under Start names them; the typed values stay
+    set_numbers(page, {"#lr": "0", "#max-steps": "-1"})
+    page.evaluate("window.scrollTo(0, 0)")
     page.locator("#start-btn").click()
     refusal = page.locator("#start-refusals")
-    expect(refusal).to_contain_text("Training steps (max_steps): max_steps must be 1..10000")
-    expect(refusal).to_contain_text("Answer length (max_completion_length)")
-    under = page.locator("#settings-refusals")  # and under the number fields themselves
-    expect(under).to_contain_text("max_steps must be 1..10000 (got 0)")
-    below = page.evaluate(  # both boxes in one go: Start's smooth scroll may still be moving
-        """() => document.querySelector('#settings-refusals').getBoundingClientRect().top >=
-        document.querySelector('#max-steps input').getBoundingClientRect().bottom"""
+    expect(refusal).to_contain_text("Start refused")
+    expect(refusal).to_contain_text("How fast it learns (learning_rate), Training steps")
+    assert "*" not in refusal.inner_text()  # no stray markdown
+    expect(page.locator("#lr")).to_contain_text("learning_rate must be > 0 (got 0")
+    expect(page.locator("#max-steps")).to_contain_text("max_steps must be 1..10000 (got -1)")
+    assert page.locator(".refused").count() == 2  # those two fields, none else
+    outline = page.evaluate("getComputedStyle(document.querySelector('#lr input')).boxShadow")
+    assert "220, 38, 38" in outline, outline  # outlined in red
+    page.wait_for_function(  # the smooth scroll has brought both messages into the window
+        """() => ['lr', 'max-steps'].every(id => {
+            const r = document.getElementById(id).getBoundingClientRect();
+            return r.top >= 0 && r.bottom <= window.innerHeight; })"""
     )
-    assert below  # the numbers' refusals sit below the typed values
-    shot(page, "04a-refused", at="#max-steps")
+    in_view(page, "lr", "max-steps")
+    readable(page)
+    shot(page, "04a-refused")
     page.wait_for_timeout(3000)  # not a toast that fades
     expect(refusal).to_contain_text("Start refused")
-    assert page.locator("#max-steps input").first.input_value() == "0"
+    assert page.locator("#max-steps input").first.input_value() == "-1"
+    set_numbers(page, {"#lr": "0.0035", "#max-steps": "0", "#max-len": "99999"})
 
     # the reward lab: every term in view, a refusal names the term; does this reward teach?
     page.get_by_text("Build your own reward (no code) and test it on the base").click()
@@ -230,7 +306,8 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     all_rows_shown(page, "#reward-builder", 12)  # n_letter and length_window too
     page.locator("#reward-spec textarea").fill("1*nope")
     page.locator("#start-btn").click()
-    expect(refusal).to_contain_text("Custom reward: unknown reward term 'nope'")
+    expect(refusal).to_contain_text("Custom reward")
+    expect(page.locator("#reward-spec")).to_contain_text("unknown reward term 'nope'")
     assert page.locator("#reward-spec textarea").input_value() == "1*nope"  # still visible
     page.locator("#score-base-btn").click()  # the bad reward again: said where the answer goes
     expect(page.locator("#score-verdict")).to_contain_text("Not scored: unknown reward term")
@@ -245,10 +322,11 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     page.locator("#adapter-name textarea, #adapter-name input").first.fill("browser-run")
     set_numbers(page, {"#max-steps": "40", "#max-len": "48"})  # the preset's own size
     page.locator("#start-btn").click()
+    started = time.time()
     progress = page.locator("#train-progress")
     expect(progress).to_contain_text("step 1/40")
     expect(refusal).to_have_text("")
-    expect(page.locator("#settings-refusals")).to_have_text("")
+    assert page.locator(".refused").count() == 0  # the outlines and messages are gone
     expect(page.locator("#before-now")).to_contain_text("now (step 1)")
     expect(page.locator("#reward-plot img").first).to_be_visible()
     page.wait_for_timeout(1500)  # the smooth scroll
@@ -256,6 +334,10 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     expect(progress).to_contain_text("started on this page")
     expect(progress).to_contain_text("step 4/40")  # a few steps of the real classroom size
     expect(page.locator("#before-now")).to_contain_text("now (step 4)")
+    expect(page.locator("#before-now")).to_contain_text("mean of 5:")
+    page.evaluate(WATCH_CHART)  # from now on, every 40 ms: is the reward chart drawn?
+    readable(page)
+    assert chart_text_px(page, "#reward-plot") >= 18
     shot(page, "05-training", at="#train-progress")  # README's Train picture
     page.wait_for_timeout(2500)  # the watchers' timer has ticked: it knows this page owns it
     expect(progress).to_contain_text("started on this page")
@@ -268,8 +350,14 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     student.locator("#stop-yes").click()  # Stop asks first
     expect(student.locator("#stop-note")).to_contain_text("Stop refused")
     expect(progress).to_contain_text("running")
-    student.locator("#start-btn").click()  # nor can a student start a second run
-    expect(student.locator("#start-refusals")).to_contain_text("is going")
+    student.locator("#start-btn").click()  # nor can a student start a second run: said
+    says = student.locator("#start-refusals")  # plainly, whose run and how long; no form error
+    expect(says).to_contain_text("the run 'browser-run' is going (step")
+    expect(says).to_contain_text("left")
+    assert "fix" not in says.inner_text().lower()
+    assert student.locator(".refused").count() == 0
+    in_view(student, "start-refusals")
+    shot(student, "05b-student-start-refused")
     late = open_page(browser, live_app.url)  # a page opened mid-run shows the run's settings
     late.get_by_role("tab", name="Train").click()
     expect(late.locator("#adapter-name input, #adapter-name textarea").first).to_have_value(
@@ -277,6 +365,10 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     )
     expect(late.locator("#max-steps input").first).to_have_value("40")
     late.close()
+
+    page.wait_for_function("window.chartWatch.steps.size >= 2")  # a new step was drawn
+    least = page.evaluate("window.chartWatch.least")
+    assert least >= 300, f"the chart shrank to {least} px high between two steps"  # not blank
 
     # the teacher stops it (after confirming): the adapter is saved, with a final probe
     page.locator("#stop-btn").click()
@@ -286,6 +378,12 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     expect(progress).to_contain_text("stopped")
     expect(progress).to_contain_text("browser-run")
     last = int(progress.inner_text().split("step ")[1].split("/")[0])
+    # the run kept this machine's pace itself (the next start's hint and ETA read it)
+    from grpo_demo.pace import MEASURED, machine, pace_file, step_seconds
+
+    kept = json.loads(pace_file().read_text())[f"{machine()} smollm2-135m"]["1536"]
+    assert pace_file().stat().st_mtime > started and kept > 0
+    assert step_seconds("smollm2-135m", 1536) == (pytest.approx(kept), MEASURED)
     expect(page.locator("#before-now")).to_contain_text(f"now (step {last})")
     fits(page, "#step-table")  # 32 rows; only those in view are rendered
     page.get_by_text("Before-vs-now history").click()
@@ -296,7 +394,9 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
 
     # a second Start with the same name: refused, the charts stay
     page.locator("#start-btn").click()
-    expect(refusal).to_contain_text("adapter 'browser-run' already exists")
+    expect(refusal).to_contain_text("Fix **Save as**".replace("**", ""))
+    expect(page.locator("#adapter-name")).to_contain_text("adapter 'browser-run' already exists")
+    in_view(page, "adapter-name", "start-refusals")  # the name's message and the box: on screen
     expect(page.locator("#reward-plot img").first).to_be_visible()
 
     # the step browser names a bad step under its field
@@ -314,7 +414,11 @@ def test_training_with_a_student_at_1024x768(browser, live_app, page, student):
     expect(page.get_by_text("must be 1..1000 (got 0)")).to_be_visible()
     page.locator("#eval-n input").fill("4")
     page.locator("#evaluate-btn").click()
+    # an estimate before the first batch ends, from the measured pace
+    expect(page.locator("#eval-status")).to_contain_text("left (this machine's measured pace)")
     expect(page.locator("#eval-status")).to_contain_text("4 per model")
+    expect(page.locator("#win-rates")).to_contain_text(" of 4; 95 % interval ")
+    readable(page)
     expect(page.locator("#eval-status")).to_contain_text("collapsed (one word repeated): hacked")
     fits(page, "#table1")
     fits(page, "#diversity")

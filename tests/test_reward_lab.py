@@ -19,7 +19,7 @@ from grpo_demo.presets import from_preset
 from grpo_demo.reward_spec import format_spec, parse_spec, reward_func, task_from_spec
 from grpo_demo.rewards import four_letter
 from grpo_demo.store import discover_adapters
-from grpo_demo.training import RunEnded, TrainingRun
+from grpo_demo.training import PROBE_SAMPLES, RunEnded, TrainingRun
 from grpo_demo.ui.handlers import Demo
 
 SPEC = "1*n_letter[n=3] + 4*distinct_words + 0.5*length_window[low=4,high=8]"
@@ -153,11 +153,12 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     assert list(wrong) == ["probes", "probe_every"]
     assert "at most 5 probe prompts" in wrong["probes"]
     assert "probe_every must be 1..1000" in wrong["probe_every"]
-    box, under = demo.start_check(**{**form, "max_steps": 0, "max_completion_length": 99999})
-    assert "Training steps (max_steps)**: max_steps must be 1..10000 (got 0)" in box
-    assert "Answer length (max_completion_length)**: max_completion_length" in box
-    assert "max_steps must be" in under and "Task" not in under  # the numbers' own row
-    assert demo.start_check(**form) == ("", "")
+    box, under, ok = demo.start_check(**{**form, "max_steps": 0, "max_completion_length": 99999})
+    assert not ok and "Start refused" in box and "*" not in box.replace("**", "")  # no stray *
+    assert "**Training steps (max_steps)**, **Answer length (max_completion_length)**" in box
+    assert list(under) == ["max_steps", "max_completion_length"]  # each under its own field
+    assert under["max_steps"] == "max_steps must be 1..10000 (got 0)"
+    assert demo.start_check(**form) == ("", {}, True)
 
 
 def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):
@@ -181,9 +182,18 @@ def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident
     assert "now (step 3)" in view and all(p in view for p in probes)
     assert "4-letter words:" in view and view.count('class="bn-card"') == 4
     record = json.loads((tiny_resident.adapter_dir / "probed" / "run.json").read_text())
-    assert record["probes"] == {"prompts": probes, "every": 2, "base": run.base_probes}
+    assert record["probes"] == {
+        "prompts": probes,
+        "every": 2,
+        "samples": PROBE_SAMPLES,  # each shown answer is the middle of five, beside their mean
+        "base": run.base_probes,
+        "base_means": run.base_probe_means,
+    }
+    assert all(len(e.probe_means) == 2 for e in run.history)
+    assert f"mean of {PROBE_SAMPLES}:" in view
     steps = (tiny_resident.adapter_dir / "probed" / "steps.jsonl").read_text().splitlines()
     assert [json.loads(s)["probes"] for s in steps] == [e.probes for e in run.history]
+    assert [json.loads(s)["probe_means"] for s in steps] == [e.probe_means for e in run.history]
 
 
 def test_a_batch_that_is_not_whole_groups_gets_the_fix_proposed():

@@ -215,3 +215,23 @@ def test_temperature_zero_is_greedy_not_an_error(tiny_resident):
     assert len({c.text for c in greedy}) == 1  # the likeliest continuation, three times
     again = generate(tiny_resident, "Fill that sentence", "base", SamplingParams(1, 8, 0.0, seed=9))
     assert again[0].text == greedy[0].text  # no randomness: the seed does not matter
+
+
+def test_a_finished_run_keeps_this_machines_pace_for_the_next_start(
+    tiny_resident, tmp_path, monkeypatch
+):
+    """No page watches this run: the run itself keeps its seconds per step in the cache
+    folder, and the next time hint for a step of that size reads it."""
+    from grpo_demo.bundled import CACHE_ENV
+    from grpo_demo.pace import MEASURED, pace_file, step_seconds
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    assert step_seconds(tiny_resident.spec.name, 64)[1] != MEASURED  # nothing measured yet
+    run = TrainingRun(tiny_resident, tiny_config(), "paced", prompts=PROMPTS)
+    end = run.start().join(timeout=300)
+    assert end.error is None and pace_file().exists()
+    per_step = run.history[-1].elapsed / len(run.history)
+    assert step_seconds(tiny_resident.spec.name, 64) == (
+        pytest.approx(per_step, abs=1e-3),
+        MEASURED,
+    )

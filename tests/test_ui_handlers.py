@@ -116,7 +116,7 @@ def test_generate_says_when_its_batch_was_shared_with_other_pages(demo):
 
 def test_highlight_marks_the_reports_empty_phrase():
     pieces = highlight([Completion("p", " Tall  trees")])
-    assert ("␣", "extra space (-4)") in pieces and ("Tall", "4 letters") in pieces
+    assert ("␣", "extra space (-4)") in pieces and ("Tall", "4 characters") in pieces
     assert pieces.count(("␣", "extra space (-4)")) == 1  # the double space, not the leading one
     assert ("p", "prompt") in pieces
     assert ("trees", "off by 1") in pieces
@@ -148,9 +148,10 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert "ui-run" in play["choices"] and play["value"] == "ui-run" and "ui-run" in header
     assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
     assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
-    grid, summary, *_ = served(demo.compare("Fill that sentence", 2, 8, 1.0, 0))
-    assert list(summary["model"]) == ["base", "ui-run"]  # its task is the 4-letter column
-    assert list(summary.columns) == ["model", "trained on", "4-letter", "real words"]
+    grid, table, *_ = served(demo.compare("Fill that sentence", 2, 8, 1.0, 0))
+    assert table.value["headers"] == ["model", "trained on", "4-letter", "real words"]
+    assert [row[0] for row in table.value["data"]] == ["base", "ui-run"]  # its task: 4-letter
+    assert table.column_widths == ["14%", "20%", "33.0%", "33.0%"]  # the numbers share the rest
     assert grid.count('class="cmp-col"') == 2
 
 
@@ -159,8 +160,11 @@ def test_second_start_is_refused_and_stop_works(demo):
     next(first)  # started
     with pytest.raises(gr.Error, match=r"is going .*one run at a time"):
         next(demo.train(name="other", **TRAIN))
-    errors = errors_of(forms.train, demo.state, **{**TRAIN, "name": "other"})
-    assert "Start refused" in errors["name"]  # under the adapter name, before Start
+    # no field is at fault: the page says whose run is going and for how long, in the box
+    assert errors_of(forms.train, demo.state, **{**TRAIN, "name": "other"}) == {}
+    box, wrong, ok = demo.start_check(**{**TRAIN, "name": "other"})
+    assert not ok and wrong == {} and "the run 'long-run' is going (step" in box
+    assert "press Start again when it ends" in box and "fix" not in box.lower()
     _, seen, shown = demo.training_tick()
     assert demo.training_tick(seen, shown)[1] == seen  # the same step: the view is not redrawn
     assert "Stop requested" in demo.stop()

@@ -26,7 +26,7 @@ from ..settings import Setting, settings_of
 from ..space import RunCaps
 from ..store import check_adapter_name, check_new_name
 from ..tasks import TASKS, Task
-from ..training import PROBE_EVERY, TrainingError, check_probes
+from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
 from .state import AppState
 
 T = TypeVar("T")
@@ -91,11 +91,14 @@ class Fields:
 
 
 def errors_of(form: Callable[..., Any], *args: Any, **values: Any) -> dict[str, str]:
-    """A form's labelled errors by field name (empty: it would pass): what validators show."""
+    """A form's labelled errors by field name (empty: no field is wrong): what validators
+    show. A refusal of the whole click (another run going) is the handler's to say."""
     try:
         form(*args, **values)
     except FormError as exc:
         return exc.labelled()
+    except USER_ERRORS:
+        return {}
     return {}
 
 
@@ -210,13 +213,14 @@ def train(
     scale_rewards=None,
     importance_sampling_level=None,
 ) -> TrainRequest:
-    """Start's form: every field checked before anything starts, each refusal under its field
-    (another run going is said under the name: the teacher looks there first)."""
+    """Start's form: every field checked before anything starts, each refusal under its field.
+    Another run going is no field's fault: ``BusyError`` says whose run it is and for how long
+    (a validator lets it through to the handler, which refuses the click as a whole)."""
+    if (busy := busy_refusal(state)) is not None:
+        raise BusyError(busy)
     fields = Fields()
     clean = (name or "").strip()
     fields.take("name", check_new_name, state.resident.adapter_dir, clean)
-    if (busy := busy_refusal(state)) is not None:
-        fields.errors["name"] = busy
     asked = _run_form(fields, state, locals())
     if state.has_teacher_key and not state.is_teacher(teacher_key):
         fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
@@ -261,9 +265,11 @@ def busy_refusal(state: AppState) -> str | None:
         return None
     left = state.seconds_left(run)
     wait = f", about {clock(left)} left" if left is not None else ""
+    who = "the teacher" if state.has_teacher_key else run.owner
     return (
-        f"Start refused: the run {run.name!r} is going (step {len(run.history)}/"
-        f"{run.config.max_steps}{wait}, started by {run.owner}); one run at a time."
+        f"Start refused: the run {run.name!r} is going (step {len(run.history)} of "
+        f"{run.config.max_steps}{wait}, started by {who}); one run at a time on this machine: "
+        "press Start again when it ends."
     )
 
 

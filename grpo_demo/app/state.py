@@ -18,7 +18,7 @@ from ..adapters import BASE, ResidentModel
 from ..config import ConfigError
 from ..generation import Pending, SamplingParams, submit
 from ..models import ModelSpec, resolve_spec
-from ..pace import MEASURED, remember_step, step_seconds
+from ..pace import MEASURED, step_seconds
 from ..presets import completion_tokens, preset_field, tokens_per_step
 from ..row_batches import Busy
 from ..space import RunCaps, run_caps
@@ -116,6 +116,15 @@ class AppState:
         """Queue a page's request (one at a time per page; ``Busy`` past the class's cap)."""
         return submit(self.resident, prompts, adapters, params, owner=page)
 
+    def sampling_seconds(self, rows: int, tokens: int) -> float:
+        """About how long ``rows`` answers of ``tokens`` take in the batcher's batches, from
+        its measured pace (and a training phase under way, which finishes first)."""
+        batcher, run = self.resident.batcher, self.running
+        full, rest = divmod(rows, batcher.max_rows)
+        seconds = full * batcher.pace.seconds(batcher.max_rows, tokens)
+        seconds += batcher.pace.seconds(rest, tokens) if rest else 0.0
+        return seconds + ((run.phase_left() or 0.0) if run else 0.0)
+
     def standing(self, pending: Pending) -> str:
         """Where a waiting request stands, in words: its place and the seconds to its answer,
         from the measured batch pace (and the training run's phases, which come first)."""
@@ -207,12 +216,11 @@ class AppState:
         return run.seconds_left(self.seconds_per_step(run.config.resolved()))
 
     def learn_speed(self, run: TrainingRun) -> None:
-        """This run's pace so far: the time hint for its size follows it, and the next start."""
+        """This run's pace so far: the time hint for its size follows it (a finished run
+        keeps it in the cache folder itself, for the next start)."""
         if run.history and not (run.ended and run.ended.error):
             tokens = tokens_per_step(run.config.resolved())
             self._paces[tokens] = run.history[-1].elapsed / len(run.history)
-            if run.ended is not None:
-                remember_step(self.spec.name, tokens, self._paces[tokens])
 
 
 def rough(seconds: float) -> str:

@@ -12,18 +12,14 @@ from .events import (
     step_from_record,
     step_record,
 )
-from .run import (
-    PROBE_EVERY,
-    TrainingManager,
-    TrainingRun,
-    check_probes,
-    is_main_process,
-    train,
-)
+from .probes import DEFAULT_PROBES, PROBE_EVERY, PROBE_SAMPLES, check_probes
+from .run import TrainingManager, TrainingRun, is_main_process, train
 from .trl_backend import grpo_args
 
 __all__ = [
+    "DEFAULT_PROBES",
     "PROBE_EVERY",
+    "PROBE_SAMPLES",
     "BusyError",
     "Event",
     "RunEnded",

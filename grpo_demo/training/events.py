@@ -45,6 +45,7 @@ class StepEvent:
     collapsed: bool
     distinct_2: float = 1.0  # share of distinct word pairs: falls when answers loop
     probes: list[str] | None = None  # the probe prompts' answers at this step (every K steps)
+    probe_means: list[float] | None = None  # each probe prompt's mean task reward (5 answers)
     logged: dict[str, float] = field(default_factory=dict)  # TRL's record, as logged
 
     @property
@@ -95,6 +96,7 @@ def step_record(event: StepEvent) -> dict[str, Any]:
         "metrics": event.metrics,
         "completions": [dataclasses.asdict(c) for c in event.completions],
         "probes": event.probes,
+        "probe_means": event.probe_means,
     }
 
 
@@ -102,7 +104,13 @@ def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
     """A saved step back as a StepEvent (what the step browser shows)."""
     rows = [StepCompletion(**c) for c in data["completions"]]
     return step_event(
-        data["step"], max_steps, 0.0, data["metrics"], rows, probes=data.get("probes")
+        data["step"],
+        max_steps,
+        0.0,
+        data["metrics"],
+        rows,
+        probes=data.get("probes"),
+        probe_means=data.get("probe_means"),
     )
 
 

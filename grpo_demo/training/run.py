@@ -23,15 +23,13 @@ from typing import Any
 
 from .. import lora_slots, store
 from ..adapters import ResidentModel
-from ..config import ConfigError, RunConfig
+from ..config import RunConfig
 from ..data import train_prompts
-from ..generation import check_prompts
-from ..lora_slots import BASE
 from ..memory import give_back
 from ..models import device_name
+from ..pace import remember_step
+from ..presets import tokens_per_step
 from ..reward_spec import reward_func
-from ..row_batches import Row, row_seed
-from ..settings import Setting
 from . import trl_backend
 from .events import (
     BusyError,
@@ -43,6 +41,7 @@ from .events import (
     step_event,
     step_record,
 )
+from .probes import PROBE_SAMPLES, probe
 
 
 def is_main_process() -> bool:
@@ -66,6 +65,7 @@ class TrainingRun:
     probes: list[str] = field(default_factory=list)  # fixed prompts re-sampled during the run
     probe_every: int = 5  # ... every this many steps (and at the last step)
     base_probes: list[str] = field(default_factory=list)  # the base model's answers to them
+    base_probe_means: list[float] = field(default_factory=list)  # ... their mean task reward
     history: list[StepEvent] = field(default_factory=list)
     ended: RunEnded | None = None
     started_at: float = 0.0
@@ -165,6 +165,12 @@ class TrainingRun:
             # the run is a job on the compute thread (see compute.py); this thread waits
             adapter = self.resident.compute.call(train, self, on_step=self._publish)
             steps = len(self.history)
+            if steps and is_main_process():  # the next start's time hint and ETA, whoever
+                remember_step(  # watched (or none did)
+                    self.resident.spec.name,
+                    tokens_per_step(self.config.resolved()),
+                    self.history[-1].elapsed / steps,
+                )
             self._publish(
                 RunEnded(self.name, adapter, self.stopping, steps, time.time() - self.started_at)
             )
@@ -234,7 +240,7 @@ def train(
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
         if probes_due(step):
-            event.probes = probe(resident, run.probes, cfg)
+            event.probes, event.probe_means = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)
 
@@ -255,7 +261,7 @@ def train(
         )
         model = resident.training_model(lora)
         if run.probes:
-            run.base_probes = probe(resident, run.probes, cfg, base=True)
+            run.base_probes, run.base_probe_means = probe(resident, run.probes, cfg, base=True)
         trainer = None
         try:
             trainer = trl_backend.make_trainer(
@@ -315,30 +321,6 @@ def _step_event(
     )
 
 
-PROBE_SEED = 1234
-PROBE_EVERY = Setting(int, 1, 1000, "re-sample the probe prompts every K steps", name="probe_every")
-MAX_PROBES = 5
-
-
-def check_probes(prompts: list[str]) -> list[str]:
-    """At most five non-empty probe prompts (each checked like a Playground prompt)."""
-    prompts = [p for p in prompts if p.strip()]
-    if len(prompts) > MAX_PROBES:
-        raise ConfigError(f"at most {MAX_PROBES} probe prompts (got {len(prompts)})")
-    return check_prompts(prompts) if prompts else []
-
-
-def probe(resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False):
-    """The probe prompts answered by the adapter being trained (or the base), same streams
-    each time: a change between two probes is the training, not the dice. One batch of the
-    resident model's batcher, run at once on the compute thread: sample requests of other
-    pages waiting then ride in it instead of running as batches of their own."""
-    slot = BASE if base else lora_slots.TRAINING_SLOT
-    tokens = cfg.resolved()["max_completion_length"]
-    rows = [Row(p, slot, tokens, 1.0, 1.0, row_seed(PROBE_SEED, i)) for i, p in enumerate(prompts)]
-    return resident.batcher.submit(rows).result()
-
-
 def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:
     """What ``run.json`` holds: the full config, seed, versions, device and every step."""
     resident, cfg = run.resident, run.config
@@ -376,5 +358,11 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "weights_dtype": lora_slots.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
         "summary": summary,
         "history": history,
-        "probes": {"prompts": run.probes, "every": run.probe_every, "base": run.base_probes},
+        "probes": {
+            "prompts": run.probes,
+            "every": run.probe_every,
+            "samples": PROBE_SAMPLES,
+            "base": run.base_probes,
+            "base_means": run.base_probe_means,
+        },
     }

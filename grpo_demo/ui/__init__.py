@@ -14,6 +14,7 @@ from ..models import ModelUnavailable, preflight, resolve_spec
 from ..space import on_space
 from . import about, changes, evaluate, playground, server, train
 from .handlers import Demo
+from .train_views import REWARD_FIGSIZE, SIGNAL_FIGSIZE
 
 TITLE = "Language Kindergarten — GRPO + LoRA"
 INTRO = """
@@ -38,38 +39,50 @@ GLOSSARY = """
 ADAPTER_POLL_SECONDS = 5.0
 TEACHER_KEY_ENV = "GRPO_DEMO_TEACHER_KEY"
 CSS = """
-.gradio-container { --text-md: 18px; --text-lg: 20px; --text-sm: 15px; --text-xs: 14px;
-  --block-label-text-size: 15px; --block-info-text-size: 14px; --button-large-text-size: 20px; }
+.gradio-container {{ --text-xxs: 16px; --text-xs: 16px; --text-sm: 18px; --text-md: 18px;
+  --text-lg: 20px; --text-xl: 24px; --block-label-text-size: 18px; --block-info-text-size: 18px;
+  --block-title-text-size: 18px; --section-header-text-size: 18px; --input-text-size: 18px;
+  --checkbox-label-text-size: 18px; --button-large-text-size: 20px;
+  --button-small-text-size: 18px; --button-medium-text-size: 18px; }}
 .gradio-container .prose, .gradio-container textarea, .gradio-container input,
-.gradio-container .token { font-size: 18px; }
-#step-table th, #browse-table th, #score-table th { font-size: 14px; }
-#compare-summary th { font-size: 12px; }
-#scores-table th, #scores-table .virtual-row { font-size: 12px; }
-#before-now { max-height: min(660px, calc(100vh - 100px)); overflow-y: auto; }
-#before-now .bn-big { font-size: 26px; margin: 2px 0 4px; }
-#before-now .bn-counted { font-size: 14px; color: #4b5563; margin-left: 8px; }
-#before-now .bn-legend { font-size: 14px; margin-bottom: 4px; }
-#before-now .bn-prompt { font-weight: 700; margin-top: 6px; }
-#before-now .bn-row { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-#before-now .bn-card { border: 1px solid #d1d5db; border-radius: 6px; padding: 4px 6px;
-  min-width: 0; overflow-wrap: anywhere; font-size: 17px; line-height: 1.45; }
-#before-now .bn-title { font-size: 14px; color: #4b5563; display: flex;
-  justify-content: space-between; gap: 6px; }
-#before-now mark { color: #111827; border-radius: 3px; padding: 0 1px; }
-#eval-status { min-height: 3.2em; }
-h1 { font-size: 28px !important; margin: 0 !important; }
-#header, #header p { font-size: 15px; }
-#compare-cols { overflow-x: auto; }
-#tc-view .tc-text { font-size: 19px; line-height: 1.9; overflow-wrap: anywhere; }
-#tc-view .tc-prompt { color: #6b7280; }
-#tc-view .tc-tok { border-radius: 3px; padding: 1px 0; color: #111827; }
-#tc-view .tc-legend, #tc-view .tc-total { font-size: 15px; margin: 4px 0; }
-#tc-view .tc-up { background: rgba(34, 197, 94, 0.6); padding: 0 3px; }
-#tc-view .tc-down { background: rgba(239, 68, 68, 0.6); padding: 0 3px; }
-"""
-"""Projector mode, the default: 18 px text, a large plain number in before-vs-now (never taller
-than the screen under the progress line: long answers scroll inside it), tables of many numbers
-in 14 px so they fit 1024 px (the browser test checks all of it)."""
+.gradio-container .token, .gradio-container button, .gradio-container label,
+.gradio-container .label-wrap span {{ font-size: 18px; }}
+.gradio-container table, .gradio-container table * {{ font-size: 16px; }}
+#compare-summary th, #compare-summary th * {{ font-weight: 400; }}
+#before-now {{ max-height: min(660px, calc(100vh - 100px)); overflow-y: auto; }}
+#before-now .bn-big {{ font-size: 26px; margin: 2px 0 4px; }}
+#before-now .bn-counted {{ font-size: 18px; color: #4b5563; margin-left: 8px; }}
+#before-now .bn-legend {{ font-size: 18px; margin-bottom: 4px; }}
+#before-now .bn-prompt {{ font-weight: 700; margin-top: 6px; }}
+#before-now .bn-row {{ display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }}
+#before-now .bn-card {{ border: 1px solid #d1d5db; border-radius: 6px; padding: 4px 6px;
+  min-width: 0; overflow-wrap: anywhere; font-size: 18px; line-height: 1.45; }}
+#before-now .bn-title {{ font-size: 18px; color: #4b5563; font-weight: 700; }}
+#before-now .bn-score {{ font-size: 18px; color: #4b5563; }}
+#before-now mark {{ color: #111827; border-radius: 3px; padding: 0 1px; }}
+#eval-status {{ min-height: 3.2em; }}
+h1 {{ font-size: 28px !important; margin: 0 !important; }}
+#header, #header p {{ font-size: 18px; }}
+#compare-cols {{ overflow-x: auto; }}
+#compare-cols .cmp-meta {{ font-size: 18px; color: #4b5563; }}
+#tc-view .tc-text {{ font-size: 19px; line-height: 1.9; overflow-wrap: anywhere; }}
+#tc-view .tc-prompt {{ color: #6b7280; }}
+#tc-view .tc-tok {{ border-radius: 3px; padding: 1px 0; color: #111827; }}
+#tc-view .tc-legend, #tc-view .tc-total {{ font-size: 18px; margin: 4px 0; }}
+#tc-view .tc-up {{ background: rgba(34, 197, 94, 0.6); padding: 0 3px; }}
+#tc-view .tc-down {{ background: rgba(239, 68, 68, 0.6); padding: 0 3px; }}
+#reward-plot img {{ width: 100%; aspect-ratio: {reward}; }}
+#kl-plot img {{ width: 100%; aspect-ratio: {signal}; }}
+.refused input, .refused textarea, .refused .wrap {{
+  box-shadow: 0 0 0 3px #dc2626 !important; }}
+.refused [data-testid="block-info"], .refused .info {{ color: #b91c1c; font-weight: 700; }}
+""".format(reward=" / ".join(map(str, REWARD_FIGSIZE)), signal=" / ".join(map(str, SIGNAL_FIGSIZE)))
+"""Projector mode, the default: every text a class reads at 18 px or more, tables at 16 px, a
+large plain number in before-vs-now (never taller than the screen under the progress line: long
+answers scroll inside it); each chart's image keeps its box while a new one decodes (Gradio
+redraws a plot afresh at each update: without it the chart collapsed, blank, for a moment after
+every step); a refused field outlined in red with its message under it (the
+browser test measures all of it)."""
 
 
 def build_app(demo: Demo) -> gr.Blocks:

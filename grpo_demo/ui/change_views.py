@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from ..app.runs import REWARD
 from ..token_change import TextChange
+from .train_views import CHART_FONT
 
 CAP = 2.0  # |Δ log p| at which a token's tint is full: beyond it the colour says no more
 LEGEND = (
@@ -77,14 +78,14 @@ def overlay_figure(curves: pd.DataFrame) -> Figure:
             line = part[part["run"] == run]
             if not line.empty:
                 ax.plot(line["step"], line["value"], label=run, color=f"C{i}", lw=2)
-        ax.set_title(name, fontsize=12)
-        ax.tick_params(labelsize=10)
+        ax.set_title(name, fontsize=CHART_FONT["title"])
+        ax.tick_params(labelsize=CHART_FONT["ticks"])
         ax.grid(alpha=0.3)
     for ax in axes[len(series) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=10)
+    axes[0].legend(fontsize=CHART_FONT["legend"])
     for ax in axes[-cols:]:
-        ax.set_xlabel("step", fontsize=11)
+        ax.set_xlabel("step", fontsize=CHART_FONT["label"])
     return fig
 
 

@@ -7,8 +7,8 @@ import time
 import gradio as gr
 
 from ..app import forms
-from ..app.state import AppState
-from ..evaluation import TABLE_REWARDS
+from ..app.state import AppState, rough
+from ..evaluation import EVAL_TOKENS, TABLE_REWARDS
 from ..evaluation import evaluate as run_evaluation
 from ..evaluation import save as save_evaluation
 from . import views
@@ -26,14 +26,19 @@ class EvaluateEvents:
             raise refuse(exc) from None
         models, n = asked.adapters, asked.num_samples
         total_completions = n * len(models)
-        progress(0, desc=f"0/{total_completions} completions; sampling {models[0]}")
+        guess = self.state.sampling_seconds(total_completions, EVAL_TOKENS)
+        progress(
+            0,
+            desc=f"0/{total_completions} completions; sampling {models[0]}, about "
+            f"{rough(guess)} left (this machine's measured pace)",
+        )
         started = time.perf_counter()
 
         def on_progress(done: int, total: int) -> None:
             # the bar moves per batch (shared with other pages' requests), names the model and
-            # estimates the rest
+            # estimates the rest from the batches so far
             spent = time.perf_counter() - started
-            left = f", about {spent * (total - done) / done:.0f} s left" if done else ""
+            left = f", about {rough(spent * (total - done) / done)} left" if done else ""
             nxt = "done" if done == total else f"sampling {sampling_now(models, done, total)}"
             progress(
                 done / total,

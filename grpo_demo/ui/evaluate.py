@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..evaluation import EVAL_SIZE, WIN_COLUMNS
+from ..evaluation import EVAL_SIZE
 from .handlers import Demo
-from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS
+from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS, WIN_SHOWN
 from .wiring import inputs
 
 
@@ -48,7 +48,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         elem_id="diversity",
     )
     wins = gr.Dataframe(
-        pd.DataFrame(columns=WIN_COLUMNS),
+        pd.DataFrame(columns=WIN_SHOWN),
         label="Win rate against the base: held-out prompts where the adapter's own task "
         "reward beats the base's (same prompt, same seed), with its 95 % interval",
         elem_id="win-rates",

@@ -10,6 +10,7 @@ from ..app.forms import SAMPLING
 from ..data import EXAMPLES
 from .handlers import Demo
 from .views import (
+    COLUMNS_NOTE,
     COMPLETION_COLUMNS,
     COMPLETION_WIDTHS,
     HIGHLIGHT_COLORS,
@@ -23,42 +24,44 @@ from .wiring import inputs
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
     def number(name: str, value, label: str, **kwargs) -> gr.Number:
-        """Ranges and help from the one definition (``SamplingParams``)."""
-        return gr.Number(value=value, label=label, **SAMPLING[name].widget(), **kwargs)
+        """The range from the one definition (``SamplingParams``), as the field's one line of
+        help: four of them and both buttons fit the first screen (the glossary says more)."""
+        widget = SAMPLING[name].widget() | {"info": SAMPLING[name].allowed_text()}
+        return gr.Number(value=value, label=label, **widget, **kwargs)
 
+    # prompt, model, the four numbers and both buttons fit the first screen at 1024x768
     with gr.Row():
-        with gr.Column(scale=3):
-            prompt = gr.Textbox(
-                label="Prompt",
-                value=EXAMPLES[0],
-                lines=2,
-                max_lines=4,  # a long paste scrolls inside the box; Generate stays in view
-                elem_id="prompt",
-            )
-            with gr.Row():
-                go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                cmp = gr.Button("Compare base vs every adapter", elem_id="compare-btn")
-            gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
-        with gr.Column(scale=2):
-            adapter = gr.Dropdown(
-                demo.adapter_names(),
-                value=BASE,
-                label="Model: the base, or an adapter trained on top of it",
-                allow_custom_value=True,  # adapters trained since page load; validated
-                elem_id="adapter-choice",
-            )
-            with gr.Row():
-                num_samples = number("num_samples", 4, "Samples", elem_id="num-samples")
-                max_new_tokens = number("max_new_tokens", 40, "Max new tokens", elem_id="max-new")
-            with gr.Row():
-                temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
-                seed = number("seed", 0, "Seed", elem_id="seed")
+        prompt = gr.Textbox(
+            label="Prompt",
+            value=EXAMPLES[0],
+            lines=2,
+            max_lines=4,  # a long paste scrolls inside the box; Generate stays in view
+            elem_id="prompt",
+            scale=3,
+        )
+        adapter = gr.Dropdown(
+            demo.adapter_names(),
+            value=BASE,
+            label="Model: the base, or an adapter trained on top of it",
+            allow_custom_value=True,  # adapters trained since page load; validated
+            elem_id="adapter-choice",
+            scale=2,
+        )
+    with gr.Row():
+        num_samples = number("num_samples", 4, "Samples", elem_id="num-samples")
+        max_new_tokens = number("max_new_tokens", 40, "Max new tokens", elem_id="max-new")
+        temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
+        seed = number("seed", 0, "Seed", elem_id="seed")
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+        cmp = gr.Button("Compare base vs every adapter", elem_id="compare-btn")
+    gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
     status = gr.Markdown(elem_id="generate-status")
     with gr.Tabs() as results:
         with gr.Tab("Completions", id="completions", elem_id="completions-tab"):
             text = gr.HighlightedText(
-                label="Prompt → completion; each phrase of text.split(' ') coloured by how far it "
-                "is from four letters (the report's reward)",
+                label="Prompt → answer. Colours: how far each piece between two spaces is from "
+                "4 characters, as the report's reward counts (“pie.” is 4: punctuation counts)",
                 color_map=HIGHLIGHT_COLORS,
                 show_legend=True,
                 combine_adjacent=False,
@@ -71,6 +74,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 column_widths=COMPLETION_WIDTHS,
                 elem_id="completions-table",
             )
+            gr.Markdown(COLUMNS_NOTE, elem_id="columns-note")
         with gr.Tab("Compare: one column per model", id="compare", elem_id="compare-tab"):
             gr.Markdown(
                 "**Compare**: the same prompt and seed through the base and every adapter, one "

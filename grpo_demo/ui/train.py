@@ -3,15 +3,17 @@ climb, stop it (only the page that started it, or the teacher key)."""
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import pandas as pd
 
 from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
-from ..training import PROBE_EVERY
+from ..training import DEFAULT_PROBES, PROBE_EVERY
 from .handlers import Demo
-from .train_events import DEFAULT_PROBES, VIEW
+from .train_events import VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
 from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
 from .wiring import inputs
@@ -24,10 +26,32 @@ PLAIN = {
     "max_completion_length": "Answer length (tokens)",
 }
 """Plain words first; TRL's own name stays beside them, in the small print."""
-SCROLL_TO_RUN = (
-    "() => document.getElementById('train-progress')"
-    "?.scrollIntoView({block: 'start', behavior: 'smooth'})"
-)
+SCROLL_TO_ANSWER = """() => setTimeout(() => {
+  const wrong = document.querySelector('.refused');
+  const box = document.getElementById('start-refusals');
+  const run = document.getElementById('train-progress');
+  const at = wrong || (box && box.innerText.trim() ? box : run);
+  at?.scrollIntoView({block: wrong ? 'center' : 'start', behavior: 'smooth'});
+}, 150)"""
+"""After Start: to the first wrong field, else to a refusal under Start, else to the run."""
+
+
+def refusals_shown(demo: Demo, fields: dict[str, gr.components.Component]):
+    """Start's check as outputs: the box under Start, then each field with its message under
+    it (in place of its help) and a red outline, or as built; ``go`` changes when it may run."""
+    helps = {name: getattr(c, "info", None) for name, c in fields.items()}
+
+    def check(**values):
+        box, wrong, ok = demo.start_check(**values)
+        marked = (
+            gr.update(info=f"⛔ {wrong[n]}", elem_classes=["refused"])
+            if n in wrong
+            else gr.update(info=helps[n], elem_classes=[])
+            for n in fields
+        )
+        return box, *marked, (time.monotonic() if ok else gr.skip())
+
+    return check
 
 
 def _number(name: str, value, **kwargs) -> gr.Number:
@@ -110,7 +134,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             num_generations = _number("num_generations", gens0, elem_id="gens")
             max_steps = _number("max_steps", steps0, elem_id="max-steps")
             max_completion_length = _number("max_completion_length", len0, elem_id="max-len")
-        number_refusals = gr.Markdown(elem_id="settings-refusals")  # under the fields at fault
         with gr.Row():
             loss_type = _choice("loss_type", loss0, "How the loss is averaged", elem_id="loss")
             scale_rewards = _choice(
@@ -339,15 +362,18 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         show_progress="hidden",
         concurrency_limit=None,
     )
-    # first every check, its refusals in a box under Start that stays (Gradio 6.31 drops a
-    # validator's messages under fields that other events update, such as these), then the run
-    run = start.click(
-        demo.start_check,
+    # one check first: a refusal in the box under Start and under each wrong field (outlined),
+    # scrolled to; a clean form changes ``go``, which starts the run (and scrolls to it)
+    go = gr.State(None)
+    start.click(
+        refusals_shown(demo, fields),
         inputs_kwargs=fields,
-        outputs=[refusals, number_refusals],
+        outputs=[refusals, *fields.values(), go],
         api_visibility="private",
         concurrency_limit=None,
-    ).success(
+        show_progress="hidden",
+    ).then(None, js=SCROLL_TO_ANSWER)
+    run = go.change(
         demo.train,
         inputs_kwargs=fields,
         outputs=view,
@@ -356,8 +382,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         validator=demo.validator("train", fields),  # the API's refusals, each field named
         show_progress_on=[progress],
     )
-    # the run's progress, before-vs-now and the reward chart share the projector's screen
-    start.click(None, js=SCROLL_TO_RUN)
     stop.click(lambda: gr.Row(visible=True), None, confirm, api_visibility="private", queue=False)
     no.click(lambda: gr.Row(visible=False), None, confirm, api_visibility="private", queue=False)
     yes.click(demo.stop, teacher_key, stop_note, api_name="stop", concurrency_limit=None).then(

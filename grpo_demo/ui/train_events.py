@@ -24,12 +24,10 @@ from ..presets import PRESETS, preset_field
 from ..reward_spec import format_spec, parse_spec, task_from_spec
 from ..settings import ConfigError
 from ..tasks import TASKS
-from ..training import TrainingRun
+from ..training import DEFAULT_PROBES, TrainingRun
 from . import train_views, views
 from .wiring import REFUSED, fields, refuse, session
 
-DEFAULT_PROBES = ["Tomorrow I'm gonna learn for exam", "Once upon a time a little fox"]
-"""The before-vs-now prompts a Train tab starts with (the report's first; editable)."""
 VIEW = (
     "progress",
     "warning",
@@ -141,20 +139,23 @@ class TrainEvents:
             run.probe_every,
         )
 
-    def start_check(self, **values):
-        """Every refusal of Start, each naming its field: in one box under Start that stays
-        where the teacher looks, and the number fields' own under their row (the run's own
-        validator then refuses the same values, so nothing starts). Empty when Start may go."""
+    def start_check(self, **values) -> tuple[str, dict[str, str], bool]:
+        """Start's refusals, seen where the eye is: (the box under Start, each wrong field's
+        message for under that field, whether the run may start). Another run going is said
+        in the box alone, in plain words: no field is at fault."""
         try:
             forms.train(self.state, **values)
-            return "", ""
+            return "", {}, True
         except forms.FormError as exc:
             wrong = exc.errors
-        lines = {k: f"* **{START_LABELS[k]}**: {wrong[k]}" for k in START_LABELS if k in wrong}
-        box = "⛔ **Start refused** (nothing was started; fix these and press Start):\n"
-        numbers = [line for k, line in lines.items() if k in NUMBER_RUN_FIELDS]
-        under = "⛔ " + "\n".join(numbers) if numbers else ""
-        return box + "\n".join(lines.values()), under
+        except REFUSED as exc:
+            return f"⏳ {exc}", {}, False
+        named = ", ".join(f"**{START_LABELS[k]}**" for k in START_LABELS if k in wrong)
+        box = (
+            f"⛔ **Start refused**: nothing was started. Fix {named}: each field's message "
+            "is under it, outlined in red."
+        )
+        return box, {k: wrong[k] for k in START_LABELS if k in wrong}, False
 
     # -- the reward builder ---------------------------------------------------------------------
     def reward_rows(self, task):

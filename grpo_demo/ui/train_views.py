@@ -21,7 +21,7 @@ from ..pace import clock
 from ..reward_spec import task_score
 from ..rewards import report_phrases
 from ..tasks import Task
-from ..training import StepEvent, TrainingRun, collapse_step
+from ..training import PROBE_SAMPLES, StepEvent, TrainingRun, collapse_step
 from .views import LABELS, TASK_REWARD
 
 WORD_COLORS = {
@@ -32,7 +32,11 @@ WORD_COLORS = {
 }
 """Four colours a projector keeps apart: green, yellow, pale grey, magenta."""
 
-CHART_FONT = {"title": 13, "label": 12, "ticks": 11, "legend": 10}
+REWARD_FIGSIZE = (4.0, 5.2)
+SIGNAL_FIGSIZE = (8.0, 2.4)
+CHART_FONT = {"title": 14, "label": 14, "ticks": 14, "legend": 14}
+"""Points at 100 dpi: a chart shown near its own width (the reward chart's 400 px in a column
+of ~390) draws them at 18-19 px, the projector's least (the browser test measures it)."""
 
 
 # -- before vs now ---------------------------------------------------------------------------
@@ -59,23 +63,30 @@ def coloured_words(text: str, n: int | None) -> str:
     return " ".join(out)
 
 
-def _card(text: str | None, task: Task | None, n: int | None, title: str) -> str:
+def _card(text: str | None, task: Task | None, n: int | None, title: str, mean=None) -> str:
     if text is None:
         body, score = "<i>waiting for the first step …</i>", ""
     else:
         body = coloured_words(text, n)
         score = f"{TASK_REWARD} {task_score(task, text, {}):+.2f}" if task else ""
+        if mean is not None:
+            score += f" · mean of {PROBE_SAMPLES}: {mean:+.2f}"
     return (
-        f'<div class="bn-card"><div class="bn-title">{title}<span>{score}</span></div>'
-        f'<div class="bn-text">{body}</div></div>'
+        f'<div class="bn-card"><div class="bn-title">{title}</div>'
+        f'<div class="bn-score">{score}</div><div class="bn-text">{body}</div></div>'
     )
+
+
+def _at(values: list | None, i: int):
+    return values[i] if values and i < len(values) else None
 
 
 def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -> str:
     """Each fixed prompt: the base model's answer and the latest probed step's, side by side,
     under one large plain number per side (e.g. "4-letter words: 18 % → 41 %"). The number
     counts all answers of step 1 (sampled before any update: the base) and of the latest
-    step, so two answers' dice do not decide it."""
+    step, so two answers' dice do not decide it; beside it, the number at every step (one
+    step is noisy, the direction over steps is not)."""
     base = run.base_probes if run and run.base_probes else []
     probed = [e for e in run.history if e.probes] if run else []
     now = probed[-1] if probed else None
@@ -88,7 +99,8 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
         now_value = measure.of([c.completion for c in history[-1].completions])
         counted = (
             f" in each step's {len(history[-1].completions)} answers, step 1 → step "
-            f"{history[-1].step}"
+            f"{history[-1].step}; step by step: "
+            + measure.trend([[c.completion for c in e.completions] for e in history])
         )
     else:
         before_value, now_value, counted = "—", "—", ""
@@ -97,20 +109,25 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
     for i, prompt in enumerate(shown):
         rows.append(
             f'<div class="bn-prompt">“{html.escape(prompt)}”</div><div class="bn-row">'
-            + _card(base[i] if i < len(base) else None, task, n, "before (base)")
-            + _card(now.probes[i] if now else None, task, n, now_title)
+            + _card(_at(base, i), task, n, "before (base)", _at(run and run.base_probe_means, i))
+            + _card(_at(now and now.probes, i), task, n, now_title, _at(now and now.probe_means, i))
             + "</div>"
         )
     if not rows:
         rows = ["<p>No before-vs-now prompts: add one or more under Settings, then Start.</p>"]
     legend = (
         " ".join(
-            f'<mark style="background:{c}">{k}</mark>'
+            f'<mark style="background:{c}">{k.replace("right length", f"{n} characters")}</mark>'
             for k, c in WORD_COLORS.items()
             if k != "extra space"
         )
+        + " as the report counts: all characters between two spaces (“pie.” is 4)."
         if n
         else ""
+    )
+    legend += (
+        f"<br>Each card: the middle of {PROBE_SAMPLES} answers by {TASK_REWARD}, the same "
+        "dice at every step."
     )
     return (
         '<div id="bn-box"><div class="bn-big">'
@@ -143,8 +160,10 @@ def probe_table(run: TrainingRun | None) -> pd.DataFrame:
 # -- charts ------------------------------------------------------------------------------------
 def _steps_axis(ax, steps: list[int]) -> None:
     """Whole steps from 1, with room around the points (one point gets no 0.95..1.05 axis)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlim(0.5, max(steps, default=1) + 0.5)
+    if not steps:
+        ax.set_xticks([1])  # no step yet: not ten fractional ticks between 0.5 and 1.5
 
 
 def _axes(fig: Figure, rows: int, cols: int, steps: list[int]):
@@ -183,7 +202,7 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
 
     Markers make the first step visible (one point draws no line).
     """
-    fig = Figure(figsize=(5.0, 4.6), layout="constrained")
+    fig = Figure(figsize=REWARD_FIGSIZE, layout="constrained")
     steps = [e.step for e in history]
     total, terms = _axes(fig, 2, 1, steps)
     rewards = [e.reward for e in history]
@@ -207,7 +226,7 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
 
 def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
     """Entropy and KL on their own axes, each from 0: a drift of 0.05 does not look like a crash."""
-    fig = Figure(figsize=(8, 2.4), layout="constrained")
+    fig = Figure(figsize=SIGNAL_FIGSIZE, layout="constrained")
     steps = [e.step for e in history]
     entropy, kl = _axes(fig, 1, 2, steps)
     for ax, key, title in (
@@ -264,7 +283,8 @@ def signal_view(history: list[StepEvent], beta: float | None) -> str:
 
 # -- the latest step ------------------------------------------------------------------------------
 STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
-STEP_WIDTHS = ["16%", "34%", "10%", "10%", "9%", "9%", "9%"]  # fits up to three terms at 1024 px
+STEP_WIDTHS = ["14%", "30%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
+"""Up to three terms at 1024 px with 16 px headers (an 8-letter word needs ~10.5 %)."""
 
 
 def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFrame:

@@ -11,7 +11,6 @@ import html
 
 import pandas as pd
 
-from ..evaluation import WIN_COLUMNS
 from ..generation import Completion, SamplingParams
 from ..learning_signal import Group
 from ..metrics import COLLAPSE_DISTINCT, LOOP_RUN
@@ -38,7 +37,7 @@ assert set(LABELS) == set(REWARDS), "every registered reward needs a short label
 TASK_REWARD = "task reward"
 HIGHLIGHT_COLORS = {
     "prompt": "#bfdbfe",
-    "4 letters": "#4ade80",
+    "4 characters": "#4ade80",
     "off by 1": "#fde047",
     "off by 2+": "#e5e7eb",
     "extra space (-4)": "#f0abfc",
@@ -51,7 +50,7 @@ def phrase_label(word: str, contribution: float) -> str:
     if word == "":
         return "extra space (-4)"
     if contribution == 0:
-        return "4 letters"
+        return "4 characters"
     return "off by 1" if contribution == -1 else "off by 2+"
 
 
@@ -108,7 +107,9 @@ def completions_table(
 
 
 SCORE_COLUMNS = ["#", "model", *LABELS.values()]
-SCORE_WIDTHS = ["4%", "12%", *["8.4%"] * len(LABELS)]
+SCORE_WIDTHS = ["48px", "120px", *["100px"] * len(LABELS)]
+"""Wider than 1024 px at 16 px: the table scrolls sideways inside its own box (the page does
+not), as the compare grid does."""
 
 
 def scores_table(completions: list[Completion]) -> pd.DataFrame:
@@ -142,6 +143,16 @@ def records(
         }
         for i, c in enumerate(completions, 1)
     ]
+
+
+COLUMNS_NOTE = (
+    "**4-letter**: the report's reward: 0 when every piece between two spaces has 4 "
+    "characters, less by the characters off on average, so never above 0 (punctuation counts: "
+    "“pie.” is 4). **task reward**: the sum that model was trained to raise (its task is in "
+    "the header), higher is better: its other parts can make it positive while 4-letter is "
+    "negative. Empty for the base."
+)
+"""Under the completions table: the two reward columns, each in plain words."""
 
 
 def reward_legend() -> str:
@@ -179,13 +190,13 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
             cards.append(
                 f'<div class="cmp-card" style="{style};border-radius:6px;padding:6px;'
                 f'margin:6px 0;overflow-wrap:anywhere">'
-                f'<div style="font-size:0.8em;color:#4b5563">#{i + 1} · {own}4-letter '
+                f'<div class="cmp-meta">#{i + 1} · {own}4-letter '
                 f"{c.rewards['four_letter']:+.2f} · word count {c.rewards['word_count']:.0f}"
                 f"</div><div>{html.escape(c.text)}</div></div>"
             )
         cols.append(
             f'<div class="cmp-col" style="min-width:0"><div style="font-weight:700">'
-            f"{html.escape(adapter)}</div><div style='font-size:0.8em;color:#4b5563'>"
+            f"{html.escape(adapter)}</div><div class='cmp-meta'>"
             f"{html.escape(_task_line(tasks.get(adapter)))}</div>{''.join(cards)}</div>"
         )
     prompt = next((cs[0].prompt for cs in by_adapter.values() if cs), "")
@@ -229,6 +240,13 @@ def compare_summary(
     # task names with spaces, so a header can wrap at 1024 px
     columns = [*SUMMARY_COLUMNS, *(f"{_short(t).replace('-', ' ')} task" for t in trained.values())]
     return pd.DataFrame(rows, columns=columns)
+
+
+def summary_widths(summary: pd.DataFrame) -> list[str]:
+    """Column widths for the means per model: the numbers' columns share what the model and
+    its task leave, so each header's longest word fits at 16 px however many tasks there are."""
+    rest = len(summary.columns) - 2
+    return ["14%", "20%", *[f"{66 / rest:.1f}%"] * rest]
 
 
 def _short(task: Task | None) -> str:
@@ -278,7 +296,8 @@ def spec_from_rows(table: pd.DataFrame) -> str:
 
 
 SCORE_BASE_FIXED = ["group", "completion", "total", "advantage"]
-SCORE_BASE_WIDTHS = ["9%", "40%", "9%", "10%", "9%", "9%", "9%"]  # up to three terms at 1024 px
+SCORE_BASE_WIDTHS = ["8%", "36%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
+"""Up to three terms at 1024 px with 16 px headers (an 8-letter word needs ~10.5 %)."""
 
 
 def groups_table(groups: list[Group]) -> pd.DataFrame:
@@ -353,12 +372,19 @@ def diversity_view(diversity: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+WIN_SHOWN = ["adapter", "task", "win rate", "ties", "losses"]
+
+
 def win_view(wins: pd.DataFrame | None) -> pd.DataFrame:
-    """The win rates rounded for the projector; a note row where the base was not chosen."""
+    """The win rates in words a class reads ("100 % (50 of 50; 95 % interval 93–100 %)");
+    a note row where the base was not chosen."""
     if wins is None:
         note = "win rates need the base and at least one adapter among the models"
         return pd.DataFrame([[note]], columns=["note"])
     shown = wins.copy()
-    for column in ("win rate", "95% low", "95% high"):
-        shown[column] = shown[column].round(3)
-    return shown[WIN_COLUMNS]
+    shown["win rate"] = [
+        f"{100 * r['win rate']:.0f} % ({r['wins']} of {r['n']}; 95 % interval "
+        f"{100 * r['95% low']:.0f}–{100 * r['95% high']:.0f} %)"
+        for _, r in wins.iterrows()
+    ]
+    return shown[WIN_SHOWN]

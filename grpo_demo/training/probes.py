@@ -1,0 +1,69 @@
+"""Before-vs-now probes: a few fixed prompts answered by the base and, every K steps, by the
+adapter being trained, so a class sees the same questions answered as the run goes on."""
+
+from __future__ import annotations
+
+import statistics
+
+from .. import lora_slots
+from ..adapters import ResidentModel
+from ..config import ConfigError, RunConfig
+from ..generation import check_prompts
+from ..lora_slots import BASE
+from ..reward_spec import task_score
+from ..row_batches import Row, row_seed
+from ..settings import Setting
+from ..tasks import Task
+
+DEFAULT_PROBES = ["Tomorrow I'm gonna learn for exam", "Once upon a time a little fox"]
+"""The before-vs-now prompts a Train tab starts with (the report's first; editable)."""
+PROBE_SEED = 1234
+PROBE_SAMPLES = 5
+"""Answers per probe prompt each time it is asked; the one shown is the middle one by task
+reward. With one answer a teacher's run showed a lone "." at steps 2-4 and 7-8 while the
+step's 32 answers were whole sentences: a probe reuses its random stream at every step, so
+while the model changes little the same draw keeps its rare first token (here "." then the
+end of text) for several steps. One draw shows the dice, the middle of five the model."""
+PROBE_EVERY = Setting(int, 1, 1000, "re-sample the probe prompts every K steps", name="probe_every")
+MAX_PROBES = 5
+
+
+def check_probes(prompts: list[str]) -> list[str]:
+    """At most five non-empty probe prompts (each checked like a Playground prompt)."""
+    prompts = [p for p in prompts if p.strip()]
+    if len(prompts) > MAX_PROBES:
+        raise ConfigError(f"at most {MAX_PROBES} probe prompts (got {len(prompts)})")
+    return check_prompts(prompts) if prompts else []
+
+
+def probe(
+    resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False
+) -> tuple[list[str], list[float]]:
+    """The probe prompts answered by the adapter being trained (or the base): per prompt the
+    middle of ``PROBE_SAMPLES`` answers by task reward, and their mean task reward. The same
+    streams each time: a change between two probes is the training, not the dice. One batch
+    of the resident model's batcher, run at once on the compute thread: sample requests of
+    other pages waiting then ride in it instead of running as batches of their own."""
+    slot = BASE if base else lora_slots.TRAINING_SLOT
+    tokens, k = cfg.resolved()["max_completion_length"], PROBE_SAMPLES
+    rows = [
+        Row(p, slot, tokens, 1.0, 1.0, row_seed(PROBE_SEED, i * k + j))
+        for i, p in enumerate(prompts)
+        for j in range(k)
+    ]
+    texts = resident.batcher.submit(rows).result()
+    typical = [middle(texts[i * k : (i + 1) * k], cfg.task_spec) for i in range(len(prompts))]
+    return [text for text, _ in typical], [mean for _, mean in typical]
+
+
+def middle(answers: list[str], task: Task) -> tuple[str, float]:
+    """The answer in the middle by task reward (the lower middle of an even number), and the
+    answers' mean task reward: one lone "." among five whole sentences is not shown.
+
+    >>> from grpo_demo.tasks import TASKS
+    >>> middle([".", "I like to go home", "Tall tree", "Time to rest", "no"], TASKS["four-letter"])
+    ('I like to go home', -1.4133)
+    """
+    scores = [task_score(task, t, {}) for t in answers]
+    at = sorted(range(len(answers)), key=scores.__getitem__)[(len(answers) - 1) // 2]
+    return answers[at], round(statistics.fmean(scores), 4)
