@@ -35,6 +35,7 @@ from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
 from grpo_demo.lora_slots import base_only
 from grpo_demo.measures import measure_of as app_measure
+from grpo_demo.measures import reward_measure
 from grpo_demo.metrics import MAX_RUN, diversity
 from grpo_demo.models import native_bf16
 from grpo_demo.presets import PRESETS, from_preset
@@ -168,11 +169,11 @@ PROBE_STEPS = 6  # the first minutes of a lesson: what the room watches must mov
 def what_the_room_sees(run: SeedRun, preset: str, tokenizer) -> list[str]:
     """The Train tab's view of this run: the headline at every step (the app's own measure
     over each step's answers) and the before-vs-now answers of the first steps, checked:
-    no shown answer empty or one token, and the headline up by step 4."""
-    measure = app_measure(TASKS[PRESETS[preset].task])
+    no shown answer empty or one token, and each headline number moving its way by step 4."""
+    task = TASKS[PRESETS[preset].task]
+    measures = [m for m in (app_measure(task), reward_measure(task)) if m is not None]
     steps = [[c.completion for c in e.completions] for e in run.history]
-    values = [measure.compute(texts) for texts in steps]
-    out = [f"headline ({measure.name}) step by step: {measure.trend(steps)}"]
+    out = [f"headline ({m.name}) step by step: {m.trend(steps)}" for m in measures]
     early = [e for e in run.history if e.probes and e.step <= PROBE_STEPS]
     tokens = [len(tokenizer(a).input_ids) for e in early for a in e.probes]
     least = min(tokens, default=0)
@@ -180,13 +181,12 @@ def what_the_room_sees(run: SeedRun, preset: str, tokenizer) -> list[str]:
         f"{'PASS' if least > 1 else 'MISS'} before-vs-now answers at steps 1-{PROBE_STEPS}: "
         f"never empty or one token (shortest {least} tokens, {len(tokens)} answers)"
     )
-    if len(values) >= 4:
-        up = max(values[2:4]) - values[0]
-        unit = 100 if measure.percent else 1
-        out.append(
-            f"{'PASS' if up > 0 else 'MISS'} the headline moves by step 3-4: "
-            f"{up * unit:+.0f}{' points' if measure.percent else ''} over step 1"
-        )
+    for m in measures if len(steps) >= 4 else []:
+        values = [m.compute(texts) for texts in steps]
+        change = [v - values[0] for v in values[2:4]]  # steps 3 and 4 against step 1
+        moved = max(change) if m is measures[0] else -min(change)  # letters off: falls
+        said = f"{100 * moved:+.0f} points" if m.percent else f"{moved:+.2f}"
+        out.append(f"{'PASS' if moved > 0 else 'MISS'} {m.name} moves by step 3-4 its way: {said}")
     for e in early:
         shown = " / ".join(repr(a.strip()[:45]) for a in e.probes)
         out.append(f"step {e.step} before-vs-now: {shown}")
@@ -225,9 +225,20 @@ def checks(base: Point, run: SeedRun, measure: Target) -> list[str]:
     by_step = {p.step: p for p in run.points}
     for step, target in measure.targets.items():
         reached = [p for p in run.points if p.step <= step]
+        if run.points and step > max(p.step for p in run.points):
+            best = max(measure.gain(base.value, p.value) for p in reached)
+            out.append(
+                f"gain >= {target:g} by step {step} not judged (a shorter run; best {best:+.2f})"
+            )
+            continue
         best = max((measure.gain(base.value, p.value) for p in reached), default=float("nan"))
         first = next((p.step for p in reached if measure.gain(base.value, p.value) >= target), None)
         ok = first is not None
+        if not ok and step > max(by_step, default=0):
+            out.append(
+                f"gain >= {target:g} by step {step} not judged (a shorter run; best {best:+.2f})"
+            )
+            continue
         out.append(
             f"{'PASS' if ok else 'MISS'} gain >= {target:g} by step {step}"
             + (f" (first at step {first})" if ok else f" (best {best:+.2f})")

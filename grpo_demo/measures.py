@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .reward_spec import task_score
-from .rewards import real_words
+from .rewards import n_letter, real_words
 from .tasks import Task
 
 LETTER_TERMS = {"four_letter": 4, "four_letter_words": 4, "four_letter_diverse": 4}
@@ -41,10 +41,10 @@ class Measure:
         answers are noisy, the direction over steps is not (the latest ``last`` steps).
 
         >>> Measure("words", mean_words).trend([["a b"], ["a b c d"], ["a b c"]])
-        '2 4 3'
+        '2.0 4.0 3.0'
         """
         values = [self.compute(texts) for texts in steps]
-        shown = [f"{100 * v:.0f}" if self.percent else f"{v:.0f}" for v in values]
+        shown = [f"{100 * v:.0f}" if self.percent else f"{v:.1f}" for v in values]
         more = "… " if len(shown) > last else ""
         return more + " ".join(shown[-last:]) + (" %" if self.percent else "")
 
@@ -57,6 +57,16 @@ def letter_share(texts: list[str], n: int) -> float:
     """
     words = [w for t in texts for w in real_words(t)]
     return sum(len(w) == n for w in words) / len(words) if words else 0.0
+
+
+def letters_off(texts: list[str], n: int) -> float:
+    """Letters a word is away from ``n``, on average: the report's reward with its sign
+    turned, in words a class reads (0: every piece between two spaces has ``n`` characters).
+
+    >>> letters_off(["last home", "a cat"], 4)
+    1.0
+    """
+    return -sum(n_letter(texts, n)) / len(texts) if texts else 0.0
 
 
 def mean_words(texts: list[str]) -> float:
@@ -81,6 +91,19 @@ def letters_rewarded(task: Task) -> int | None:
         if m := _N_LETTER.match(name):
             return int(float(m[1]))
     return None
+
+
+def reward_measure(task: Task | None) -> Measure | None:
+    """The report's own number beside the share, for a letter-count task: it moves with what
+    the reward pays (a 9-letter word cut to 5 letters scores, and is no 4-letter word yet).
+
+    >>> reward_measure(None).name
+    'letters from 4 a word'
+    """
+    n = 4 if task is None else letters_rewarded(task)
+    if n is None:
+        return None
+    return Measure(f"letters from {n} a word", lambda ts: letters_off(ts, n))
 
 
 def measure_of(task: Task | None) -> Measure:

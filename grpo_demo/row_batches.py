@@ -391,9 +391,8 @@ class RowBatcher:
             with self._guard:
                 self._running = []
         seconds = time.perf_counter() - start
-        steps = max(r.max_new_tokens for r in rows)
         with self._guard:
-            self.pace.record(len(rows), steps, seconds)
+            self.pace.record(len(rows), max(r.max_new_tokens for r in rows), seconds)
             self.batches.append((len(batch), len(rows), seconds))
         at = 0
         for t in batch:

@@ -181,6 +181,7 @@ def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident
     view = before_now(run, config.task_spec, [])
     assert "now (step 3)" in view and all(p in view for p in probes)
     assert "4-letter words:" in view and view.count('class="bn-card"') == 4
+    assert "letters from 4 a word:" in view and "step by step: " in view  # the report's number
     record = json.loads((tiny_resident.adapter_dir / "probed" / "run.json").read_text())
     assert record["probes"] == {
         "prompts": probes,

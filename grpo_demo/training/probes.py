@@ -21,9 +21,11 @@ PROBE_SEED = 1234
 PROBE_SAMPLES = 5
 """Answers per probe prompt each time it is asked; the one shown is the middle one by task
 reward. With one answer a teacher's run showed a lone "." at steps 2-4 and 7-8 while the
-step's 32 answers were whole sentences: a probe reuses its random stream at every step, so
-while the model changes little the same draw keeps its rare first token (here "." then the
-end of text) for several steps. One draw shows the dice, the middle of five the model."""
+step's 32 answers were whole sentences. A probe reuses its random stream at every step (so a
+change is the training, not the dice), and while the model changes little the same stream
+keeps drawing the same answer: on a 2-core AMD run every probe of steps 2-5 began "tomorrow
+so I'll really have no choice". A rare draw ("." then the end of text) stays on screen as
+long. One draw shows the dice, the middle of five the model."""
 PROBE_EVERY = Setting(int, 1, 1000, "re-sample the probe prompts every K steps", name="probe_every")
 MAX_PROBES = 5
 

@@ -159,12 +159,9 @@ def grpo_args(cfg: RunConfig, output_dir: str):
 
 
 # -- the trainer -------------------------------------------------------------------------------
-# TRL 1.16 reads ``model.is_gradient_checkpointing`` before every rollout
-# (``trl/models/utils.py``), an alias transformers 5 deprecates: one FutureWarning per step in
-# the app's log that no code here can act on (ours sets ``activation_checkpointing``)
-warnings.filterwarnings(
-    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
-)
+# TRL 1.16 reads the deprecated ``model.is_gradient_checkpointing`` before every rollout
+# (trl/models/utils.py): a FutureWarning a step that no code here can act on
+warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
 Samples = tuple[list[str], list[str], dict[str, list[float]], list[float]]
 OnLog = Callable[[int, dict[str, float], Samples], None]
 

@@ -3,8 +3,6 @@ climb, stop it (only the page that started it, or the teacher key)."""
 
 from __future__ import annotations
 
-import time
-
 import gradio as gr
 import pandas as pd
 
@@ -16,7 +14,7 @@ from .handlers import Demo
 from .train_events import VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
 from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
-from .wiring import inputs
+from .wiring import inputs, refusals_under_fields
 
 DEFAULT_PRESET = "classroom-four-letter"
 PLAIN = {
@@ -27,31 +25,11 @@ PLAIN = {
 }
 """Plain words first; TRL's own name stays beside them, in the small print."""
 SCROLL_TO_ANSWER = """() => setTimeout(() => {
-  const wrong = document.querySelector('.refused');
-  const box = document.getElementById('start-refusals');
-  const run = document.getElementById('train-progress');
-  const at = wrong || (box && box.innerText.trim() ? box : run);
+  const wrong = document.querySelector('.refused'), box = document.getElementById('start-refusals');
+  const at = wrong || (box?.innerText.trim() ? box : document.getElementById('train-progress'));
   at?.scrollIntoView({block: wrong ? 'center' : 'start', behavior: 'smooth'});
 }, 150)"""
 """After Start: to the first wrong field, else to a refusal under Start, else to the run."""
-
-
-def refusals_shown(demo: Demo, fields: dict[str, gr.components.Component]):
-    """Start's check as outputs: the box under Start, then each field with its message under
-    it (in place of its help) and a red outline, or as built; ``go`` changes when it may run."""
-    helps = {name: getattr(c, "info", None) for name, c in fields.items()}
-
-    def check(**values):
-        box, wrong, ok = demo.start_check(**values)
-        marked = (
-            gr.update(info=f"⛔ {wrong[n]}", elem_classes=["refused"])
-            if n in wrong
-            else gr.update(info=helps[n], elem_classes=[])
-            for n in fields
-        )
-        return box, *marked, (time.monotonic() if ok else gr.skip())
-
-    return check
 
 
 def _number(name: str, value, **kwargs) -> gr.Number:
@@ -366,7 +344,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     # scrolled to; a clean form changes ``go``, which starts the run (and scrolls to it)
     go = gr.State(None)
     start.click(
-        refusals_shown(demo, fields),
+        refusals_under_fields(demo.start_check, fields),
         inputs_kwargs=fields,
         outputs=[refusals, *fields.values(), go],
         api_visibility="private",

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..learning_signal import signal_lines
-from ..measures import letters_rewarded, measure_of
+from ..measures import letters_rewarded, measure_of, reward_measure
 from ..pace import clock
 from ..reward_spec import task_score
 from ..rewards import report_phrases
@@ -83,7 +83,9 @@ def _at(values: list | None, i: int):
 
 def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -> str:
     """Each fixed prompt: the base model's answer and the latest probed step's, side by side,
-    under one large plain number per side (e.g. "4-letter words: 18 % → 41 %"). The number
+    under one large plain number per side (e.g. "4-letter words: 18 % → 41 %", and for a
+    letter task the report's own "letters from 4 a word: 2.4 → 1.8", which moves with what
+    the reward pays even while the share of exact 4-letter words lags). The number
     counts all answers of step 1 (sampled before any update: the base) and of the latest
     step, so two answers' dice do not decide it; beside it, the number at every step (one
     step is noisy, the direction over steps is not)."""
@@ -94,16 +96,19 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
     measure = measure_of(task)
     n = letters_rewarded(task) if task else 4
     history = run.history if run else []
-    if history:  # the number: over all of a step's answers (32 in class), not two of them
-        before_value = measure.of([c.completion for c in history[0].completions])
-        now_value = measure.of([c.completion for c in history[-1].completions])
-        counted = (
-            f" in each step's {len(history[-1].completions)} answers, step 1 → step "
-            f"{history[-1].step}; step by step: "
-            + measure.trend([[c.completion for c in e.completions] for e in history])
-        )
-    else:
-        before_value, now_value, counted = "—", "—", ""
+    measures = [m for m in (measure, reward_measure(task)) if m is not None]
+    steps = [[c.completion for c in e.completions] for e in history]
+    big = " · ".join(  # over all of a step's answers (32 in class), not two of them
+        f"<span>{html.escape(m.name)}:</span> <b>{m.of(steps[0]) if steps else '—'}</b> → "
+        f"<b>{m.of(steps[-1]) if steps else '—'}</b>"
+        for m in measures
+    )
+    counted = (
+        f" in each step's {len(steps[-1])} answers, step 1 → step {history[-1].step}; step "
+        f"by step: {' and '.join(m.trend(steps) for m in measures)}"
+        if steps
+        else ""
+    )
     now_title = f"now (step {now.step})" if now else "now"
     rows = []
     for i, prompt in enumerate(shown):
@@ -130,8 +135,7 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
         "dice at every step."
     )
     return (
-        '<div id="bn-box"><div class="bn-big">'
-        f"<span>{html.escape(measure.name)}:</span> <b>{before_value}</b> → <b>{now_value}</b>"
+        f'<div id="bn-box"><div class="bn-big">{big}'
         f'<span class="bn-counted">{html.escape(counted)}</span>'
         f'</div><div class="bn-legend">{legend}</div>{"".join(rows)}</div>'
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,6 +34,25 @@ def validator(form: Callable[..., Any], names: Iterable[str]) -> Callable[..., l
         return [gr.validate(n not in errors, errors.get(n, "")) for n in names]
 
     return validate
+
+
+def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]], fields: dict):
+    """A form's check as outputs: its box, then each field with its message under it (in place
+    of its help) and a red outline, or as built; last, a value that changes only when the form
+    may go (an event on it runs the work). ``check`` returns (box, messages by field, ok)."""
+    helps = {name: getattr(c, "info", None) for name, c in fields.items()}
+
+    def shown(**values: Any) -> tuple:
+        box, wrong, ok = check(**values)
+        marked = (
+            gr.update(info=f"⛔ {wrong[n]}", elem_classes=["refused"])
+            if n in wrong
+            else gr.update(info=helps[n], elem_classes=[])
+            for n in fields
+        )
+        return box, *marked, (time.monotonic() if ok else gr.skip())
+
+    return shown
 
 
 GRADIO_FILLED = ("self", "request", "progress")
