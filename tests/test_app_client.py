@@ -121,7 +121,8 @@ def test_train_streams_events_then_evaluate_sees_the_adapter(client):
     )
     assert [row[0] for row in table1["data"]] == ["base", "base", "api-run", "api-run"]
     assert wins["data"][0][:2] == ["api-run", "Four-letter words, no repetition"]
-    assert wins["data"][0][5] == 4  # n: every held-out row paired with the base's
+    assert wins["headers"] == ["adapter", "task", "win rate", "ties", "losses"]
+    assert " of 4; 95 % interval " in wins["data"][0][2]  # every held-out row paired
     assert len(files) == 5  # + win_rates.csv
     note, step = client.predict(run_name="api-run", step=2, api_name="/browse")
     assert "step 2 of 2" in note and len(step["data"]) > 0 and "advantage" in step["headers"]

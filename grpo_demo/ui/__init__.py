@@ -47,8 +47,8 @@ CSS = """
 .gradio-container .prose, .gradio-container textarea, .gradio-container input,
 .gradio-container .token, .gradio-container button, .gradio-container label,
 .gradio-container .label-wrap span {{ font-size: 18px; }}
-.gradio-container table, .gradio-container table * {{ font-size: 16px; }}
-#compare-summary th, #compare-summary th * {{ font-weight: 400; }}
+.gradio-container table, .gradio-container table * {{ font-size: 16px; font-family: var(--font);
+  font-variant-numeric: tabular-nums; }}
 #before-now {{ max-height: min(660px, calc(100vh - 100px)); overflow-y: auto; }}
 #before-now .bn-big {{ font-size: 26px; margin: 2px 0 4px; }}
 #before-now .bn-counted {{ font-size: 18px; color: #4b5563; margin-left: 8px; }}

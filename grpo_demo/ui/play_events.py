@@ -121,10 +121,9 @@ class PlaygroundEvents:
         for c in flat:
             by_adapter.setdefault(c.adapter, []).append(c)
         tasks = self.state.tasks()
-        summary = views.compare_summary(by_adapter, tasks)
         return (
             views.compare_grid(by_adapter, tasks),
-            gr.Dataframe(summary, column_widths=views.summary_widths(summary)),
+            views.compare_summary(by_adapter, tasks),
             views.scores_table(flat),
             f"{len(flat)} completions: {len(by_adapter)} models × "
             f"{asked.params.num_samples}, seed {asked.params.seed}{shared(pending)}",

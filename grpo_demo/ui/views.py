@@ -242,13 +242,6 @@ def compare_summary(
     return pd.DataFrame(rows, columns=columns)
 
 
-def summary_widths(summary: pd.DataFrame) -> list[str]:
-    """Column widths for the means per model: the numbers' columns share what the model and
-    its task leave, so each header's longest word fits at 16 px however many tasks there are."""
-    rest = len(summary.columns) - 2
-    return ["14%", "20%", *[f"{66 / rest:.1f}%"] * rest]
-
-
 def _short(task: Task | None) -> str:
     """A task's registry name (short), or its formula for a custom reward; "—" for none."""
     if task is None:
