@@ -75,7 +75,7 @@ h1 {{ font-size: 28px !important; margin: 0 !important; }}
 #kl-plot img {{ width: 100%; aspect-ratio: {signal}; }}
 .refused input, .refused textarea, .refused .wrap {{
   box-shadow: 0 0 0 3px #dc2626 !important; }}
-.refused [data-testid="block-info"], .refused .info {{ color: #b91c1c; font-weight: 700; }}
+.refused label, .refused label * {{ color: #b91c1c; }}
 """.format(reward=" / ".join(map(str, REWARD_FIGSIZE)), signal=" / ".join(map(str, SIGNAL_FIGSIZE)))
 """Projector mode, the default: every text a class reads at 18 px or more, tables at 16 px, a
 large plain number in before-vs-now (never taller than the screen under the progress line: long

@@ -25,6 +25,9 @@ from .play_events import PlaygroundEvents
 from .train_events import TrainEvents
 from .wiring import validator
 
+HEADER_ADAPTERS = 4
+"""Models the header names with their tasks; more are counted (the Playground's list has all)."""
+
 
 class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
     """Every tab's handlers over one shared ``AppState`` (pass a loaded ``ResidentModel``,
@@ -56,10 +59,13 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
             now = f"failed to load: {state.error}" if state.error else "loading ..."
             return f"**Base model:** `{spec.name}` — {spec.why} · **{now}**"
         resident = state.resident
+        names = resident.names()
         adapters = ", ".join(
             f"`{n}`" + (f" (task {resident.adapters[n].task})" if n in resident.adapters else "")
-            for n in resident.names()
+            for n in names[:HEADER_ADAPTERS]
         )
+        if len(names) > HEADER_ADAPTERS:  # the first screen keeps its place as runs pile up
+            adapters += f" and {len(names) - HEADER_ADAPTERS} more (each in the Model list)"
         problems = "".join(f"\n> skipped: {p}" for p in resident.problems)
         return (
             f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "

@@ -29,32 +29,32 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         widget = SAMPLING[name].widget() | {"info": SAMPLING[name].allowed_text()}
         return gr.Number(value=value, label=label, **widget, **kwargs)
 
-    # prompt, model, the four numbers and both buttons fit the first screen at 1024x768
+    # prompt, model, both buttons and the four numbers fit the first screen at 1024x768
     with gr.Row():
         prompt = gr.Textbox(
             label="Prompt",
             value=EXAMPLES[0],
-            lines=2,
+            lines=3,
             max_lines=4,  # a long paste scrolls inside the box; Generate stays in view
             elem_id="prompt",
             scale=3,
         )
-        adapter = gr.Dropdown(
-            demo.adapter_names(),
-            value=BASE,
-            label="Model: the base, or an adapter trained on top of it",
-            allow_custom_value=True,  # adapters trained since page load; validated
-            elem_id="adapter-choice",
-            scale=2,
-        )
+        with gr.Column(scale=2):
+            adapter = gr.Dropdown(
+                demo.adapter_names(),
+                value=BASE,
+                label="Model: the base, or an adapter",
+                allow_custom_value=True,  # adapters trained since page load; validated
+                elem_id="adapter-choice",
+            )
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                cmp = gr.Button("Compare all", elem_id="compare-btn")
     with gr.Row():
         num_samples = number("num_samples", 4, "Samples", elem_id="num-samples")
         max_new_tokens = number("max_new_tokens", 40, "Max new tokens", elem_id="max-new")
         temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
         seed = number("seed", 0, "Seed", elem_id="seed")
-    with gr.Row():
-        go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-        cmp = gr.Button("Compare base vs every adapter", elem_id="compare-btn")
     gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
     status = gr.Markdown(elem_id="generate-status")
     with gr.Tabs() as results:

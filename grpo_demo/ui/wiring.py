@@ -40,7 +40,7 @@ def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]]
     """A form's check as outputs: its box, then each field with its message under it (in place
     of its help) and a red outline, or as built; last, a value that changes only when the form
     may go (an event on it runs the work). ``check`` returns (box, messages by field, ok)."""
-    helps = {name: getattr(c, "info", None) for name, c in fields.items()}
+    helps = {name: getattr(c, "info", None) or "" for name, c in fields.items()}  # "": none
 
     def shown(**values: Any) -> tuple:
         box, wrong, ok = check(**values)
@@ -53,6 +53,24 @@ def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]]
         return box, *marked, (time.monotonic() if ok else gr.skip())
 
     return shown
+
+
+def unmark_on_leave(fields: dict) -> None:
+    """A field marked by ``refusals_under_fields`` gets its help line and plain look back when
+    the user leaves it (fixed or not, the next check says again what is wrong)."""
+
+    def plain(info: str) -> Callable[[], dict]:
+        return lambda: gr.update(info=info, elem_classes=[])
+
+    for field in fields.values():
+        field.blur(
+            plain(getattr(field, "info", None) or ""),  # None would keep the message
+            None,
+            field,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
 
 
 GRADIO_FILLED = ("self", "request", "progress")
