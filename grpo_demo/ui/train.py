@@ -14,7 +14,7 @@ from .handlers import Demo
 from .train_events import VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
 from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
-from .wiring import inputs, refusals_under_fields, unmark_on_leave
+from .wiring import inputs, refusals_under_fields
 
 DEFAULT_PRESET = "classroom-four-letter"
 PLAIN = {
@@ -351,7 +351,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         concurrency_limit=None,
         show_progress="hidden",
     ).then(None, js=SCROLL_TO_ANSWER)
-    unmark_on_leave(fields)
     run = go.change(
         demo.train,
         inputs_kwargs=fields,

@@ -55,24 +55,6 @@ def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]]
     return shown
 
 
-def unmark_on_leave(fields: dict) -> None:
-    """A field marked by ``refusals_under_fields`` gets its help line and plain look back when
-    the user leaves it (fixed or not, the next check says again what is wrong)."""
-
-    def plain(info: str) -> Callable[[], dict]:
-        return lambda: gr.update(info=info, elem_classes=[])
-
-    for field in fields.values():
-        field.blur(
-            plain(getattr(field, "info", None) or ""),  # None would keep the message
-            None,
-            field,
-            queue=False,
-            show_progress="hidden",
-            api_visibility="private",
-        )
-
-
 GRADIO_FILLED = ("self", "request", "progress")
 
 
