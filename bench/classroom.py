@@ -34,8 +34,7 @@ from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
 from grpo_demo.lora_slots import base_only
-from grpo_demo.measures import measure_of as app_measure
-from grpo_demo.measures import reward_measure
+from grpo_demo.measures import headline_measures
 from grpo_demo.metrics import MAX_RUN, diversity
 from grpo_demo.models import native_bf16
 from grpo_demo.presets import PRESETS, from_preset
@@ -171,7 +170,7 @@ def what_the_room_sees(run: SeedRun, preset: str, tokenizer) -> list[str]:
     over each step's answers) and the before-vs-now answers of the first steps, checked:
     no shown answer empty or one token, and each headline number moving its way by step 4."""
     task = TASKS[PRESETS[preset].task]
-    measures = [m for m in (app_measure(task), reward_measure(task)) if m is not None]
+    measures = headline_measures(task)
     steps = [[c.completion for c in e.completions] for e in run.history]
     out = [f"headline ({m.name}) step by step: {m.trend(steps)}" for m in measures]
     early = [e for e in run.history if e.probes and e.step <= PROBE_STEPS]

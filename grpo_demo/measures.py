@@ -125,3 +125,13 @@ def measure_of(task: Task | None) -> Measure:
         return sum(task_score(task, t, {}) for t in texts) / len(texts)
 
     return Measure("task reward", mean_reward)
+
+
+def headline_measures(task: Task | None) -> list[Measure]:
+    """What the Train tab's headline shows for a task: its plain measure, and for a letter
+    task the report's own number beside it (``bench.classroom`` reports the same two).
+
+    >>> [m.name for m in headline_measures(None)]
+    ['4-letter words', 'letters from 4 a word']
+    """
+    return [m for m in (measure_of(task), reward_measure(task)) if m is not None]

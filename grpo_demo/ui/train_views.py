@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..learning_signal import signal_lines
-from ..measures import letters_rewarded, measure_of, reward_measure
+from ..measures import headline_measures, letters_rewarded
 from ..pace import clock
 from ..reward_spec import task_score
 from ..rewards import report_phrases
@@ -93,10 +93,9 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
     probed = [e for e in run.history if e.probes] if run else []
     now = probed[-1] if probed else None
     shown = run.probes if run and run.probes else prompts
-    measure = measure_of(task)
     n = letters_rewarded(task) if task else 4
     history = run.history if run else []
-    measures = [m for m in (measure, reward_measure(task)) if m is not None]
+    measures = headline_measures(task)
     steps = [[c.completion for c in e.completions] for e in history]
     big = " · ".join(  # over all of a step's answers (32 in class), not two of them
         f"<span>{html.escape(m.name)}:</span> <b>{m.of(steps[0]) if steps else '—'}</b> → "
