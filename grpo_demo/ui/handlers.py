@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
 
@@ -25,7 +26,7 @@ from .play_events import PlaygroundEvents
 from .train_events import TrainEvents
 from .wiring import validator
 
-HEADER_ADAPTERS = 4
+HEADER_ADAPTERS = 3
 """Models the header names with their tasks; more are counted (the Playground's list has all)."""
 
 
@@ -66,7 +67,11 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         )
         if len(names) > HEADER_ADAPTERS:  # the first screen keeps its place as runs pile up
             adapters += f" and {len(names) - HEADER_ADAPTERS} more (each in the Model list)"
-        problems = "".join(f"\n> skipped: {p}" for p in resident.problems)
+        # one short line, folder names only: full paths and reasons pushed the Playground's
+        # fields below the first screen
+        where = [p.split(": ")[0] for p in resident.problems]
+        skipped = ", ".join(Path(w).parent.name if "/" in w else w for w in where)
+        problems = f"\n> skipped, would not load: {skipped}" if where else ""
         return (
             f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "
             f"**adapters:** {adapters}{problems}"
