@@ -17,6 +17,7 @@ from .views import (
     SCORE_COLUMNS,
     SCORE_WIDTHS,
     SUMMARY_COLUMNS,
+    SUMMARY_WIDTHS,
     reward_legend,
 )
 from .wiring import inputs
@@ -83,6 +84,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             grid = gr.HTML("", elem_id="compare-grid")
             summary = gr.Dataframe(
                 pd.DataFrame(columns=SUMMARY_COLUMNS),
+                column_widths=SUMMARY_WIDTHS,
                 label="Means per model",
                 wrap=True,
                 elem_id="compare-summary",

@@ -210,6 +210,11 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
 
 
 SUMMARY_COLUMNS = ["model", "trained on", "4-letter", "real words"]
+# px per column: Gradio sizes columns from their cells, which squeezed "4-letter" below its
+# width once six models and three tasks shared 1024 px. One width per column the table can
+# have (a task column per trained task; Gradio reads only as many as there are columns):
+# past the window the table scrolls sideways inside its own box
+SUMMARY_WIDTHS = ["120px", "180px", "96px", "96px", *["150px"] * 16]
 
 
 def compare_summary(
