@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line
+from bench.common import ROOT, cpu_line, parse_set
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
@@ -321,23 +321,6 @@ def time_to_effect(base: Point, run: SeedRun, measure: Target, gain: float) -> P
 
 def held_prompts(args) -> list[str]:
     return eval_prompts()[: args.n]
-
-
-def parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key] = type_of(value)
-    return out
-
-
-def type_of(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main() -> None:

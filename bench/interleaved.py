@@ -33,6 +33,7 @@ from bench.common import (
     floor_of,
     peak_line,
     peaks,
+    plain_trl,
     project_config,
     step_timer,
     timing_table,
@@ -44,50 +45,10 @@ from grpo_demo.data import train_prompts
 from grpo_demo.evaluation import evaluate
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.models import load_base, native_bf16, resolve_spec
-from grpo_demo.rewards import four_letter
 from grpo_demo.training import TrainingRun
 
 START, END = "<!-- interleaved: start -->", "<!-- interleaved: end -->"
 START_FP32, END_FP32 = "<!-- interleaved-fp32: start -->", "<!-- interleaved-fp32: end -->"
-
-
-def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -> list[float]:
-    """TRL's GRPOTrainer with its defaults but for the sizes (and use_cpu, without which
-    GRPOConfig refuses to start on a CPU), on a fresh copy of the bundled base."""
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from trl import GRPOConfig, GRPOTrainer
-
-    prompts, group, tokens = size
-    model, tok = load_base(resolve_spec("smollm2-135m"))
-    timer = step_timer()
-    args = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
-        max_steps=steps,
-        num_generations=group,
-        per_device_train_batch_size=prompts * group,
-        max_completion_length=tokens,
-        learning_rate=1e-3,
-        bf16=bf16,
-        report_to="none",
-        save_strategy="no",
-        disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-        seed=42,
-        **overrides,
-    )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=[four_letter],
-        args=args,
-        train_dataset=Dataset.from_dict({"prompt": train_prompts()}),
-        processing_class=tok,
-        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"),
-        callbacks=[timer],
-    )
-    trainer.train()
-    return timer.times[1:]
 
 
 PHASES: dict[str, list[tuple[float, float]]] = {}

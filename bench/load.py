@@ -28,7 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, App, Outcome, Page, cpu_line, publish
+from bench.common import ROOT, cpu_line, publish
+from bench.common.page import App, Outcome, Page
 
 PROMPT = "Tomorrow I'm gonna learn for exam"
 

@@ -98,6 +98,20 @@ def attach_training_slot(model, config: LoraConfig) -> PeftModel:
     return model
 
 
+def reference_is_base(model) -> bool:
+    """Drop TRL's ``"ref"`` copy of a training slot that is still fresh (every ``lora_B``
+    zero: PEFT's init): such a copy answers exactly as the base, and without it TRL takes the
+    KL reference from the base with adapters off (its own path when it wraps a model itself),
+    sparing one full forward per step the LoRA layers' work. False where nothing was dropped.
+    """
+    if REF_SLOT not in getattr(model, "peft_config", {}):
+        return False
+    fresh = all(not p.any() for n, p in model.named_parameters() if f"lora_B.{TRAINING_SLOT}." in n)
+    if fresh:
+        model.delete_adapter(REF_SLOT)
+    return fresh
+
+
 def detach_training_slots(model) -> None:
     """Drop TRL's training slot and its "ref" copy (PEFT keeps a model's last adapter), and
     freeze what is left: the shared model serves requests only."""
@@ -142,7 +156,7 @@ def merged_slot(model, slot: str, calls: Counter | None = None) -> Iterator[None
     base-model speed. The weights come back from a copy, not by subtracting the delta, so the
     shared base never drifts by rounding. ``calls["merged_layers"]`` counts merged layers.
     Relies on PEFT's ``LoraLayer.merge``, ``get_base_layer`` and ``merged_adapters``
-    (checked by ``training.trl_backend.check_hooks``).
+    (checked by ``training.trl_hooks.check_hooks``).
     """
     from peft.tuners.lora import LoraLayer
 

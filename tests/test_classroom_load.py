@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from bench.common import App, Page
+from bench.common.page import App, Page
 from bench.load import generate, train
 from grpo_demo.memory import rss_bytes
 

@@ -239,15 +239,20 @@ def test_the_check_finds_a_circle():
     )
 
 
+def shared(module: str) -> bool:
+    """``bench.common`` and its modules: what the bench tools share."""
+    return module == "bench.common" or module.startswith("bench.common.")
+
+
 def tool_imports(files: dict[str, str], packages: set[str]) -> list[str]:
-    """A bench tool importing another tool (not ``bench.common``): tools share one module."""
+    """A bench tool importing another tool (not ``bench.common``): tools share one package."""
     known = set(files)
     out = []
     for module, source in files.items():
-        if not module.startswith("bench.") or module == "bench.common":
+        if not module.startswith("bench.") or shared(module):
             continue
         for target, line, _ in imports_of(module, source, module in packages, known):
-            if target.startswith("bench") and target != "bench.common":
+            if target.startswith("bench") and not shared(target):
                 out.append(f"{module}:{line} imports {target}, another bench tool")
     return out
 

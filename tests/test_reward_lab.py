@@ -15,6 +15,7 @@ from grpo_demo.app import forms
 from grpo_demo.app.forms import errors_of
 from grpo_demo.config import ConfigError, RunConfig
 from grpo_demo.learning_signal import group_advantages, score_base, tied, verdict
+from grpo_demo.lora_slots import BASE, TRAINING_SLOT
 from grpo_demo.presets import from_preset
 from grpo_demo.reward_spec import format_spec, parse_spec, reward_func, task_from_spec
 from grpo_demo.rewards import four_letter
@@ -161,17 +162,26 @@ def test_the_train_tab_builds_scores_and_refuses_by_field(tiny_resident):
     assert demo.start_check(**form) == ("", {}, True)
 
 
-def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident):
+def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident, monkeypatch):
     from grpo_demo.ui.train_views import PROBE_COLUMNS, before_now, probe_table
 
     config = from_preset(
         "classroom-four-letter", max_steps=3, per_device_train_batch_size=8, max_completion_length=8
     )
     probes = ["Fill that sentence", "Once upon a time"]
+    batches = []  # the batcher's batches of their own (a spy on its submit)
+    submit = tiny_resident.batcher.submit
+    monkeypatch.setattr(
+        tiny_resident.batcher, "submit", lambda rows, *a: batches.append(rows) or submit(rows, *a)
+    )
     run = TrainingRun(tiny_resident, config, "probed", probes=probes, probe_every=2)
     end = run.start().join(timeout=300)
     assert isinstance(end, RunEnded) and end.error is None, end
     assert [e.step for e in run.history if e.probes] == [1, 2, 3]  # step 1, every 2nd, the last
+    # steps 1 and 2 were answered in their rollout batch; the base's and the last step's (after
+    # its update: the adapter as saved) in batches of their own
+    assert [{r.adapter for r in rows} for rows in batches] == [{BASE}, {TRAINING_SLOT}]
+    assert all(len(rows) == 2 * PROBE_SAMPLES for rows in batches)
     assert len(run.base_probes) == 2 and all(len(e.probes) == 2 for e in run.history)
     table = probe_table(run)  # long format: one answer a row, wraps at any number of steps
     assert list(table.columns) == PROBE_COLUMNS and len(table) == 2 * 4

@@ -168,3 +168,32 @@ def test_micro_batches_make_the_same_update_in_several_passes(tiny_resident, mon
     for name, g in grads[8].items():
         assert torch.allclose(g, grads[2][name], rtol=1e-3, atol=1e-4 * g.abs().max()), name
     assert phases[8] == phases[2] == {"rollouts", "between", "update"}
+
+
+def test_the_kl_reference_of_a_fresh_slot_is_the_base_with_adapters_off(tiny_resident, monkeypatch):
+    """TRL's "ref" copy of a fresh slot is dropped (it answers as the base does): the same
+    seed gives the same KL and loss at every step with it and without it."""
+    from grpo_demo import lora_slots
+
+    def run_with(name: str) -> list[tuple[float, float]]:
+        seen = []
+        make = trl_backend.make_trainer
+
+        def spy(model, *a, **kw):
+            trainer = make(model, *a, **kw)
+            seen.append(set(model.peft_config))
+            return trainer
+
+        monkeypatch.setattr(trl_backend, "make_trainer", spy)
+        cfg = tiny_config(max_steps=2, beta=0.5, learning_rate=0.05)
+        run = TrainingRun(tiny_resident, cfg, name, prompts=PROMPTS)
+        assert run.start().join(timeout=300).error is None
+        monkeypatch.setattr(trl_backend, "make_trainer", make)
+        assert (lora_slots.REF_SLOT in seen[0]) == (name == "kept")
+        return [(e.metrics["kl"], e.metrics["loss"]) for e in run.history]
+
+    run_with("warm-up")  # a process's first run draws its step-2 rollouts apart from later ones
+    dropped = run_with("dropped")
+    monkeypatch.setattr(trl_backend, "reference_is_base", lambda model: False)
+    kept = run_with("kept")
+    assert dropped == kept and dropped[1][0] > 0  # step 2 moved away from the reference

@@ -1,30 +1,29 @@
 """What the bench tools share: the repository root, a per-step timer, the machine's CPU line,
 writing a table between two markers of BENCHMARKS.md, the step sizes and the project's run
-at each, the FLOP floor (this machine's matmul peak and a step size's FLOPs at it), and a
-Gradio page at the protocol level (a session, its events, its event stream).
+at each, plain TRL's run, the FLOP floor (this machine's matmul peak and a step size's FLOPs
+at it); ``bench.common.page``: a Gradio page at the protocol level.
 
-Every tool imports these from here (and from no other tool), so the tools stay independent.
+Every tool imports these from ``bench.common`` (and from no other tool), so the tools stay
+independent.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import platform
 import statistics
-import subprocess
+import tempfile
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grpo_demo.config import RunConfig
 from grpo_demo.data import train_prompts
-from grpo_demo.memory import rss_bytes
+from grpo_demo.models import load_base, native_bf16, resolve_spec
 from grpo_demo.presets import from_preset
+from grpo_demo.rewards import four_letter
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def step_timer():
@@ -112,6 +111,63 @@ def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunCo
     )
 
 
+def plain_trl(size: tuple[int, int, int], steps: int, bf16: bool, **overrides) -> list[float]:
+    """TRL's GRPOTrainer with its defaults but for the sizes (and use_cpu, without which
+    GRPOConfig refuses to start on a CPU), on a fresh copy of the bundled base."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import GRPOConfig, GRPOTrainer
+
+    prompts, group, tokens = size
+    model, tok = load_base(resolve_spec("smollm2-135m"))
+    timer = step_timer()
+    args = GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"),
+        max_steps=steps,
+        num_generations=group,
+        per_device_train_batch_size=prompts * group,
+        max_completion_length=tokens,
+        learning_rate=1e-3,
+        bf16=bf16,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        seed=42,
+        **overrides,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[four_letter],
+        args=args,
+        train_dataset=Dataset.from_dict({"prompt": train_prompts()}),
+        processing_class=tok,
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"),
+        callbacks=[timer],
+    )
+    trainer.train()
+    return timer.times[1:]
+
+
+def parse_set(items: list[str]) -> dict:
+    """``--set key=value`` pairs, each value an int or a float where it reads as one."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = type_of(value)
+    return out
+
+
+def type_of(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 PEAK_SHAPE = (2048, 576, 1536)  # (tokens, hidden, MLP width) of the bundled SmolLM2-135M
 
 
@@ -181,10 +237,12 @@ class Floor:
 
 
 def peaks() -> dict[str, float]:
-    """The two peaks, and the same matmul at a decode step's 32 rows (``decode <dtype>``)."""
-    out = {d: matmul_peak(d) for d in ("bfloat16", "float32")}
-    out |= {f"decode {d}": matmul_peak(d, rows=DECODE_ROWS, inner=100) for d in tuple(out)}
-    return out
+    """The two peaks, and the same matmul at a decode step's 32 rows (``decode <dtype>``).
+    bf16 only where the chip has it (NaN elsewhere: emulated, one peak took ~6 minutes)."""
+    dtypes = ("bfloat16", "float32") if native_bf16() else ("float32",)
+    out = {d: matmul_peak(d) for d in dtypes}
+    out |= {f"decode {d}": matmul_peak(d, rows=DECODE_ROWS, inner=100) for d in dtypes}
+    return {"bfloat16": float("nan"), "decode bfloat16": float("nan"), **out}
 
 
 def floor_of(resident, size: tuple[int, int, int], peak: dict[str, float], bf16: bool) -> Floor:
@@ -199,6 +257,11 @@ def floor_of(resident, size: tuple[int, int, int], peak: dict[str, float], bf16:
 
 def peak_line(peak: dict[str, float]) -> str:
     m, k, n = PEAK_SHAPE
+    if peak["bfloat16"] != peak["bfloat16"]:  # NaN: not native, not measured
+        return (
+            f"matmul peak ({m}×{k} @ {k}×{n}): fp32 {peak['float32']:.0f} GFLOP/s (bf16 not "
+            f"native; at a decode step's {DECODE_ROWS} rows: fp32 {peak['decode float32']:.0f})"
+        )
     return (
         f"matmul peak ({m}×{k} @ {k}×{n}): bf16 {peak['bfloat16']:.0f} GFLOP/s, fp32 "
         f"{peak['float32']:.0f} GFLOP/s (at a decode step's {DECODE_ROWS} rows: bf16 "
@@ -212,141 +275,3 @@ def publish(text: str, write: bool, out: Path = ROOT / "BENCHMARKS.md") -> None:
     if write:
         with out.open("a") as f:
             f.write("\n" + text)
-
-
-# -- a Gradio page at the protocol level (bench.load, and the suite's six-page test) -----------
-@dataclass
-class Outcome:
-    page: int
-    what: str
-    sent: float
-    seconds: float
-    status: str  # "answered" | "refused" | "failed"
-    message: str = ""
-    output: list | None = None
-    changed: list = field(default_factory=list)  # states the event changed (Gradio's ids)
-
-
-@dataclass
-class App:
-    """The app under test: its process, address and page layout (Gradio's /config)."""
-
-    proc: subprocess.Popen | None  # None: an app started by someone else
-    url: str
-    config: dict = field(default_factory=dict)
-
-    def dependency(self, api_name: str | None = None, target: str | None = None) -> dict:
-        """An event by API name, or by the elem_id of its trigger (``"timer:2.0"``: a Timer)."""
-        by_id = {c["id"]: c for c in self.config["components"]}
-        for dep in self.config["dependencies"]:
-            if api_name and dep.get("api_name") == api_name:
-                return dep
-            for comp_id, event in dep.get("targets", []):
-                comp = by_id.get(comp_id, {})
-                timer = comp.get("type") == "timer" and event == "tick"
-                if timer and target == f"timer:{comp['props'].get('value')}":
-                    return dep
-        raise KeyError(api_name or target)
-
-    def on_change(self, state_ids: list) -> list[dict]:
-        """The events a page fires when these states changed (their ``.change`` listeners)."""
-        return [
-            dep
-            for dep in self.config["dependencies"]
-            if any(t[0] in state_ids and t[1] == "change" for t in dep.get("targets", []))
-        ]
-
-    def inputs(self, dep: dict, **by_elem_id) -> list:
-        """The event's input values: the page's defaults, ``by_elem_id`` overriding; states
-        are kept by the server (sent as null)."""
-        by_id = {c["id"]: c for c in self.config["components"]}
-        data = []
-        for comp_id in dep["inputs"]:
-            comp = by_id[comp_id]
-            elem = (comp["props"].get("elem_id") or "").replace("-", "_")
-            if comp.get("type") == "state":
-                data.append(None)
-            elif elem in by_elem_id:
-                data.append(by_elem_id[elem])
-            else:
-                data.append(comp["props"].get("value"))
-        return data
-
-    def rss_gb(self) -> float:
-        return rss_bytes(self.proc.pid) / 1e9 if self.proc else float("nan")
-
-
-class Page:
-    """One browser page: a session, its events sent to the queue, one event stream read."""
-
-    def __init__(self, app: App, number: int, client):
-        self.app, self.number, self.client = app, number, client
-        self.session = uuid.uuid4().hex[:11]
-        self.waiting: dict[str, asyncio.Future] = {}
-        self.early: dict[str, list] = {}
-        self.reader: asyncio.Task | None = None
-        self.reading = False
-
-    async def call(self, dep: dict, data: list, what: str) -> Outcome:
-        sent = time.perf_counter()
-        body = {
-            "data": data,
-            "event_data": None,
-            "fn_index": dep["id"],
-            "trigger_id": (dep.get("targets") or [[None]])[0][0],
-            "session_hash": self.session,
-        }
-        try:
-            r = await self.client.post(f"{self.app.url}/gradio_api/queue/join", json=body)
-            r.raise_for_status()
-        except Exception as exc:  # the app refused the connection: a failure, recorded
-            return Outcome(self.number, what, sent, time.perf_counter() - sent, "failed", str(exc))
-        event_id = r.json()["event_id"]
-        done = asyncio.get_running_loop().create_future()
-        self.waiting[event_id] = done
-        for msg in self.early.pop(event_id, []):
-            self._dispatch(msg)
-        if not self.reading:
-            self.reading = True
-            self.reader = asyncio.create_task(self._read())
-        msg = await done
-        seconds = time.perf_counter() - sent
-        output = msg.get("output") or {}
-        if msg.get("success"):
-            changed = output.get("changed_state_ids") or []
-            data = output.get("data")
-            return Outcome(self.number, what, sent, seconds, "answered", "", data, changed)
-        text = output.get("error") or msg.get("message") or "no message"
-        return Outcome(self.number, what, sent, seconds, "refused", str(text))
-
-    def _dispatch(self, msg: dict) -> None:
-        event_id = msg.get("event_id")
-        if msg.get("msg") != "process_completed" or not event_id:
-            return
-        future = self.waiting.pop(event_id, None)
-        if future is None:
-            self.early.setdefault(event_id, []).append(msg)
-        elif not future.done():
-            future.set_result(msg)
-
-    async def _read(self) -> None:
-        """The page's event stream, reopened while events wait (Gradio closes it when none
-        do); a dropped stream fails the events it carried."""
-        try:
-            while self.waiting:
-                url = f"{self.app.url}/gradio_api/queue/data"
-                params = {"session_hash": self.session}
-                async with self.client.stream("GET", url, params=params) as stream:
-                    async for line in stream.aiter_lines():
-                        if line.startswith("data:"):
-                            msg = json.loads(line[5:])
-                            if msg.get("msg") == "close_stream":
-                                break
-                            self._dispatch(msg)
-        except Exception as exc:
-            for future in self.waiting.values():
-                if not future.done():
-                    future.set_result({"success": False, "message": f"stream: {exc}"})
-            self.waiting.clear()
-        finally:
-            self.reading = False

@@ -41,21 +41,31 @@ def check_probes(prompts: list[str]) -> list[str]:
 def probe(
     resident: ResidentModel, prompts: list[str], cfg: RunConfig, base: bool = False
 ) -> tuple[list[str], list[float]]:
-    """The probe prompts answered by the adapter being trained (or the base): per prompt the
-    middle of ``PROBE_SAMPLES`` answers by task reward, and their mean task reward. The same
-    streams each time: a change between two probes is the training, not the dice. One batch
-    of the resident model's batcher, run at once on the compute thread: sample requests of
-    other pages waiting then ride in it instead of running as batches of their own."""
+    """The probe prompts answered by the adapter being trained (or the base) in a batch of
+    their own: one batch of the resident model's batcher, run at once on the compute thread
+    (sample requests of other pages waiting then ride in it instead of running as batches
+    of their own). Where a step's rollouts can carry them, they ride there (``riders.py``)."""
     slot = BASE if base else lora_slots.TRAINING_SLOT
+    texts = resident.batcher.submit(probe_rows(prompts, cfg, slot)).result()
+    return typical(texts, len(prompts), cfg)
+
+
+def probe_rows(prompts: list[str], cfg: RunConfig, slot: str) -> list[Row]:
+    """``PROBE_SAMPLES`` rows per probe prompt, on the same streams every time: a change
+    between two probes is the training, not the dice."""
     tokens, k = cfg.resolved()["max_completion_length"], PROBE_SAMPLES
-    rows = [
+    return [
         Row(p, slot, tokens, 1.0, 1.0, row_seed(PROBE_SEED, i * k + j))
         for i, p in enumerate(prompts)
         for j in range(k)
     ]
-    texts = resident.batcher.submit(rows).result()
-    typical = [middle(texts[i * k : (i + 1) * k], cfg.task_spec) for i in range(len(prompts))]
-    return [text for text, _ in typical], [mean for _, mean in typical]
+
+
+def typical(texts: list[str], prompts: int, cfg: RunConfig) -> tuple[list[str], list[float]]:
+    """Per prompt, the middle of its ``PROBE_SAMPLES`` answers by task reward, and their mean."""
+    k = PROBE_SAMPLES
+    picked = [middle(texts[i * k : (i + 1) * k], cfg.task_spec) for i in range(prompts)]
+    return [text for text, _ in picked], [mean for _, mean in picked]
 
 
 def middle(answers: list[str], task: Task) -> tuple[str, float]:

@@ -30,7 +30,8 @@ from ..models import device_name
 from ..pace import remember_step
 from ..presets import tokens_per_step
 from ..reward_spec import reward_func
-from . import trl_backend
+from ..row_batches import Row
+from . import trl_backend, trl_hooks
 from .events import (
     BusyError,
     Event,
@@ -41,7 +42,7 @@ from .events import (
     step_event,
     step_record,
 )
-from .probes import PROBE_SAMPLES, probe
+from .probes import PROBE_SAMPLES, probe, probe_rows, typical
 
 
 def is_main_process() -> bool:
@@ -239,19 +240,33 @@ def train(
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
-        if probes_due(step):
+        texts = ridden.pop(step, None)
+        if texts is not None and not last(step):  # sampled with this step's rollouts
+            event.probes, event.probe_means = typical(texts, len(run.probes), cfg)
+        elif probes_due(step):  # the last step's: after its update, the adapter as saved
             event.probes, event.probe_means = probe(resident, run.probes, cfg)
         if on_step:
             on_step(event)
 
+    def last(step: int) -> bool:
+        return step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
+
     def probes_due(step: int) -> bool:
-        last = step == cfg.max_steps or run.stopping  # a stopped run gets its final answers
-        return bool(run.probes) and (step % run.probe_every == 0 or last or step == 1)
+        return bool(run.probes) and (step % run.probe_every == 0 or last(step) or step == 1)
+
+    ridden: dict[int, list[str]] = {}  # step -> probe answers sampled with its rollouts
+
+    def riders(step: int) -> list[Row]:
+        """The probes' rows for a step's rollout batch: the model that writes the step's
+        answers answers them too (the last step's are sampled after its update instead)."""
+        if not probes_due(step) or step == cfg.max_steps:
+            return []
+        return probe_rows(run.probes, cfg, lora_slots.TRAINING_SLOT)
 
     def after_step(step: int) -> None:
-        """Requests waiting at a step's end: a step with probes samples them in the probes'
-        batch (``on_log``, right after this), one batch instead of two."""
-        if not probes_due(step):
+        """Requests waiting at a step's end: a step whose probes did not ride in its rollouts
+        samples them in the probes' batch (``on_log``, right after this), one batch, not two."""
+        if not probes_due(step) or (step in ridden and not last(step)):
             resident.compute.run_waiting()
 
     saved: store.AdapterInfo | None = None
@@ -277,6 +292,8 @@ def train(
                 let_requests_in=resident.compute.run_waiting,  # requests queued meanwhile
                 after_step=after_step,
                 callbacks=run.callbacks,
+                riders=riders,
+                on_riders=ridden.__setitem__,
             )
             try:
                 trainer.train()
@@ -353,7 +370,7 @@ def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, A
         "reward_first": rewards[0] if rewards else None,
         "reward_last": rewards[-1] if rewards else None,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": trl_backend.versions(),
+        "versions": trl_hooks.versions(),
         "device": device_name(),  # a step's seconds mean little without it
         "weights_dtype": lora_slots.WEIGHTS_DTYPE,  # trained in fp32, stored rounded
         "summary": summary,

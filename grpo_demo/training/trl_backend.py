@@ -1,129 +1,36 @@
 """The only module that drives TRL: its config, its trainer and what it logs.
 
 Everything else talks to a run through ``RunConfig``, ``StepEvent`` and the adapter store;
-PEFT's slots (attach, merge, save) are ``lora_slots``'s. What this module and ``lora_slots``
-rely on beyond the libraries' public API is the list ``HOOKS``, written once: it drives
-:func:`check_hooks` when a run starts, so a TRL or PEFT upgrade that renames one fails at once
-with a message naming the versions, instead of silently losing merged rollouts or the live
-completions table. Each hook counts its calls (``hook_calls``), so a test can prove every one
-fired. Also relied on: TRL's metric names (mapped once, in ``METRICS``), and that TRL trains
-the PEFT adapter ``"default"`` and copies it to ``"ref"`` when ``beta > 0``
-(``lora_slots.TRL_SLOTS``).
+PEFT's slots (attach, merge, save) are ``lora_slots``'s; what is relied on beyond the
+libraries' public API is listed once in ``trl_hooks`` and checked when a run starts. Each hook
+counts its calls (``hook_calls``), so a test can prove every one fired. Also relied on: TRL's
+metric names (mapped once, in ``METRICS``), and that TRL trains the PEFT adapter
+``"default"`` and copies it to ``"ref"`` when ``beta > 0`` (``lora_slots.TRL_SLOTS``).
 """
 
 from __future__ import annotations
 
-import platform
 import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot
+from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot, reference_is_base
 from ..memory import give_back
 from ..models import native_bf16
 from ..sampling import fast_sampling
 from .events import TrainingError
+from .riders import can_ride, rollouts_with_riders
+from .trl_hooks import _check_logs, _missing, check_hooks
 
 if TYPE_CHECKING:
     from peft import PeftModel
 
     from ..config import RunConfig
-
-
-@dataclass(frozen=True)
-class Hook:
-    """One internal relied on: where it lives, its name, and why."""
-
-    library: str  # "trl" or "peft"
-    owner: str  # the class: GRPOTrainer, LoraLayer
-    name: str  # the attribute
-    why: str
-    own: bool = False  # must be GRPOTrainer's own, not the one it inherits from Trainer
-
-    @property
-    def label(self) -> str:
-        return f"{self.library}.{self.owner}.{self.name}"
-
-
-HOOKS = (
-    Hook(
-        "trl",
-        "GRPOTrainer",
-        "_prepare_inputs",
-        "the rollout phase, run apart from the update",
-        own=True,
-    ),
-    Hook("trl", "GRPOTrainer", "_generate_single_turn", "samples rollouts with the LoRA merged"),
-    Hook("trl", "GRPOTrainer", "log", "one event per step from TRL's metrics", own=True),
-    Hook("trl", "GRPOTrainer", "_logs", "the step's prompts, completions, rewards, advantages"),
-    Hook("peft", "LoraLayer", "merge", "folds the adapter into the base weights while sampling"),
-    Hook("peft", "LoraLayer", "get_base_layer", "the base weights to restore after a merge"),
-    Hook("peft", "LoraLayer", "merged_adapters", "tells PEFT the merge was undone"),
-    Hook("peft", "Linear", "get_delta_weight", "the adapter's delta, merged into bf16 copies"),
-)
-"""What is used beyond the public API (TRL 1.16, PEFT 0.21), and why: checked by
-``check_hooks`` (``_logs`` exists only on a built trainer: checked then, by ``_check_logs``)."""
-
-LOG_FIELDS = ("prompt", "completion", "rewards", "advantages")  # in GRPOTrainer._logs
-TESTED_WITH = "trl 1.16, peft 0.21"
-
-
-# -- checking the libraries ------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    import peft
-    import torch
-    import transformers
-    import trl
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "trl": trl.__version__,
-        "peft": peft.__version__,
-    }
-
-
-def _missing(what: str) -> TrainingError:
-    v = versions()
-    why = next((h.why for h in HOOKS if h.label == what), "see grpo_demo/training/trl_backend.py")
-    return TrainingError(
-        f"{what} is missing from the installed trl {v['trl']} / peft {v['peft']}; this demo "
-        f"was built on {TESTED_WITH} ({why}). Install the pinned versions: "
-        "pip install -r requirements.txt"
-    )
-
-
-def _owners() -> dict[str, type]:
-    from peft.tuners.lora import Linear, LoraLayer
-    from trl import GRPOTrainer
-
-    return {"GRPOTrainer": GRPOTrainer, "LoraLayer": LoraLayer, "Linear": Linear}
-
-
-def check_hooks() -> None:
-    """Fail before a run starts if a TRL/PEFT internal in ``HOOKS`` is gone."""
-    from transformers import Trainer
-
-    owners = _owners()
-    for hook in HOOKS:
-        if hook.name == "_logs":
-            continue  # an instance attribute: ``_check_logs`` once the trainer exists
-        owner = owners[hook.owner]
-        found = getattr(owner, hook.name, None)
-        if found is None or (hook.own and found is getattr(Trainer, hook.name, None)):
-            raise _missing(hook.label)
-
-
-def _check_logs(logs: Any) -> None:
-    """``_logs`` exists only once the trainer is built: check its shape then."""
-    if not isinstance(logs, dict) or not set(LOG_FIELDS) <= set(logs):
-        raise _missing("trl.GRPOTrainer._logs")
+    from ..row_batches import Row
 
 
 # -- configs ---------------------------------------------------------------------------------
@@ -164,6 +71,8 @@ def grpo_args(cfg: RunConfig, output_dir: str):
 warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
 Samples = tuple[list[str], list[str], dict[str, list[float]], list[float]]
 OnLog = Callable[[int, dict[str, float], Samples], None]
+Riders = Callable[[int], list["Row"]]  # step -> rows to sample with that step's rollouts
+OnRiders = Callable[[int, list[str]], None]  # step, the riders' texts
 
 
 def make_trainer(
@@ -180,11 +89,14 @@ def make_trainer(
     let_requests_in: Callable[[], None] = lambda: None,
     after_step: Callable[[int], None] | None = None,
     callbacks: list[Any] = (),
+    riders: Riders = lambda step: [],
+    on_riders: OnRiders = lambda step, texts: None,
 ):
     """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at
     the end of the current step, and ``hook_calls`` counting each hook. Waiting requests
     are let in between a step's rollouts and its update, and after the step
-    (``after_step``: by default ``let_requests_in`` again)."""
+    (``after_step``: by default ``let_requests_in`` again). ``riders(step)``: rows sampled in
+    that step's rollout batch (the probes), their texts to ``on_riders``."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
@@ -206,8 +118,11 @@ def make_trainer(
         bf16_rollouts=native_bf16() if cfg.bf16_rollouts is None else cfg.bf16_rollouts,
         bf16_weights=cfg.bf16_weights,
         fast_sampling=cfg.fast_sampling,
+        riders=riders,
+        on_riders=on_riders,
     )
     _check_logs(getattr(trainer, "_logs", None))
+    reference_is_base(model)  # the KL reference of a fresh slot: the base, adapters off
     trainer.remove_callback(PrinterCallback)  # events carry the metrics; keep stdout clean
     return trainer
 
@@ -227,9 +142,12 @@ class ResidentSteps:
         bf16_rollouts: bool = False,
         bf16_weights: bool = False,
         fast_sampling: bool = False,
+        riders: Riders = lambda step: [],
+        on_riders: OnRiders = lambda step, texts: None,
         **kw,
     ):
         self._on_log = on_log
+        self._riders, self._on_riders = riders, on_riders
         self._on_phase = on_phase
         self._let_requests_in = let_requests_in
         self._prepared = None
@@ -317,12 +235,25 @@ class ResidentSteps:
             self.hook_calls["bf16_rollouts"] += 1
         return stack
 
-    def _generate_single_turn(self, *args, **kwargs):
-        """Rollouts only, in :meth:`sampling`. The log-probs the loss uses are computed
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
+        """Rollouts, in :meth:`sampling`, with the step's rider rows in the same batch
+        (``riders.py``) where TRL's settings allow. The log-probs the loss uses are computed
         afterwards, outside this hook."""
         self.hook_calls["_generate_single_turn"] += 1
+        step = self.state.global_step + 1
+        plain = self.use_vllm or images or multimodal_fields
+        riders = [] if plain or not can_ride(self.generation_config) else self._riders(step)
         with self.sampling():
-            return super()._generate_single_turn(*args, **kwargs)
+            if not riders:
+                return super()._generate_single_turn(
+                    prompt_ids, images, multimodal_fields, *args, **kwargs
+                )
+            model = self.accelerator.unwrap_model(self.model)
+            ids, texts = rollouts_with_riders(
+                model, self.processing_class, prompt_ids, riders, self.generation_config
+            )
+        self._on_riders(step, texts)
+        return ids, None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         self.hook_calls["log"] += 1
