@@ -104,12 +104,16 @@ def reference_is_base(model) -> bool:
     KL reference from the base with adapters off (its own path when it wraps a model itself),
     sparing one full forward per step the LoRA layers' work. False where nothing was dropped.
     """
-    if REF_SLOT not in getattr(model, "peft_config", {}):
+    if REF_SLOT not in getattr(model, "peft_config", {}) or not is_fresh(model):
         return False
-    fresh = all(not p.any() for n, p in model.named_parameters() if f"lora_B.{TRAINING_SLOT}." in n)
-    if fresh:
-        model.delete_adapter(REF_SLOT)
-    return fresh
+    model.delete_adapter(REF_SLOT)
+    return True
+
+
+def is_fresh(model) -> bool:
+    """Whether the training slot is as PEFT made it (every ``lora_B`` zero): the model then
+    answers exactly as the base."""
+    return all(not p.any() for n, p in model.named_parameters() if f"lora_B.{TRAINING_SLOT}." in n)
 
 
 def detach_training_slots(model) -> None:

@@ -15,7 +15,7 @@ from grpo_demo.app import forms
 from grpo_demo.app.forms import errors_of
 from grpo_demo.config import ConfigError, RunConfig
 from grpo_demo.learning_signal import group_advantages, score_base, tied, verdict
-from grpo_demo.lora_slots import BASE, TRAINING_SLOT
+from grpo_demo.lora_slots import TRAINING_SLOT
 from grpo_demo.presets import from_preset
 from grpo_demo.reward_spec import format_spec, parse_spec, reward_func, task_from_spec
 from grpo_demo.rewards import four_letter
@@ -178,10 +178,13 @@ def test_probe_prompts_are_answered_every_k_steps_next_to_the_base(tiny_resident
     end = run.start().join(timeout=300)
     assert isinstance(end, RunEnded) and end.error is None, end
     assert [e.step for e in run.history if e.probes] == [1, 2, 3]  # step 1, every 2nd, the last
-    # steps 1 and 2 were answered in their rollout batch; the base's and the last step's (after
-    # its update: the adapter as saved) in batches of their own
-    assert [{r.adapter for r in rows} for rows in batches] == [{BASE}, {TRAINING_SLOT}]
-    assert all(len(rows) == 2 * PROBE_SAMPLES for rows in batches)
+    # steps 1 and 2 were answered in their rollout batch, the base by step 1's (a fresh slot
+    # answers as the base does); the last step's after its update (the adapter as saved) in a
+    # batch of its own
+    assert [{r.adapter for r in rows} for rows in batches] == [{TRAINING_SLOT}]
+    assert len(batches[0]) == 2 * PROBE_SAMPLES
+    assert run.history[0].probes == run.base_probes
+    assert run.history[0].probe_means == run.base_probe_means
     assert len(run.base_probes) == 2 and all(len(e.probes) == 2 for e in run.history)
     table = probe_table(run)  # long format: one answer a row, wraps at any number of steps
     assert list(table.columns) == PROBE_COLUMNS and len(table) == 2 * 4

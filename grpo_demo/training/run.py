@@ -240,6 +240,8 @@ def train(
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
+        if run.probes and not run.base_probes:  # step 1's probes did not ride: adapters off
+            run.base_probes, run.base_probe_means = probe(resident, run.probes, cfg, base=True)
         texts = ridden.pop(step, None)
         if texts is not None and not last(step):  # sampled with this step's rollouts
             event.probes, event.probe_means = typical(texts, len(run.probes), cfg)
@@ -263,6 +265,11 @@ def train(
             return []
         return probe_rows(run.probes, cfg, lora_slots.TRAINING_SLOT)
 
+    def on_riders(step: int, texts: list[str]) -> None:
+        ridden[step] = texts
+        if step == 1 and fresh:  # the slot as PEFT made it answers exactly as the base
+            run.base_probes, run.base_probe_means = typical(texts, len(run.probes), cfg)
+
     def after_step(step: int) -> None:
         """Requests waiting at a step's end: a step whose probes did not ride in its rollouts
         samples them in the probes' batch (``on_log``, right after this), one batch, not two."""
@@ -275,8 +282,8 @@ def train(
             resident.spec, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules
         )
         model = resident.training_model(lora)
-        if run.probes:
-            run.base_probes, run.base_probe_means = probe(resident, run.probes, cfg, base=True)
+        # the base's answers come with step 1's rollouts (or, where they cannot ride, after it)
+        fresh = lora_slots.is_fresh(model)
         trainer = None
         try:
             trainer = trl_backend.make_trainer(
@@ -293,7 +300,7 @@ def train(
                 after_step=after_step,
                 callbacks=run.callbacks,
                 riders=riders,
-                on_riders=ridden.__setitem__,
+                on_riders=on_riders,
             )
             try:
                 trainer.train()
