@@ -36,6 +36,7 @@ from pathlib import Path
 from bench.common import (
     ROOT,
     SIZES,
+    as_the_train_tab,
     cpu_line,
     floor_of,
     parse_set,
@@ -125,14 +126,7 @@ def in_app(
             phases = {p: run.phase_seconds.get(p, 0.0) for p in ("rollouts", "between", "update")}
             steps_seen.append({**phases, **forwards, "end": time.perf_counter()})
 
-    run = TrainingRun(
-        resident,
-        config,
-        f"bench-app-{time.time_ns()}",
-        callbacks=[Marks()],
-        probes=list(DEFAULT_PROBES),
-        probe_every=1,
-    )
+    run = as_the_train_tab(resident, config, f"bench-app-{time.time_ns()}", [Marks()])
     with timed_forwards(forwards, lambda: run.phase), undone(before):
         end = run.start().join()
     if end is None or end.error:

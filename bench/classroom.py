@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line, parse_set
+from bench.common import ROOT, as_the_train_tab, cpu_line, parse_set
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.data import eval_prompts
 from grpo_demo.generation import new_texts
@@ -40,7 +40,6 @@ from grpo_demo.models import native_bf16
 from grpo_demo.presets import PRESETS, from_preset
 from grpo_demo.rewards import REWARDS
 from grpo_demo.tasks import TASKS
-from grpo_demo.training import DEFAULT_PROBES, TrainingRun
 
 DISTINCT_SHARE = 0.8  # held-out distinct-2 at least this share of the base's
 EVAL_SEED = 7
@@ -147,14 +146,7 @@ def run_seed(
 
     config = from_preset(preset, seed=seed, **overrides)
     # as the Train tab runs it: the default before-vs-now prompts answered at every step
-    run = TrainingRun(
-        resident,
-        config,
-        f"classroom-s{seed}",
-        callbacks=[HeldOut()],
-        probes=list(DEFAULT_PROBES),
-        probe_every=1,
-    )
+    run = as_the_train_tab(resident, config, f"classroom-s{seed}", [HeldOut()])
     end = run.start().join(timeout=7200)
     if end is None or end.error:
         raise SystemExit(f"seed {seed}: the run failed: {getattr(end, 'error', 'timeout')}")

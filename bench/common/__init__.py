@@ -22,6 +22,7 @@ from grpo_demo.data import train_prompts
 from grpo_demo.models import load_base, native_bf16, resolve_spec
 from grpo_demo.presets import from_preset
 from grpo_demo.rewards import four_letter
+from grpo_demo.training import DEFAULT_PROBES, TrainingRun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,6 +109,13 @@ def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunCo
         per_device_train_batch_size=prompts * group,
         max_completion_length=tokens,
         **overrides,
+    )
+
+
+def as_the_train_tab(resident, config: RunConfig, name: str, callbacks: list) -> TrainingRun:
+    """A run as the Train tab starts it: the default before-vs-now prompts at every step."""
+    return TrainingRun(
+        resident, config, name, callbacks=callbacks, probes=list(DEFAULT_PROBES), probe_every=1
     )
 
 
