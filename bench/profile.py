@@ -1,15 +1,17 @@
 """Where a project step's time goes, phase by phase, against each phase's FLOP floor.
 
     python -m bench.profile [--sizes classroom] [--steps 3] [--write]
+    python -m bench.profile --preset classroom-four-letter [--steps 3] [--write]
 
-One project run (the app's path, its defaults here) of ``--steps`` steps under
+One project run (the app's path, its defaults here; ``--preset``: that preset as the Train tab
+runs it, its probes riding in every step's rollouts) of ``--steps`` steps under
 ``torch.profiler`` (CPU), the first step left out (warm-up). Each phase of a step (rollouts,
 update) is marked with a ``record_function`` as the run enters it; the optimizer step is
 torch's own mark. Every ATen op's *self* time is added to the phase it ran in and to its op
 family (linear, attention, log-softmax/logits, casts/copies, sampling, other ops); what a
 phase's wall time has beyond its ops is Python and the libraries' bookkeeping (the profiler
 adds some of its own). ``--write`` puts the table into BENCHMARKS.md between its ``profile``
-markers.
+markers (``--preset``: its ``profile-app`` markers).
 """
 
 from __future__ import annotations
@@ -21,12 +23,23 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import SIZES, cpu_line, floor_of, peak_line, peaks, project_config, write_between
+from bench.common import (
+    SIZES,
+    as_the_train_tab,
+    cpu_line,
+    floor_of,
+    peak_line,
+    peaks,
+    project_config,
+    write_between,
+)
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.models import native_bf16
-from grpo_demo.training import TrainingRun
+from grpo_demo.presets import from_preset
+from grpo_demo.training import DEFAULT_PROBES, PROBE_SAMPLES, TrainingRun
 
 START, END = "<!-- profile: start -->", "<!-- profile: end -->"
+APP_START, APP_END = "<!-- profile-app: start -->", "<!-- profile-app: end -->"  # --preset
 FAMILIES = {
     "linear": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_addmm_activation"),
     "attention": ("scaled_dot_product", "aten::_softmax", "aten::softmax", "flash_attention"),
@@ -49,12 +62,12 @@ def family(name: str, shapes=(), vocab: int = 0) -> str:
     return "other ops"
 
 
-def profiled_run(resident, size: tuple[int, int, int], steps: int):
-    """A project run with the profiler on from the second step to the last."""
+def profiled_run(resident, cfg, steps: int, train_tab: bool):
+    """A project run with the profiler on from the second step to the last (``train_tab``:
+    started as the Train tab starts it, with its probes)."""
     from torch.profiler import ProfilerActivity, profile, record_function
     from transformers import TrainerCallback
 
-    cfg = project_config(size, steps)
     prof = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
     open_marks: list = []
     walls: list[float] = []
@@ -71,7 +84,11 @@ def profiled_run(resident, size: tuple[int, int, int], steps: int):
             if state.global_step == steps:
                 prof.stop()
 
-    run = TrainingRun(resident, cfg, f"bench-profile-{time.time_ns()}", callbacks=[Window()])
+    name = f"bench-profile-{time.time_ns()}"
+    if train_tab:
+        run = as_the_train_tab(resident, cfg, name, [Window()])
+    else:
+        run = TrainingRun(resident, cfg, name, callbacks=[Window()])
     enter = run.enter_phase
 
     def marked(phase: str | None) -> None:  # the trainer calls this as a step moves on
@@ -110,16 +127,25 @@ def split(prof, vocab: int) -> tuple[dict[str, float], dict[str, dict[str, float
     return dict(walls), {k: dict(v) for k, v in per.items()}
 
 
-def table(resident, size_name: str, steps: int) -> str:
-    size = SIZES[size_name]
+def table(resident, steps: int, size_name: str | None = None, preset: str | None = None) -> str:
+    """One size's profile table (``preset``: that preset as the Train tab runs it)."""
+    if preset:
+        cfg = from_preset(preset, max_steps=steps)
+        group = cfg.num_generations
+        size = (cfg.per_device_train_batch_size // group, group, cfg.max_completion_length)
+    else:
+        size = SIZES[size_name]
+        cfg = project_config(size, steps)
     peak = resident.compute.call(peaks)
     floor = floor_of(resident, size, peak, native_bf16())
-    prof, step_walls = profiled_run(resident, size, steps)
+    prof, step_walls = profiled_run(resident, cfg, steps, train_tab=bool(preset))
     walls, per = split(prof, resident.model.config.vocab_size)
     timed = len(step_walls)
     fams = [*FAMILIES, FULL_VOCAB, "other ops"]
+    what = f"{preset} as the Train tab runs it (beta {cfg.beta}, probes riding), " if preset else ""
     lines = [
-        f"**{size[0]} × {size[1]} × {size[2]}**, {timed} profiled steps (the first left out); "
+        f"**{what}{size[0]} × {size[1]} × {size[2]}**, {timed} profiled steps (the first left "
+        "out); "
         f"{cpu_line()}; {peak_line(peak)}; seconds per step (self time of the ATen ops in each "
         "family; the rest of a phase is Python and bookkeeping):",
         "",
@@ -127,7 +153,10 @@ def table(resident, size_name: str, steps: int) -> str:
         f"|---|---|---|---|{'---|' * len(fams)}---|",
     ]
     step_total = sum(step_walls) / timed
-    floors = {"rollouts": floor.rollouts_s, "update": floor.update_s}
+    # the rollouts phase also runs the reference forward (beta > 0) and, in the app, the probes
+    extra = (1 + len(DEFAULT_PROBES) * PROBE_SAMPLES / (size[0] * size[1])) if preset else 1
+    rollouts = floor.rollouts_s * extra + (floor.rollouts_s if cfg.beta else 0.0)
+    floors = {"rollouts": rollouts, "update": floor.update_s}
     for phase in ("rollouts", "update", "optimizer", "between the phases"):
         ops = per.get(phase, {})
         wall = walls.get(phase, 0.0) / timed
@@ -141,9 +170,10 @@ def table(resident, size_name: str, steps: int) -> str:
         lines.append(
             f"| {phase} | {wall:.2f} | {fl_text} | {ratio} | {cells} | {max(wall - spent, 0):.2f} |"
         )
+    step_floor = rollouts + floor.update_s
     lines.append(
-        f"| **step** | **{step_total:.2f}** | {floor.step_s:.2f} | "
-        f"**{step_total / floor.step_s:.1f}×** |{' |' * len(fams)} |"
+        f"| **step** | **{step_total:.2f}** | {step_floor:.2f} | "
+        f"**{step_total / step_floor:.1f}×** |{' |' * len(fams)} |"
     )
     return "\n".join(lines)
 
@@ -152,19 +182,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=["classroom"], choices=list(SIZES))
     parser.add_argument("--steps", type=int, default=3, help="profiled: all but the first")
+    parser.add_argument("--preset", help="profile this preset as the Train tab runs it instead")
     parser.add_argument("--write", action="store_true", help="into BENCHMARKS.md's markers")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     resident = ResidentModel.load(None, Path(tempfile.mkdtemp(prefix="bench-profile-")))
     run_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    parts = [START, f"Run {run_at}: `python -m bench.profile --steps {args.steps}`.", ""]
-    for name in args.sizes:
-        parts += [table(resident, name, args.steps), ""]
-    parts.append(END)
+    flags = f" --preset {args.preset}" if args.preset else ""
+    start, end = (APP_START, APP_END) if args.preset else (START, END)
+    parts = [start, f"Run {run_at}: `python -m bench.profile --steps {args.steps}{flags}`.", ""]
+    if args.preset:
+        parts += [table(resident, args.steps, preset=args.preset), ""]
+    for name in [] if args.preset else args.sizes:
+        parts += [table(resident, args.steps, size_name=name), ""]
+    parts.append(end)
     text = "\n".join(parts)
     print(text)
     if args.write:
-        write_between(START, END, text)
+        write_between(start, end, text)
 
 
 if __name__ == "__main__":
