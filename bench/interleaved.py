@@ -81,9 +81,6 @@ def on_compute(fn, *args, **kwargs):
 
 
 PROJECT_ARMS = {  # name -> RunConfig overrides
-    "project, its defaults plus fast_sampling (bf16 copies, merged rollouts, fast draw)": {
-        "fast_sampling": True
-    },
     "project, its defaults (torch.multinomial's own randoms)": {},
     "project, its defaults before bf16 copies (and torch.multinomial)": {"bf16_weights": False},
     "project, fp32 update, bf16 merged rollouts": {"bf16": False, "bf16_rollouts": True},

@@ -1,14 +1,12 @@
 """Does bf16 change what a run learns? The same preset and seed, fp32 vs bf16 autocast.
 
-    python -m bench.precision [--steps 10] [--n 128] [--lever bf16-weights|fast-sampling]
+    python -m bench.precision [--steps 10] [--n 128] [--lever bf16-weights]
         [--seeds 1 2 3]
 
 Trains the classroom-four-letter preset twice from the same seed: once in fp32 throughout,
 once with this machine's defaults (bf16 autocast for the step and the rollouts where the chip
 computes bf16 natively; master weights fp32 either way). ``--lever bf16-weights``: instead,
-the defaults without and with the bf16 copies of the frozen weights; ``--lever
-fast-sampling``: rollouts drawn by ``torch.multinomial`` vs its race with cheaper randoms
-(``grpo_demo/sampling.py``; the held-out samples are drawn the fast way in both). Prints
+the defaults without and with the bf16 copies of the frozen weights. Prints
 each run's batch reward per step and the held-out four-letter reward of the base and both
 adapters (N completions each, 48 tokens, the same seeds), so the two can be compared against
 the run-to-run noise.
@@ -34,10 +32,6 @@ LEVERS = {  # --lever -> arms: label -> RunConfig overrides
     "bf16-weights": {
         "autocast re-casts the fp32 weights": dict(bf16_weights=False),
         "bf16 copies (default)": {},
-    },
-    "fast-sampling": {
-        "torch.multinomial (default)": {},
-        "fast sampling": dict(fast_sampling=True),
     },
 }
 

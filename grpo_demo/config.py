@@ -173,14 +173,6 @@ class RunConfig:
         "(the same update; None: 8 on a CPU, where a whole classroom batch of 32 held 7 GB, "
         "the whole batch on a GPU)",
     )
-    fast_sampling: bool = setting(
-        bool,
-        False,
-        help="on a CPU, draw rollout tokens by torch.multinomial's own exponential race with the "
-        "exponentials made from float64 uniforms (a third of the draw's cost; 0.92x a classroom "
-        "step). Off by default: over five seeds runs with it gained less on held-out prompts, "
-        "unexplained (BENCHMARKS.md)",
-    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -246,11 +238,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k not in RETIRED}
         if data.get("lora_target_modules") is not None:
             data["lora_target_modules"] = tuple(data["lora_target_modules"])
         return cls(**data)
 
+
+RETIRED = frozenset({"fast_sampling"})
+"""Fields runs saved before they were removed may still carry: read past, not refused
+(``fast_sampling``: a process-wide patch of torch.multinomial, removed 2026-12-07)."""
 
 SETTINGS = settings_of(RunConfig)
 """Every typed run setting by name (task and lora_target_modules are chosen, not typed)."""

@@ -98,7 +98,7 @@ def test_shipped_rows_match_their_kept_evaluations(tmp_path):
         "bench.floor",
         "bench.profile",
         "bench.what_changed",
-        "bench.draw",
+        "bench.app_step",
     ],
 )
 def test_tools_start(tool):

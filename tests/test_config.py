@@ -162,3 +162,11 @@ def test_bf16_follows_the_chip_unless_asked_and_vllm_without_cuda_is_refused(tmp
     object.__setattr__(cfg, "use_vllm", True)  # as if vLLM were installed without a GPU
     with pytest.raises(TrainingError, match="CUDA"):
         grpo_args(cfg, str(tmp_path))
+
+
+def test_a_run_saved_with_a_removed_field_still_loads():
+    """run.json files written while ``fast_sampling`` existed name it: read past, not refused."""
+    saved = {**RunConfig().to_dict(), "fast_sampling": False}
+    assert RunConfig.from_dict(saved) == RunConfig()
+    with pytest.raises(TypeError):
+        RunConfig.from_dict({**RunConfig().to_dict(), "no_such_field": 1})

@@ -27,7 +27,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.data",
             "grpo_demo.compute",
             "grpo_demo.memory",
-            "grpo_demo.sampling",
             "grpo_demo.bundled",
         ),
     ),

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from ..lora_slots import TRAINING_SLOT, Bf16Weights, merged_slot, reference_is_base
 from ..memory import give_back
 from ..models import native_bf16
-from ..sampling import fast_sampling
 from .events import TrainingError
 from .riders import can_ride, rollouts_with_riders
 from .trl_hooks import _check_logs, _missing, check_hooks
@@ -117,7 +116,6 @@ def make_trainer(
         merged_rollouts=cfg.merged_rollouts,
         bf16_rollouts=native_bf16() if cfg.bf16_rollouts is None else cfg.bf16_rollouts,
         bf16_weights=cfg.bf16_weights,
-        fast_sampling=cfg.fast_sampling,
         riders=riders,
         on_riders=on_riders,
     )
@@ -141,7 +139,6 @@ class ResidentSteps:
         merged_rollouts: bool = False,
         bf16_rollouts: bool = False,
         bf16_weights: bool = False,
-        fast_sampling: bool = False,
         riders: Riders = lambda step: [],
         on_riders: OnRiders = lambda step, texts: None,
         **kw,
@@ -153,7 +150,6 @@ class ResidentSteps:
         self._prepared = None
         self._merged_rollouts = merged_rollouts
         self._bf16_rollouts = bf16_rollouts
-        self._fast_sampling = fast_sampling
         self.hook_calls: Counter[str] = Counter()
         super().__init__(*args, **kw)
         self._bf16 = None  # lora_slots.Bf16Weights, where a phase runs under bf16 autocast
@@ -214,14 +210,10 @@ class ResidentSteps:
 
     def sampling(self) -> ExitStack:
         """The context rollouts sample in (the probes too): the LoRA merged and/or bf16
-        autocast, on bf16 copies of the weights where ``bf16_weights``; torch's draw with
-        cheaper randoms where ``fast_sampling`` (``sampling.py``)."""
+        autocast, on bf16 copies of the weights where ``bf16_weights``."""
         import torch
 
         stack = ExitStack()
-        if self._fast_sampling and not self.use_vllm:
-            stack.enter_context(fast_sampling())
-            self.hook_calls["fast_sampling"] += 1
         merge = self._merged_rollouts and not self.use_vllm
         if self._bf16 is not None and self._bf16_rollouts:  # merged into the copies
             stack.enter_context(self._bf16_phase(TRAINING_SLOT if merge else None))
