@@ -4,7 +4,9 @@
 (split on a single space, so a leading space or a double space is an empty "word" worth -4).
 The other entries are the variants a teacher reaches for next: they split on whitespace,
 strip punctuation, and charge for repetition so the report's "last last last ..." hack
-stops paying. Every function here is registered in ``REWARDS`` and is picklable.
+stops paying. Every function here is picklable and all but ``n_letter`` are registered in
+``REWARDS``; ``n_letter`` is the general form behind the four-letter ones and the reward
+builder's ``n_letter[n=…]`` term.
 """
 
 from __future__ import annotations
@@ -210,14 +212,6 @@ REWARDS: dict[str, RewardFunc] = {
     )
 }
 """Every reward by name; TRL takes them as ``reward_funcs`` and logs them under these names."""
-
-
-def get_reward(name: str) -> RewardFunc:
-    """Look a reward up by name with an error that lists the valid names."""
-    try:
-        return REWARDS[name]
-    except KeyError:
-        raise ValueError(f"unknown reward {name!r}; choose one of: {', '.join(REWARDS)}") from None
 
 
 def score_all(completions: list[str]) -> list[dict[str, float]]:

@@ -1,4 +1,5 @@
-"""The app's handlers in one object: ``Demo`` wires the tabs' events to one ``AppState``.
+"""Every tab's handlers in one object, ``Demo``, over one ``AppState`` (the tabs' builders
+wire their events to it), plus the header and the validators the events share.
 
 The state (model, trainer, pace, caps) lives in ``app.state``; the rules of every form in
 ``app.forms``; each tab's handlers in ``play_events``, ``train_events``, ``eval_events`` and

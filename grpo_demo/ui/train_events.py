@@ -57,7 +57,7 @@ START_LABELS = {
     "importance_sampling_level": "Ratio per token or answer (importance_sampling_level)",
 }
 """Start's fields as the page labels them, by name (the order of the refusals box)."""
-SCORE_PROMPTS = 2  # groups sampled by "Score the base first" (8 x 32 tokens: seconds)
+SCORE_PROMPTS = 2  # groups "Score the base first" samples (the form's answers and length each)
 
 
 def view(**parts) -> tuple:
