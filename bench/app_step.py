@@ -44,6 +44,7 @@ from bench.common import (
     peaks,
     plain_trl,
     project_config,
+    run_to_end,
     step_timer,
     write_between,
 )
@@ -128,9 +129,7 @@ def in_app(
 
     run = as_the_train_tab(resident, config, f"bench-app-{time.time_ns()}", [Marks()])
     with timed_forwards(forwards, lambda: run.phase), undone(before):
-        end = run.start().join()
-    if end is None or end.error:
-        raise RuntimeError(f"the in-app run failed: {getattr(end, 'error', end)}")
+        run_to_end(run, "the in-app run")
     walls, phases = [], []
     for i in range(1, len(begins) - 1):  # the first is warm-up; the last has no next start
         walls.append(begins[i + 1] - begins[i])
@@ -183,9 +182,7 @@ def project_steps(resident, size, steps: int) -> list[float]:
     run = TrainingRun(
         resident, project_config(size, steps), f"bench-{time.time_ns()}", callbacks=[timer]
     )
-    end = run.start().join()
-    if end is None or end.error:
-        raise RuntimeError(f"bench run failed: {end}")
+    run_to_end(run, "bench run")
     return timer.times[1:]
 
 

@@ -35,6 +35,7 @@ from bench.common import (
     peaks,
     plain_trl,
     project_config,
+    run_to_end,
     step_timer,
     timing_table,
     write_between,
@@ -65,9 +66,7 @@ def project(resident, size: tuple[int, int, int], steps: int, **overrides) -> li
     timer.after_step = lambda: seen.append(
         (run.phase_seconds.get("rollouts", 0.0), run.phase_seconds.get("update", 0.0))
     )
-    end = run.start().join()
-    if end is None or end.error:
-        raise RuntimeError(f"bench run failed: {end}")
+    run_to_end(run, "bench run")
     PHASES.setdefault(phase_key(size, overrides), []).extend(seen[1:])
     return timer.times[1:]
 

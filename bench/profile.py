@@ -31,6 +31,7 @@ from bench.common import (
     peak_line,
     peaks,
     project_config,
+    run_to_end,
     write_between,
 )
 from grpo_demo.adapters import ResidentModel
@@ -101,9 +102,7 @@ def profiled_run(resident, cfg, steps: int, train_tab: bool):
             open_marks.append(mark)
 
     run.enter_phase = marked
-    end = run.start().join()
-    if end is None or end.error:
-        raise RuntimeError(f"profiled run failed: {end}")
+    run_to_end(run, "profiled run")
     return prof, walls
 
 

@@ -112,6 +112,13 @@ def project_config(size: tuple[int, int, int], steps: int, **overrides) -> RunCo
     )
 
 
+def run_to_end(run: TrainingRun, what: str) -> None:
+    """Start ``run`` and wait for its end; a failed run raises, naming ``what``."""
+    end = run.start().join()
+    if end is None or end.error:
+        raise RuntimeError(f"{what} failed: {getattr(end, 'error', end)}")
+
+
 def as_the_train_tab(resident, config: RunConfig, name: str, callbacks: list) -> TrainingRun:
     """A run as the Train tab starts it: the default before-vs-now prompts at every step."""
     return TrainingRun(

@@ -242,9 +242,8 @@ def train(
         event = _step_event(step, cfg, time.time() - start, logs, samples)
         if run.probes and not run.base_probes:  # step 1's probes did not ride: adapters off
             run.base_probes, run.base_probe_means = probe(resident, run.probes, cfg, base=True)
-        texts = ridden.pop(step, None)
-        if texts is not None and not last(step):  # sampled with this step's rollouts
-            event.probes, event.probe_means = typical(texts, len(run.probes), cfg)
+        if rode(step):  # sampled with this step's rollouts
+            event.probes, event.probe_means = typical(ridden.pop(step), len(run.probes), cfg)
         elif probes_due(step):  # the last step's: after its update, the adapter as saved
             event.probes, event.probe_means = probe(resident, run.probes, cfg)
         if on_step:
@@ -265,6 +264,10 @@ def train(
             return []
         return probe_rows(run.probes, cfg, lora_slots.TRAINING_SLOT)
 
+    def rode(step: int) -> bool:
+        """This step's probes came with its rollouts and stand (a last step's are redone)."""
+        return step in ridden and not last(step)
+
     def on_riders(step: int, texts: list[str]) -> None:
         ridden[step] = texts
         if step == 1 and fresh:  # the slot as PEFT made it answers exactly as the base
@@ -273,7 +276,7 @@ def train(
     def after_step(step: int) -> None:
         """Requests waiting at a step's end: a step whose probes did not ride in its rollouts
         samples them in the probes' batch (``on_log``, right after this), one batch, not two."""
-        if not probes_due(step) or (step in ridden and not last(step)):
+        if not probes_due(step) or rode(step):
             resident.compute.run_waiting()
 
     saved: store.AdapterInfo | None = None
