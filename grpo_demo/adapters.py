@@ -10,13 +10,15 @@ here takes a lock.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import compute, lora_slots
+from . import compute, gpu_calls, lora_slots
 from .lora_slots import BASE
 from .models import ModelSpec, load_base, resolve_spec
 from .row_batches import Row, RowBatcher, generate_rows
@@ -49,6 +51,8 @@ class ResidentModel:
         self.problems: list[str] = []
         self.load_seconds = 0.0
         self._seen: tuple | None = None  # the adapter folder as last looked at (folder_state)
+        self._entries: dict[Callable, Callable] = {}  # on_gpu's entry points, one per function
+        self._pid = os.getpid()
 
     @classmethod
     def load(cls, model: str | None = None, checkpoints: Path | None = None) -> ResidentModel:
@@ -151,10 +155,33 @@ class ResidentModel:
         finally:
             self.model.train(was_training)
 
+    # -- GPU entry points ----------------------------------------------------------------------
+    def on_gpu(self, fn: Callable[..., Any], estimate: Callable[..., float]) -> Callable[..., Any]:
+        """``fn(resident, ...)`` as an entry point (``gpu_calls.on_gpu``), made once per ``fn``:
+        its other arguments and its result cross a process boundary where the GPU is another
+        process; ``resident`` is then that process's own copy of this model."""
+        if fn not in self._entries:
+            self._entries[fn] = gpu_calls.on_gpu(functools.partial(fn, self), estimate)
+        return self._entries[fn]
+
+    def infos(self, names: list[str]) -> list[AdapterInfo]:
+        """The loaded adapters among ``names`` (base and TRL's slots are not folders)."""
+        return [self.adapters[n] for n in dict.fromkeys(names) if n in self.adapters]
+
+    def in_worker(self, infos: list[AdapterInfo]) -> None:
+        """At an entry point: in a fork, forget the parent's queued requests (once) and load
+        the adapters this copy lacks (saved after it was forked) from their folders."""
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self.batcher = RowBatcher(self.compute, self._sample_rows)
+        for info in infos:
+            if info.name not in self.adapters:
+                self.add(info)
+
     def _sample_rows(self, rows: list[Row]) -> list[str]:
-        """One batch of the batcher's rows (on the compute thread); adapters by slot name."""
-        with self._eval([r.adapter for r in rows]) as extra:
-            return generate_rows(self.model, self.tokenizer, rows, **extra)
+        """One batch of the batcher's rows (on the compute thread), by the GPU entry point."""
+        sample = self.on_gpu(_rows_on_gpu, _rows_seconds)
+        return sample(rows, self.infos([r.adapter for r in rows]))
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""
@@ -166,3 +193,20 @@ class ResidentModel:
         if saved is not None:
             self.add(saved)
         lora_slots.detach_training_slots(self.model)
+
+
+ROW_SECONDS_PER_TOKEN = 0.05
+"""A GPU decode step of a batch (~20 ms for the bundled model on an H100, doubled for a shared
+GPU): what a sampling call asks ZeroGPU for, with ``START_SECONDS``."""
+START_SECONDS = 5.0
+
+
+def _rows_on_gpu(resident: ResidentModel, rows: list[Row], infos: list[AdapterInfo]) -> list[str]:
+    """The entry point for sampling: rows in (adapters by slot name), texts out."""
+    resident.in_worker(infos)
+    with resident._eval([r.adapter for r in rows]) as extra:
+        return generate_rows(resident.model, resident.tokenizer, rows, **extra)
+
+
+def _rows_seconds(rows: list[Row], infos: list[AdapterInfo]) -> float:
+    return START_SECONDS + ROW_SECONDS_PER_TOKEN * max(r.max_new_tokens for r in rows)

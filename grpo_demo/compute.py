@@ -9,10 +9,15 @@ request, a training step took 6.04 s instead of 4.15 s (2 cores, arms interleave
 caller hands its work to this one thread and waits for the answer. A training run is itself a
 job on it; between the phases of a step it runs the jobs that queued meanwhile
 (``run_waiting``), so a request waits one phase, not one step.
+
+In a forked GPU worker (``gpu_calls``) the thread does not exist: only the forking thread
+survives a fork. There work runs inline on the caller, the worker's one call at a time, and the
+jobs the parent had queued stay the parent's.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -27,6 +32,7 @@ class ComputeThread:
 
     def __init__(self, name: str = "model"):
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -43,18 +49,27 @@ class ComputeThread:
         except BaseException as exc:  # handed to the caller, who re-raises it
             future.set_exception(exc)
 
+    @property
+    def forked(self) -> bool:
+        """In a forked worker: the thread (and the parent's queue) are not this process's."""
+        return os.getpid() != self._pid
+
     def waiting(self) -> int:
         """Jobs queued and not started (a request waiting behind a training phase)."""
-        return self._jobs.qsize()
+        return 0 if self.forked else self._jobs.qsize()
 
     @property
     def is_current(self) -> bool:
-        return threading.current_thread() is self._thread
+        return self.forked or threading.current_thread() is self._thread
 
     def submit(self, fn: Callable[[], T]) -> Future:
-        """Queue ``fn`` and return at once; its future holds the result or the error."""
+        """Queue ``fn`` and return at once; its future holds the result or the error (in a
+        fork: run now, on the caller)."""
         future: Future = Future()
-        self._jobs.put((fn, future))
+        if self.forked:
+            self._run(fn, future)
+        else:
+            self._jobs.put((fn, future))
         return future
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -67,7 +82,7 @@ class ComputeThread:
         """On the compute thread, inside a long job: run the jobs queued so far. Returns how
         many ran (jobs queued while they run wait for the next call, so a long job cannot
         be starved)."""
-        if not self.is_current:
+        if self.forked or not self.is_current:
             return 0
         pending = []
         while True:
@@ -82,6 +97,15 @@ class ComputeThread:
 
 _shared: ComputeThread | None = None
 _shared_guard = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A fork may copy the guard while another thread holds it: a fresh one in the child."""
+    global _shared_guard
+    _shared_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def shared() -> ComputeThread:

@@ -20,6 +20,10 @@ FALLBACK_SECONDS_PER_TOKEN = 0.0146
 """A classroom step (32 completions x 48 tokens) took ~22 s on a 2-core Xeon with AMX
 (results/classroom.md); 8.3 s for 32 x 32 on a 2-core AMD EPYC. Used before any run here."""
 FALLBACK_SOURCE = "measured on a 2-core CPU; a GPU is far faster"
+GPU_FALLBACK_SECONDS_PER_TOKEN = 0.0026
+"""A classroom step took ~2 s on an H100 (32 x 48 tokens: 0.0013 s a token), doubled for a
+shared GPU (ZeroGPU's is half a card). Used on a GPU before any run there."""
+GPU_FALLBACK_SOURCE = "estimated for a shared GPU (~2 s a classroom step on an H100, doubled)"
 MEASURED = "as runs of this size went on this machine"
 NEAR = 2.0  # a step measured at up to 2x (or 1/2x) the tokens is scaled to this size
 
@@ -51,12 +55,15 @@ def _read(path: Path) -> dict:
         return {}
 
 
-def step_seconds(model: str, tokens: int, path: Path | None = None) -> tuple[float, str]:
+def step_seconds(
+    model: str, tokens: int, path: Path | None = None, gpu: bool = False
+) -> tuple[float, str]:
     """(seconds a step of ``tokens`` completion tokens takes, where the figure comes from).
 
     A step's cost is not proportional to its tokens (the optimizer, the prompts, the probes
     cost the same at any length), so a figure is only scaled from a run of a similar size;
-    without one, the 2-core measurement is used and the source says so.
+    without one, the 2-core measurement is used (``gpu``: the GPU estimate) and the source
+    says so.
     """
     runs = _read(path or pace_file()).get(f"{machine()} {model}")
     near = []
@@ -71,6 +78,8 @@ def step_seconds(model: str, tokens: int, path: Path | None = None) -> tuple[flo
     if near:
         _, size, seconds = min(near)
         return seconds * tokens / size, MEASURED
+    if gpu:
+        return GPU_FALLBACK_SECONDS_PER_TOKEN * tokens, GPU_FALLBACK_SOURCE
     return FALLBACK_SECONDS_PER_TOKEN * tokens, FALLBACK_SOURCE
 
 

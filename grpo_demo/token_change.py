@@ -3,7 +3,8 @@
 The same prompt + completion is scored by two models (the base and an adapter, or two
 adapters) in one forward pass with one batch row per model, so the difference is the
 models', not the dice: no sampling. A token the adapter made likelier has ``delta > 0``.
-Runs on the compute thread like every other use of the resident model.
+Runs on the compute thread like every other use of the resident model, through a GPU entry
+point (``ResidentModel.on_gpu``: ids and adapter folders in, log-probs out).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .adapters import BASE, AdapterError, ResidentModel
+from .adapters import BASE, AdapterError, AdapterInfo, ResidentModel
 from .generation import GenerationError, check_prompts
 
 MAX_COMPLETION_CHARS = 4000
@@ -96,19 +97,37 @@ def token_changes(
     if not head or not tail:
         raise GenerationError("nothing to score: the prompt or the completion has no tokens")
 
-    def score():
-        import torch
-
-        ids = torch.tensor([head + tail] * 2, device=resident.device)
-        start = time.perf_counter()
-        with resident.inference([before, after]) as extra:
-            rows = token_logprobs(resident.model, ids, len(head), extra)
-        return rows.tolist(), time.perf_counter() - start
-
-    (lp_before, lp_after), seconds = resident.compute.call(score)
+    ids = [head + tail] * 2
+    logprobs = resident.on_gpu(_logprobs_on_gpu, _logprobs_seconds)
+    slots = [before, after]
+    (lp_before, lp_after), seconds = resident.compute.call(
+        logprobs, ids, len(head), slots, resident.infos(slots)
+    )
     pieces = [tok.decode([t]) for t in tail]
     tokens = [TokenChange(*z) for z in zip(pieces, lp_before, lp_after, strict=True)]
     return TextChange(prompt, completion, before, after, tokens, seconds)
+
+
+def _logprobs_on_gpu(
+    resident: ResidentModel,
+    ids: list[list[int]],
+    start: int,
+    slots: list[str],
+    infos: list[AdapterInfo],
+) -> tuple[list[list[float]], float]:
+    """The token view's entry point: token ids in (a row per model), log-probs out."""
+    import torch
+
+    resident.in_worker(infos)
+    began = time.perf_counter()
+    batch = torch.tensor(ids, device=resident.device)
+    with resident.inference(slots) as extra:
+        rows = token_logprobs(resident.model, batch, start, extra)
+    return rows.tolist(), time.perf_counter() - began
+
+
+def _logprobs_seconds(ids: list[list[int]], *_: object) -> float:
+    return 10.0  # one forward pass of two rows: well under ZeroGPU's shortest call
 
 
 __all__ = ["AdapterError", "TextChange", "TokenChange", "check_pair", "token_changes"]

@@ -19,6 +19,7 @@ from ..adapters import BASE
 from ..config import SETTINGS, ConfigError, RunConfig
 from ..evaluation import EVAL_SIZE
 from ..generation import SamplingParams, check_prompts
+from ..gpu_calls import GpuRefused, WorkerFailed
 from ..pace import clock
 from ..presets import PRESETS, from_preset
 from ..reward_spec import parse_spec, task_of
@@ -30,7 +31,9 @@ from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
 from .state import AppState
 
 T = TypeVar("T")
-USER_ERRORS = (ValueError, TrainingError)  # ConfigError, GenerationError, AdapterError, ...
+USER_ERRORS = (ValueError, TrainingError, GpuRefused, WorkerFailed)
+"""Said to the user in plain words (ConfigError, GenerationError, AdapterError, ... are
+ValueErrors; ZeroGPU's quota and no-GPU refusals are ``GpuRefused``)."""
 LABELS = {
     "prompt": "Prompt",
     "adapter": "Adapter",

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..adapters import BASE, ResidentModel
 from ..config import ConfigError
 from ..generation import Pending, SamplingParams, submit
+from ..gpu_calls import where
 from ..models import ModelSpec, resolve_spec
 from ..pace import MEASURED, step_seconds
 from ..presets import completion_tokens, preset_field, tokens_per_step
@@ -24,7 +25,7 @@ from ..row_batches import Busy
 from ..space import RunCaps, run_caps
 from ..store import default_checkpoints, discover_adapters, load_steps
 from ..tasks import Task
-from ..training import StepEvent, TrainingManager, TrainingRun, step_from_record
+from ..training import StepEvent, TrainingManager, TrainingRun, run_type, step_from_record
 from .results import ResultsDir
 
 __all__ = ["AppState", "Busy", "NotReady"]
@@ -96,7 +97,7 @@ class AppState:
     def manager(self) -> TrainingManager:
         with self._manager_guard:
             if self._manager is None:
-                self._manager = TrainingManager(self.resident)
+                self._manager = TrainingManager(self.resident, run_type())
             return self._manager
 
     @property
@@ -199,7 +200,7 @@ class AppState:
         this app's own runs of that size, else what runs here left in the cache."""
         if tokens in self._paces:
             return self._paces[tokens], MEASURED
-        return step_seconds(self.spec.name, tokens)
+        return step_seconds(self.spec.name, tokens, gpu=where() == "zerogpu")
 
     def seconds_per_step(self, values: dict) -> float:
         """This machine's measured pace for a step of these sizes (the hint and the ETA)."""

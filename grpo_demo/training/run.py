@@ -192,8 +192,9 @@ class TrainingRun:
 class TrainingManager:
     """One trainer per resident model: a second start gets ``BusyError``, never a 2nd run."""
 
-    def __init__(self, resident: ResidentModel):
+    def __init__(self, resident: ResidentModel, run_type: type[TrainingRun] | None = None):
         self.resident = resident
+        self.run_type = run_type or TrainingRun  # in_worker.WorkerRun: the GPU is elsewhere
         self.current: TrainingRun | None = None
         # what this lock still protects (the compute thread serialises the model, not
         # this): "is a run going?" and starting one are one step, so two Start clicks in
@@ -210,7 +211,7 @@ class TrainingManager:
                     f"{len(run.history)}/{run.config.max_steps}{who}). One run at a time on "
                     "this machine - try again when it ends."
                 )
-            self.current = TrainingRun(self.resident, config, name, **kwargs).start()
+            self.current = self.run_type(self.resident, config, name, **kwargs).start()
             return self.current
 
     def stop(self) -> bool:

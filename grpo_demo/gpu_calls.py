@@ -1,0 +1,156 @@
+"""Where the model's work runs: on this process's compute thread, or in a GPU worker process.
+
+On a ZeroGPU Space (``SPACES_ZERO_GPU`` set) the main process has no GPU. A function decorated
+with ``spaces.GPU`` runs in a forked worker that holds one for the call; its arguments and its
+result (each yield, for a generator) are pickled across, and nothing it changes in memory comes
+back. So the app's GPU work goes through a few entry points whose inputs and outputs are plain
+data (rows in, texts out; a run's request in, its events out; adapters travel as folders on
+disk), and ``on_gpu`` wraps each:
+
+- on ZeroGPU: ``spaces.GPU`` with a duration computed per call (capped), an exception's message
+  carried across as data (ZeroGPU passes on only its class name), and ZeroGPU's own refusals
+  (quota, no GPU) raised as ``GpuRefused`` in plain words;
+- with ``GRPO_DEMO_GPU_WORKER=fork``: ``fork_worker.ForkWorker``, the same contract on a CPU
+  (the test suite's harness; it also lets anyone try the ZeroGPU path locally);
+- anywhere else: not at all; the entry point runs where it is called, as it always did.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .fork_worker import ForkWorker, WorkerFailed
+
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"
+FORK_ENV = "GRPO_DEMO_GPU_WORKER"
+MAX_SECONDS = 300
+"""The longest GPU call ZeroGPU grants at once (a longer request is refused before it runs)."""
+MIN_SECONDS = 10
+
+
+class GpuRefused(RuntimeError):
+    """ZeroGPU would not run the call (a visitor's quota spent, no GPU free, too long)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An exception raised in a ZeroGPU worker, carried back as data (type and message)."""
+
+    kind: str
+    message: str
+
+
+def _on(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "t", "true", "fork")
+
+
+def where() -> str:
+    """``"zerogpu"``, ``"fork"`` (the harness) or ``"here"`` (the compute thread)."""
+    if _on(ZERO_GPU_ENV):
+        return "zerogpu"
+    return "fork" if _on(FORK_ENV) else "here"
+
+
+def crosses() -> bool:
+    """Does GPU work run in another process (so its memory never comes back)?"""
+    return where() != "here"
+
+
+def prepare() -> None:
+    """On ZeroGPU, import ``spaces`` before torch sets CUDA up (it patches torch)."""
+    if where() == "zerogpu":
+        import spaces  # noqa: F401  (only installed where it is needed: see requirements)
+
+
+def seconds_for(estimate: float) -> int:
+    """A call's requested GPU seconds: the estimate, rounded up, within ZeroGPU's bounds.
+
+    >>> seconds_for(3.2), seconds_for(42.1), seconds_for(1e6)
+    (10, 43, 300)
+    """
+    return max(MIN_SECONDS, min(math.ceil(estimate), MAX_SECONDS))
+
+
+def on_gpu(fn: Callable[..., Any], estimate: Callable[..., float]) -> Callable[..., Any]:
+    """``fn`` as it runs here: in a GPU worker on ZeroGPU (and under the fork harness), as
+    itself elsewhere. ``estimate`` takes ``fn``'s arguments and says how many seconds the call
+    needs (what ZeroGPU schedules and charges against a visitor's quota)."""
+    mode = where()
+    if mode == "here":
+        return fn
+
+    def duration(*args: Any, **kwargs: Any) -> int:
+        return seconds_for(estimate(*args, **kwargs))
+
+    if mode == "fork":
+        return ForkWorker(fn, duration)
+    import spaces
+
+    return _plain(spaces.GPU(_carried(fn), duration=duration))
+
+
+def _carried(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """In the worker: an exception becomes a ``Failure`` value (returned, or yielded last)."""
+    if inspect.isgeneratorfunction(fn):
+
+        def stream(*args: Any, **kwargs: Any):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                yield Failure(type(exc).__name__, str(exc))
+
+        return functools.update_wrapper(stream, fn)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            return Failure(type(exc).__name__, str(exc))
+
+    return functools.update_wrapper(call, fn)
+
+
+def _raise_failure(value: Any) -> Any:
+    if isinstance(value, Failure):
+        raise WorkerFailed(f"{value.kind}: {value.message}")
+    return value
+
+
+def _refused(exc: Exception) -> GpuRefused | None:
+    """ZeroGPU's own refusals arrive as ``gradio.Error``s titled "ZeroGPU ..."."""
+    title = str(getattr(exc, "title", "") or "")
+    if not title.startswith("ZeroGPU"):
+        return None
+    message = str(getattr(exc, "message", "") or exc)
+    return GpuRefused(f"{title.removeprefix('ZeroGPU ').capitalize()}: {message}")
+
+
+def _plain(gpu_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The main process's side of a ZeroGPU call: failures and refusals in plain words."""
+    if inspect.isgeneratorfunction(gpu_fn):
+
+        def stream(*args: Any, **kwargs: Any):
+            try:
+                for value in gpu_fn(*args, **kwargs):
+                    yield _raise_failure(value)
+            except Exception as exc:
+                raise (_refused(exc) or exc) from None
+
+        return stream
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return _raise_failure(gpu_fn(*args, **kwargs))
+        except Exception as exc:
+            raise (_refused(exc) or exc) from None
+
+    return call
+
+
+__all__ = ["GpuRefused", "WorkerFailed", "crosses", "on_gpu", "prepare", "seconds_for", "where"]

@@ -1,0 +1,157 @@
+"""A training run whose GPU work happens in another process (ZeroGPU, or the fork harness).
+
+The worker gets the run's request as plain data (``RunJob``), trains on its own copy of the
+resident model (a ``TrainingRun`` as anywhere: TRL, the probes, the adapter folder written and
+``pace.json`` kept), and streams what happened as ``RunNews``: each step's event with the
+base's probe answers, then the end. The main process's ``WorkerRun`` publishes that news as its
+own history, so every page watches it as it watches a run here, and at the end loads the saved
+adapter from its folder on disk. Nothing else crosses: the worker's memory never comes back.
+Stop crosses as a file: the worker looks for it while it waits for the next step, and the run
+ends after that step (its adapter saved, as a stopped run's is).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..adapters import ResidentModel
+from ..config import RunConfig
+from ..gpu_calls import where
+from ..pace import step_seconds
+from ..presets import tokens_per_step
+from .events import RunEnded, StepEvent, TrainingError
+from .run import TrainingRun
+
+STOP_POLL_SECONDS = 0.5
+START_SECONDS = 30.0
+"""A run's fixed cost in a GPU worker: the model onto the GPU, TRL's trainer built, the save."""
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """What a run in a worker needs besides the model: its request, as plain data."""
+
+    config: RunConfig
+    name: str
+    model: str  # the base's name (for the time estimate)
+    preset: str | None
+    prompts: list[str] | None
+    overwrite: bool
+    owner: str
+    probes: list[str]
+    probe_every: int
+    stop_file: str
+
+
+@dataclass(frozen=True)
+class RunNews:
+    """One event of the worker's run, with what the run learned of itself by then."""
+
+    event: StepEvent | RunEnded
+    base_probes: list[str] = field(default_factory=list)
+    base_probe_means: list[float] = field(default_factory=list)
+    hook_calls: dict[str, int] = field(default_factory=dict)
+
+
+def run_in_worker(resident: ResidentModel, job: RunJob) -> Iterator[RunNews]:
+    """The entry point for training: the job in, the run's news out as it happens."""
+    resident.in_worker([])
+    run = TrainingRun(
+        resident,
+        job.config,
+        job.name,
+        preset=job.preset,
+        prompts=job.prompts,
+        overwrite=job.overwrite,
+        owner=job.owner,
+        probes=job.probes,
+        probe_every=job.probe_every,
+    ).start()
+    seen = 0
+    while True:
+        run.wait(seen, STOP_POLL_SECONDS)
+        if not run.stopping and os.path.exists(job.stop_file):
+            run.stop()
+        events: list[StepEvent | RunEnded] = list(run.history[seen:])
+        seen += len(events)
+        if run.ended is not None and seen == len(run.history):
+            events.append(run.ended)
+        for event in events:
+            yield RunNews(event, run.base_probes, run.base_probe_means, dict(run.hook_calls))
+        if events and isinstance(events[-1], RunEnded):
+            return
+
+
+def run_seconds(job: RunJob) -> float:
+    """The GPU seconds a run asks for: its steps at this machine's measured pace (else the
+    GPU figure ``pace`` keeps), plus the start."""
+    seconds, _ = step_seconds(job.model, tokens_per_step(job.config.resolved()), gpu=True)
+    return START_SECONDS + job.config.max_steps * seconds
+
+
+@dataclass
+class WorkerRun(TrainingRun):
+    """The main process's side of a run in a GPU worker: its history and end come as news."""
+
+    stop_file: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.callbacks:
+            raise TrainingError("trainer callbacks cannot reach a run in a GPU worker process")
+        folder = Path(tempfile.gettempdir())
+        self.stop_file = str(folder / f"grpo-demo-stop-{uuid.uuid4().hex}")
+
+    def stop(self) -> None:
+        """Ask the worker's run to stop after its current step (a file both processes see)."""
+        super().stop()
+        if self.running:
+            Path(self.stop_file).touch()
+
+    def job(self) -> RunJob:
+        return RunJob(
+            self.config,
+            self.name,
+            self.resident.spec.name,
+            self.preset,
+            self.prompts,
+            self.overwrite,
+            self.owner,
+            list(self.probes),
+            self.probe_every,
+            self.stop_file,
+        )
+
+    def _work(self) -> None:
+        try:
+            ended = self._follow()
+        except Exception as exc:  # said where the run is watched, in plain words
+            steps, seconds = len(self.history), time.time() - self.started_at
+            error = f"{type(exc).__name__}: {exc}"
+            ended = RunEnded(self.name, None, self.stopping, steps, seconds, error)
+        Path(self.stop_file).unlink(missing_ok=True)  # before the end is heard
+        self._publish(ended)
+
+    def _follow(self) -> RunEnded:
+        """Publish the worker's steps as they come; load the adapter it saved."""
+        train = self.resident.on_gpu(run_in_worker, run_seconds)
+        for news in train(self.job()):
+            self.base_probes, self.base_probe_means = news.base_probes, news.base_probe_means
+            self.hook_calls = news.hook_calls
+            if isinstance(news.event, RunEnded):
+                if news.event.adapter is not None:  # its folder is on disk: load it here too
+                    self.resident.add(news.event.adapter)
+                return news.event
+            self._publish(news.event)
+        raise TrainingError("the GPU worker ended without the run's end")
+
+
+def run_type() -> type[TrainingRun]:
+    """``WorkerRun`` where GPU work runs in another process, ``TrainingRun`` elsewhere."""
+    return TrainingRun if where() == "here" else WorkerRun
