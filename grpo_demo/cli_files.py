@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .models import resolve_spec
 from .report import write_report
-from .space import deploy, space_files
+from .space import TARGETS, deploy, space_files, written_for
 from .store import default_checkpoints
 
 
@@ -36,10 +36,15 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_space(args: argparse.Namespace) -> int:
     files = space_files()
+    written = written_for(args.hardware)
     for path, size in files:
-        print(f"{size / 1e6:9.3f} MB  {path}")
+        note = f"  (written for {args.hardware})" if path in written else ""
+        print(f"{size / 1e6:9.3f} MB  {path}{note}")
     print(f"{len(files)} files, {sum(s for _, s in files) / 1e6:.1f} MB")
     if args.dry_run:
+        head = written["README.md"].split("\n---\n", 1)[0]
+        print(f"\nREADME.md front matter for {args.hardware}:\n{head}\n---")
+        print(f"\nrequirements.txt for {args.hardware}:\n{written['requirements.txt']}", end="")
         return 0
     url = deploy(args.repo_id, args.hardware, args.private)
     print(f"deployed: {url} (the Space builds and starts in a few minutes)")
@@ -56,11 +61,15 @@ def add_space_verb(sub) -> None:
         "requirements.txt, README.md, grpo_demo/, checkpoints/ and the README's pictures. "
         "The token comes from HF_TOKEN or `huggingface-cli login`.",
         epilog="example: python -m grpo_demo space deploy alice/language-kindergarten "
-        "--hardware cpu-basic --dry-run",
+        "--hardware zerogpu --dry-run",
     )
     d.add_argument("repo_id", metavar="USER/NAME", help="the Space to create or update")
     d.add_argument(
-        "--hardware", help="Space hardware, e.g. cpu-basic (free), cpu-upgrade, t4-small"
+        "--hardware",
+        choices=list(TARGETS),
+        default="zerogpu",
+        help="zerogpu: a free account's (GPU work in worker processes, per-visitor quota; "
+        "the default); cpu-basic: needs a paid plan",
     )
     d.add_argument("--private", action="store_true", help="a private Space")
     d.add_argument("--dry-run", action="store_true", help="list the files and sizes; upload none")

@@ -9,17 +9,18 @@ the arithmetic is shared: padding and batch shape change the logits by rounding 
 
 The draw is torch's exponential race (``torch.multinomial``'s algorithm: per row the token
 with the largest ``p_i / E_i``, ``E_i`` exponential) with ``E_i = -log U_i`` from float64
-uniforms of the row's generator, done inside a logits processor that leaves one finite score
-per row, so HF's greedy loop takes exactly that token. Nothing process-wide is patched.
+uniforms of the row's generator, in a logits processor that leaves one finite score per row,
+so HF's greedy loop takes exactly that token.
 
-``RowBatcher`` queues requests (``Ticket``) in front of the compute thread: one compute job
-takes the waiting requests in order up to a row and token bound, runs them as one batch, and
-queues itself again while requests remain, so between two phases of a training run the
-waiting requests run as one batch, not one job each.
+``RowBatcher`` queues requests (``Ticket``) before the compute thread: a job takes the waiting
+ones in order up to a row and token bound, runs them as one batch (between two phases of a run:
+one batch, not one job each) in the context of the request that leads it (ZeroGPU charges
+that page's visitor), and queues itself again while requests remain.
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import threading
 import time
@@ -33,15 +34,13 @@ from .compute import ComputeThread
 from .lora_slots import BASE
 
 MAX_ROWS = 32
-"""Rows in one batch: on 2 cores a batch of 32 rows cost 2.9x one row's (8.8 vs 3.1 s at 32
-tokens, ``bench.batching``), and one batch of this size between two training phases stays a
-bounded share of a step."""
+"""Rows in one batch: on 2 cores 32 rows cost 2.9x one row (8.8 vs 3.1 s at 32 tokens,
+``bench.batching``), a bounded share of a step between two training phases."""
 MAX_TOKENS = 32 * 64
 """Rows x longest length in one batch (a longer first request still runs, alone)."""
 MAX_WAITING_ROWS = 200
 """Class-wide: past this many rows waiting, a new request is refused at once with the wait."""
-GATHER_SECONDS = 0.3
-"""How long a request that finds the model idle waits for others arriving with it."""
+GATHER_SECONDS = 0.3  # how long a request finding the model idle waits for others
 SEED_STRIDE = 1 << 20
 """Row seeds: ``seed * SEED_STRIDE + index`` (a request holds far fewer rows than this)."""
 
@@ -165,6 +164,7 @@ class Ticket:
     submitted: float = field(default_factory=time.perf_counter)
     started: float | None = None  # when its batch began
     batch_requests: int = 0  # how many requests its batch held (itself included)
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)  # its page's
 
     @property
     def longest(self) -> int:
@@ -382,7 +382,7 @@ class RowBatcher:
         rows = [r for t in batch for r in t.rows]
         start = time.perf_counter()
         try:
-            texts = self._run(rows)
+            texts = batch[0].context.run(self._run, rows)
         except BaseException as exc:  # every request of the batch hears why
             for t in batch:
                 t.future.set_exception(exc)

@@ -7,7 +7,9 @@ plain file. What changes on a Space (``SPACE_ID`` is set there):
 - the app binds 0.0.0.0 (the Space's proxy must reach it);
 - one training run at a time for every visitor (as everywhere), and run sizes capped
   (``RunCaps``) so a run finishes in a few minutes on the Space's hardware;
-- on GPU hardware the model and training use the GPU (``models.load_base``, TRL).
+- on GPU hardware the model and training use the GPU (``models.load_base``, TRL); on ZeroGPU
+  (the free accounts' only Gradio hardware) that GPU lives in a worker process for each call
+  (``gpu_calls``), and a run must fit one call and a visitor's daily quota.
 
 ``deploy`` uploads only what a Space needs (``space_files``) with ``huggingface_hub``; the
 token comes from ``HF_TOKEN`` or ``huggingface-cli login``, never from a file in the repo.
@@ -21,6 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .gpu_calls import where
 from .models import device_name
 from .settings import ConfigError
 
@@ -83,6 +86,10 @@ class RunCaps:
 
 CPU_CAPS = RunCaps(10, 64, 32, "CPU")  # a classroom step is ~20-30 s on 2 cores: ~4 min
 GPU_CAPS = RunCaps(100, 256, 128, "GPU")  # a step is a few seconds on a small GPU
+ZEROGPU_CAPS = RunCaps(20, 128, 32, "ZeroGPU")
+"""A whole run is one GPU call, and ZeroGPU grants at most 300 s a call: the largest run
+(20 x 32 x 128 tokens) asks ~243 s at the GPU estimate (``pace``), the classroom preset ~90 s.
+A visitor's quota (2 min unauthenticated, 5 min with a free account a day) decides how many."""
 
 
 def run_caps() -> RunCaps | None:
@@ -90,6 +97,8 @@ def run_caps() -> RunCaps | None:
     yours. Off a Space it returns before asking torch about the device (no import)."""
     if not on_space():
         return None
+    if where() == "zerogpu":
+        return ZEROGPU_CAPS
     return GPU_CAPS if device_name().startswith("cuda") else CPU_CAPS
 
 
@@ -116,29 +125,91 @@ def space_files(root: Path = ROOT) -> list[tuple[str, int]]:
     return sorted(chosen)
 
 
+@dataclass(frozen=True)
+class Target:
+    """A Space's hardware and what it needs written differently from this repository's files."""
+
+    hardware: str  # the hub's flavor name
+    python_version: str  # what the Space's image runs (ZeroGPU accepts 3.10.13 and 3.12.12)
+    requirements: dict[str, str]  # requirement line -> its replacement ("": dropped)
+    extra_requirements: tuple[str, ...] = ()
+
+
+TARGETS = {
+    "zerogpu": Target(
+        "zero-a10g",  # the hub's flavor id for ZeroGPU (the GPU itself is newer)
+        "3.12.12",
+        {"torch==2.13.0": "torch"},  # ZeroGPU installs a torch it supports; a pin it lacks fails
+        ("spaces",),  # ZeroGPU's own package: spaces.GPU
+    ),
+    "cpu-basic": Target("cpu-basic", "3.11", {}),
+}
+"""``zerogpu``: the only Gradio hardware a free account can host (two Spaces); ``cpu-basic``:
+a paid plan's (the same files as this repository)."""
+
+
+def target(name: str) -> Target:
+    if name not in TARGETS:
+        raise ConfigError(f"hardware must be one of {', '.join(TARGETS)} (got {name!r})")
+    return TARGETS[name]
+
+
+def readme_for(name: str, root: Path = ROOT) -> str:
+    """The README with the target's front matter (hardware suggested, its Python)."""
+    text = (root / "README.md").read_text()
+    head, sep, body = text.removeprefix("---\n").partition("\n---\n")
+    if not sep:
+        raise ConfigError("README.md must start with the Space's front matter")
+    chosen = target(name)
+    lines = [ln for ln in head.splitlines() if not ln.startswith("suggested_hardware:")]
+    lines = [
+        f'python_version: "{chosen.python_version}"' if ln.startswith("python_version:") else ln
+        for ln in lines
+    ]
+    return "---\n" + "\n".join([*lines, f"suggested_hardware: {chosen.hardware}"]) + sep + body
+
+
+def requirements_for(name: str, root: Path = ROOT) -> str:
+    """``requirements.txt`` for the target: its replaced lines, its extra packages."""
+    chosen = target(name)
+    out = []
+    for line in (root / "requirements.txt").read_text().splitlines():
+        new = chosen.requirements.get(line.strip(), line)
+        if new:
+            out.append(new)
+    return "\n".join([*out, *chosen.extra_requirements]) + "\n"
+
+
+def written_for(name: str, root: Path = ROOT) -> dict[str, str]:
+    """The files a target gets written for it instead of the repository's."""
+    return {"README.md": readme_for(name, root), "requirements.txt": requirements_for(name, root)}
+
+
 def deploy(
-    repo_id: str, hardware: str | None = None, private: bool = False, root: Path = ROOT
+    repo_id: str, hardware: str = "zerogpu", private: bool = False, root: Path = ROOT
 ) -> str:
-    """Create (or reuse) the Space and upload what it needs; return its URL."""
-    from huggingface_hub import HfApi
+    """Create (or reuse) the Space on ``hardware`` and upload what it needs in one commit;
+    return its URL."""
+    from huggingface_hub import CommitOperationAdd, HfApi
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ConfigError(f"Space id {repo_id!r} must look like USER/NAME")
-    files = [path for path, _ in space_files(root)]
+    written = written_for(hardware, root)
+    adds = [CommitOperationAdd(p, str(root / p)) for p, _ in space_files(root) if p not in written]
+    adds += [CommitOperationAdd(p, text.encode()) for p, text in written.items()]
     api = HfApi()  # token: HF_TOKEN, else the one `huggingface-cli login` stored
     api.create_repo(
         repo_id,
         repo_type="space",
         space_sdk="gradio",
-        space_hardware=hardware,
+        space_hardware=target(hardware).hardware,
         private=private,
         exist_ok=True,
     )
-    api.upload_folder(
+    api.create_commit(
         repo_id=repo_id,
         repo_type="space",
-        folder_path=root,
-        allow_patterns=files,
+        operations=adds,
         commit_message="Deploy Language Kindergarten (python -m grpo_demo space deploy)",
     )
     return f"https://huggingface.co/spaces/{repo_id}"

@@ -4,6 +4,7 @@ pickles arguments and results both ways, reuses the worker, and streams a genera
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from grpo_demo import compute, gpu_calls
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.fork_worker import ForkWorker, WorkerFailed, in_worker
 from grpo_demo.generation import SamplingParams, generate
+from grpo_demo.row_batches import Row, RowBatcher
 from grpo_demo.token_change import token_changes
 from grpo_demo.training import RunEnded, StepEvent, TrainingManager, WorkerRun, run_type
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
@@ -241,3 +243,30 @@ def test_the_app_with_its_gpu_work_in_a_worker(tmp_path):
     log = (tmp_path / "app.log").read_text()
     assert "Traceback" not in log, log[-3000:]
     assert "forked for _rows_on_gpu" in log and "forked for run_in_worker" in log, log[-3000:]
+
+
+PAGE = contextvars.ContextVar("page", default=None)
+
+
+def test_a_shared_batch_runs_in_the_context_of_the_request_leading_it():
+    """On ZeroGPU the context holds the page's request: whose quota a GPU call is charged to."""
+    seen: list[str | None] = []
+
+    def run(rows: list[Row]) -> list[str]:
+        seen.append(PAGE.get())
+        return [r.prompt for r in rows]
+
+    thread = compute.ComputeThread("test")
+    batcher = RowBatcher(thread, run)
+    gate = threading.Event()
+    thread.submit(gate.wait)  # hold the thread: both requests queue, then share one batch
+
+    def ask(page: str):
+        PAGE.set(page)
+        return batcher.submit([Row(page)], owner=page)
+
+    first = ask("alice")
+    second = contextvars.copy_context().run(ask, "bob")
+    gate.set()
+    assert first.result(30) == ["alice"] and second.result(30) == ["bob"]
+    assert seen == ["alice"] and first.batch_requests == 2

@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.metrics",
             "grpo_demo.data",
             "grpo_demo.compute",
+            "grpo_demo.fork_worker",
+            "grpo_demo.gpu_calls",
             "grpo_demo.memory",
             "grpo_demo.bundled",
         ),

@@ -59,18 +59,79 @@ def test_deploy_uploads_only_what_a_space_runs_and_nothing_too_big():
     assert max(files.values()) < space.MAX_FILE_BYTES
 
 
-def test_deploy_dry_run_lists_files_and_sizes_without_the_hub():
+@pytest.mark.parametrize("hardware", ["zerogpu", "cpu-basic"])
+def test_deploy_dry_run_lists_files_and_sizes_without_the_hub(hardware):
     out = subprocess.run(
-        [sys.executable, "-m", "grpo_demo", "space", "deploy", "alice/kg", "--dry-run"],
+        [
+            sys.executable,
+            "-m",
+            "grpo_demo",
+            "space",
+            "deploy",
+            "alice/kg",
+            "--dry-run",
+            "--hardware",
+            hardware,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    listed = [line.split("MB", 1)[1].strip() for line in out.stdout.splitlines() if " MB  " in line]
-    assert listed == [p for p, _ in space.space_files()]
-    assert re.search(r"^\d+ files, [\d.]+ MB$", out.stdout.splitlines()[-1])
+    listed = [line.split("MB  ", 1)[1] for line in out.stdout.splitlines() if " MB  " in line]
+    written = [p.split("  (")[0] for p in listed if p.endswith(f"(written for {hardware})")]
+    assert [p.split("  (")[0] for p in listed] == [p for p, _ in space.space_files()]
+    assert written == ["README.md", "requirements.txt"]
+    assert re.search(r"^\d+ files, [\d.]+ MB$", out.stdout, re.M)
+    assert f"suggested_hardware: {space.TARGETS[hardware].hardware}" in out.stdout
+
+
+def test_zerogpu_gets_its_own_front_matter_and_requirements():
+    readme = space.readme_for("zerogpu")
+    meta = dict(
+        (k.strip(), v.strip().strip('"'))
+        for k, v in (ln.split(":", 1) for ln in readme.split("\n---\n")[0][4:].splitlines())
+    )
+    assert set(meta) <= SPACE_KEYS and meta["python_version"] in ("3.10.13", "3.12.12")
+    assert meta["suggested_hardware"] == "zero-a10g" and meta["sdk"] == "gradio"
+    own = (ROOT / "README.md").read_text()
+    assert readme.split("\n---\n", 1)[1] == own.split("\n---\n", 1)[1]  # the body as is
+    lines = space.requirements_for("zerogpu").splitlines()
+    ours = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = [ln for ln in ours if ln.startswith("torch==")]
+    assert pinned and lines == [("torch" if ln in pinned else ln) for ln in ours] + ["spaces"]
+    assert space.requirements_for("cpu-basic") == "\n".join(ours) + "\n"  # CPU Basic: as is
+    with pytest.raises(ValueError, match="hardware must be one of zerogpu, cpu-basic"):
+        space.readme_for("a100")
+
+
+def test_a_zerogpu_run_fits_one_call_and_the_classroom_run_a_visitors_quota(tmp_path, monkeypatch):
+    from grpo_demo import gpu_calls, pace
+    from grpo_demo.presets import from_preset
+    from grpo_demo.training import RunJob, in_worker
+
+    monkeypatch.setenv("GRPO_DEMO_CACHE", str(tmp_path))  # no measured pace: the GPU estimate
+    caps = space.ZEROGPU_CAPS
+
+    def asks(**values) -> int:
+        config = from_preset("classroom-four-letter", **values)
+        job = RunJob(config, "x", "smollm2-135m", None, None, False, "", [], 1, "")
+        return gpu_calls.seconds_for(in_worker.run_seconds(job))
+
+    largest = asks(
+        max_steps=caps.max_steps,
+        max_completion_length=caps.max_completion_length,
+        per_device_train_batch_size=caps.completions_per_step,
+    )
+    assert largest < gpu_calls.MAX_SECONDS  # ZeroGPU grants at most 300 s a call
+    assert asks() <= 120  # the classroom run fits an unauthenticated visitor's 2 minutes
+    assert pace.step_seconds("smollm2-135m", 1536, tmp_path / "no.json", gpu=True)[1] == (
+        pace.GPU_FALLBACK_SOURCE
+    )
+    monkeypatch.setenv(space.SPACE_ENV, "alice/kg")
+    monkeypatch.setenv(gpu_calls.ZERO_GPU_ENV, "true")
+    assert space.run_caps() == caps
 
 
 def test_a_file_of_10_mb_or_more_stops_the_deploy(tmp_path, monkeypatch):

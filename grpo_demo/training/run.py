@@ -10,6 +10,7 @@ record of the run to the adapter store. How TRL is driven lives in ``trl_backend
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import os
 import tempfile
@@ -84,7 +85,10 @@ class TrainingRun:
     # -- control -------------------------------------------------------------------------
     def start(self) -> TrainingRun:
         self.started_at = time.time()
-        self._thread = threading.Thread(target=self._work, name=f"grpo-{self.name}", daemon=True)
+        work = contextvars.copy_context().run  # the starting page's (ZeroGPU charges its quota)
+        self._thread = threading.Thread(
+            target=work, args=(self._work,), name=f"grpo-{self.name}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..gpu_calls import prepare as prepare_gpu
 from ..loss_types import glossary_markdown
 from ..models import ModelUnavailable, preflight, resolve_spec
 from ..space import on_space
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "never put it in the repository)",
     )
     args = parser.parse_args(argv)
+    prepare_gpu()  # on ZeroGPU: `spaces` before torch sets CUDA up
     try:
         preflight(resolve_spec(args.model))  # fail before serving a page that cannot work
     except ModelUnavailable as exc:
