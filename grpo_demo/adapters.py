@@ -169,13 +169,19 @@ class ResidentModel:
         return [self.adapters[n] for n in dict.fromkeys(names) if n in self.adapters]
 
     def in_worker(self, infos: list[AdapterInfo]) -> None:
-        """At an entry point: in a fork, forget the parent's queued requests (once) and load
-        the adapters this copy lacks (saved after it was forked) from their folders."""
+        """At an entry point: in a fork, forget the parent's queued requests and move this copy
+        onto the worker's GPU (once), then load the adapters it lacks (saved after it was
+        forked) or holds in an older version, from their folders."""
         if os.getpid() != self._pid:
             self._pid = os.getpid()
             self.batcher = RowBatcher(self.compute, self._sample_rows)
+            import torch
+
+            if torch.cuda.is_available() and self.device.type == "cpu":  # the worker's GPU
+                self.model.to("cuda")
         for info in infos:
-            if info.name not in self.adapters:
+            held = self.adapters.get(info.name)
+            if held is None or held.run.get("created") != info.run.get("created"):
                 self.add(info)
 
     def _sample_rows(self, rows: list[Row]) -> list[str]:

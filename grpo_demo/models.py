@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from . import bundled
+from .gpu_calls import crosses
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -186,8 +187,11 @@ def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
         raise ModelUnavailable(f"could not load {spec.name!r} from {location}: {exc}") from None
     import torch
 
-    if torch.cuda.is_available():
-        # one GPU per process under `accelerate launch` (LOCAL_RANK), else the first
+    if torch.cuda.is_available() and not crosses():
+        # one GPU per process under `accelerate launch` (LOCAL_RANK), else the first. Where GPU
+        # work runs in worker processes (ZeroGPU) this copy stays on the CPU: ZeroGPU's CUDA
+        # stand-in is per thread, and this loads on the compute thread; each worker moves its
+        # own copy onto its GPU at its first call (``ResidentModel.in_worker``)
         model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
     return model, prepare_tokenizer(tokenizer)
 

@@ -20,6 +20,7 @@ from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.row_batches import Row, RowBatcher
 from grpo_demo.token_change import token_changes
 from grpo_demo.training import RunEnded, StepEvent, TrainingManager, WorkerRun, run_type
+from grpo_demo.training.in_worker import run_in_worker as in_worker_run
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 
 SEEN: list[str] = []  # changed in a worker: the caller's copy must stay empty
@@ -242,7 +243,9 @@ def test_the_app_with_its_gpu_work_in_a_worker(tmp_path):
         proc.wait(timeout=30)
     log = (tmp_path / "app.log").read_text()
     assert "Traceback" not in log, log[-3000:]
-    assert "forked for _rows_on_gpu" in log and "forked for run_in_worker" in log, log[-3000:]
+    assert "forked for run_in_worker" in log, log[-3000:]
+    # one sampling worker, forked before the run: it loaded the new adapter from its folder
+    assert log.count("forked for _rows_on_gpu") == 1, log[-3000:]
 
 
 PAGE = contextvars.ContextVar("page", default=None)
@@ -270,3 +273,28 @@ def test_a_shared_batch_runs_in_the_context_of_the_request_leading_it():
     gate.set()
     assert first.result(30) == ["alice"] and second.result(30) == ["bob"]
     assert seen == ["alice"] and first.batch_requests == 2
+
+
+def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(tiny_resident):
+    """Generate's status line (its other outputs left as they were) and the run's end say it
+    in words; nothing is raised as a traceback."""
+    import gradio as gr
+
+    from grpo_demo.ui.handlers import Demo
+    from tests.conftest import served
+
+    said = "Quota exceeded: You have exceeded your free ZeroGPU quota (90s requested vs. 40s left)"
+
+    def refuse(*args, **kwargs):
+        raise gpu_calls.GpuRefused(said)
+
+    tiny_resident.batcher._run = refuse
+    demo = Demo(tiny_resident)
+    outputs = served(demo.generate("Fill that sentence", "base", 2, 8, 1, 0))
+    assert outputs[3] == f"⛔ The GPU was not available for this request. {said}"
+    assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 3)
+    assert said in served(demo.compare("Fill that sentence", 1, 8, 1, 0))[3]
+    tiny_resident._entries[in_worker_run] = refuse  # the run's GPU call, refused
+    run = WorkerRun(tiny_resident, tiny_config(), "refused", prompts=PROMPTS).start()
+    end = run.join(60)
+    assert end.error == f"GpuRefused: {said}" and end.adapter is None

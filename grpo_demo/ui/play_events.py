@@ -12,6 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from ..app import forms
+from ..app.forms import GpuRefused
 from ..app.state import AppState
 from ..generation import Pending
 from . import views
@@ -19,6 +20,11 @@ from .wiring import REFUSED, refuse, session
 
 WAIT_UPDATE_SECONDS = 1.0
 """How often a waiting request looks where it stands (its page hears only a change)."""
+
+
+def refused_gpu(exc: Exception) -> str:
+    """ZeroGPU's refusal (a visitor's quota, no GPU free) as the status line says it."""
+    return f"⛔ The GPU was not available for this request. {exc}"
 
 
 def shared(pending: Pending) -> str:
@@ -81,7 +87,10 @@ class PlaygroundEvents:
             return asked, self.state.sample([asked.prompt], [asked.adapter], asked.params, page)
 
         start = time.perf_counter()
-        asked, done, pending = await self._served(ask, progress)
+        try:
+            asked, done, pending = await self._served(ask, progress)
+        except GpuRefused as exc:  # under the buttons, where the answer's status goes
+            return gr.skip(), gr.skip(), gr.skip(), refused_gpu(exc), gr.skip()
         tasks = self.state.tasks()
         return (
             views.highlight(done),
@@ -116,7 +125,10 @@ class PlaygroundEvents:
             names = self.state.adapter_names()
             return asked, self.state.sample([asked.prompt], names, asked.params, session(request))
 
-        asked, flat, pending = await self._served(ask, progress)
+        try:
+            asked, flat, pending = await self._served(ask, progress)
+        except GpuRefused as exc:
+            return gr.skip(), gr.skip(), gr.skip(), refused_gpu(exc), gr.skip()
         by_adapter: dict[str, list] = {}
         for c in flat:
             by_adapter.setdefault(c.adapter, []).append(c)
@@ -155,6 +167,8 @@ class PlaygroundEvents:
             raise
         try:
             return asked, await anyio.to_thread.run_sync(pending.completions), pending
+        except GpuRefused:  # said in the status line (the caller), not as a toast
+            raise
         except REFUSED as exc:
             raise refuse(exc) from None
 
