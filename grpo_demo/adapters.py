@@ -6,14 +6,20 @@ format and says which folders are safe to load); ``lora_slots`` puts each into a
 state. Every use of the model (loading an adapter, sampling, a training run) is a job on the
 process's compute thread (``compute.py``): that thread is what serialises them, so nothing
 here takes a lock.
+
+Where the GPU is another process (``gpu_calls``: ZeroGPU, or the fork harness), the model's
+work goes through GPU entry points (``SAMPLE_ROWS`` here): each gets plain data (this model's
+``key``, rows, the adapters they need as folders), finds that process's copy of this object by
+its key (``living``), and returns plain data.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +57,8 @@ class ResidentModel:
         self.problems: list[str] = []
         self.load_seconds = 0.0
         self._seen: tuple | None = None  # the adapter folder as last looked at (folder_state)
-        self._entries: dict[Callable, Callable] = {}  # on_gpu's entry points, one per function
+        self.key = next(_KEYS)  # how a GPU worker finds its copy of this object (``living``)
+        _LIVING[self.key] = self
         self._pid = os.getpid()
 
     @classmethod
@@ -156,13 +163,10 @@ class ResidentModel:
             self.model.train(was_training)
 
     # -- GPU entry points ----------------------------------------------------------------------
-    def on_gpu(self, fn: Callable[..., Any], estimate: Callable[..., float]) -> Callable[..., Any]:
-        """``fn(resident, ...)`` as an entry point (``gpu_calls.on_gpu``), made once per ``fn``:
-        its other arguments and its result cross a process boundary where the GPU is another
-        process; ``resident`` is then that process's own copy of this model."""
-        if fn not in self._entries:
-            self._entries[fn] = gpu_calls.on_gpu(functools.partial(fn, self), estimate)
-        return self._entries[fn]
+    @staticmethod
+    def living(key: int) -> ResidentModel:
+        """This process's resident model of that key (in a GPU worker: the worker's copy)."""
+        return _LIVING[key]
 
     def infos(self, names: list[str]) -> list[AdapterInfo]:
         """The loaded adapters among ``names`` (base and TRL's slots are not folders)."""
@@ -186,8 +190,7 @@ class ResidentModel:
 
     def _sample_rows(self, rows: list[Row]) -> list[str]:
         """One batch of the batcher's rows (on the compute thread), by the GPU entry point."""
-        sample = self.on_gpu(_rows_on_gpu, _rows_seconds)
-        return sample(rows, self.infos([r.adapter for r in rows]))
+        return SAMPLE_ROWS(self.key, rows, self.infos([r.adapter for r in rows]))
 
     def training_model(self, lora_config: LoraConfig) -> PeftModel:
         """The resident model with a fresh, active adapter in TRL's training slot."""
@@ -201,18 +204,26 @@ class ResidentModel:
         lora_slots.detach_training_slots(self.model)
 
 
+_KEYS = itertools.count(1)
+_LIVING: weakref.WeakValueDictionary[int, ResidentModel] = weakref.WeakValueDictionary()
+"""Every resident model of the process by key: a GPU entry point is made at import (ZeroGPU
+looks for them at launch, before any model loads) and gets the model's key, not the model."""
 ROW_SECONDS_PER_TOKEN = 0.05
 """A GPU decode step of a batch (~20 ms for the bundled model on an H100, doubled for a shared
 GPU): what a sampling call asks ZeroGPU for, with ``START_SECONDS``."""
 START_SECONDS = 5.0
 
 
-def _rows_on_gpu(resident: ResidentModel, rows: list[Row], infos: list[AdapterInfo]) -> list[str]:
+def _rows_on_gpu(key: int, rows: list[Row], infos: list[AdapterInfo]) -> list[str]:
     """The entry point for sampling: rows in (adapters by slot name), texts out."""
+    resident = ResidentModel.living(key)
     resident.in_worker(infos)
     with resident._eval([r.adapter for r in rows]) as extra:
         return generate_rows(resident.model, resident.tokenizer, rows, **extra)
 
 
-def _rows_seconds(rows: list[Row], infos: list[AdapterInfo]) -> float:
+def _rows_seconds(key: int, rows: list[Row], infos: list[AdapterInfo]) -> float:
     return START_SECONDS + ROW_SECONDS_PER_TOKEN * max(r.max_new_tokens for r in rows)
+
+
+SAMPLE_ROWS = gpu_calls.on_gpu(_rows_on_gpu, _rows_seconds)

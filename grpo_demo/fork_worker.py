@@ -117,7 +117,7 @@ class ForkWorker:
         if worker is None:
             worker = _Worker(self.fn)
             self.forks += 1
-            name = getattr(self.fn, "__name__", None) or getattr(self.fn, "func", self.fn).__name__
+            name = getattr(self.fn, "__name__", "a GPU function")
             print(f"gpu worker: process {worker.process.pid} forked for {name}", file=sys.stderr)
         try:
             worker.conn.send((args, kwargs))

@@ -13,6 +13,9 @@ disk), and ``on_gpu`` wraps each:
 - with ``GRPO_DEMO_GPU_WORKER=fork``: ``fork_worker.ForkWorker``, the same contract on a CPU
   (the test suite's harness; it also lets anyone try the ZeroGPU path locally);
 - anywhere else: not at all; the entry point runs where it is called, as it always did.
+
+An entry point is a module-level function made at import, and names the model it works on by a
+plain key (``ResidentModel.key``): the worker finds its own copy of that object by it.
 """
 
 from __future__ import annotations
@@ -77,22 +80,62 @@ def seconds_for(estimate: float) -> int:
     return max(MIN_SECONDS, min(math.ceil(estimate), MAX_SECONDS))
 
 
-def on_gpu(fn: Callable[..., Any], estimate: Callable[..., float]) -> Callable[..., Any]:
-    """``fn`` as it runs here: in a GPU worker on ZeroGPU (and under the fork harness), as
-    itself elsewhere. ``estimate`` takes ``fn``'s arguments and says how many seconds the call
-    needs (what ZeroGPU schedules and charges against a visitor's quota)."""
-    mode = where()
-    if mode == "here":
-        return fn
+class GpuEntry:
+    """A GPU entry point: ``fn`` run where GPU work runs (``where``, read at each call, so a
+    test can switch it). On ZeroGPU it is decorated when made: ``spaces`` looks for its
+    functions when the app launches, before the model has loaded."""
 
-    def duration(*args: Any, **kwargs: Any) -> int:
-        return seconds_for(estimate(*args, **kwargs))
+    def __init__(self, fn: Callable[..., Any], estimate: Callable[..., float]):
+        self.fn, self.estimate = fn, estimate
+        self._made: dict[str, Callable[..., Any]] = {}
+        functools.update_wrapper(self, fn)
+        _ENTRIES.append(self)
+        if where() == "zerogpu":
+            self.wrapped("zerogpu")
 
-    if mode == "fork":
-        return ForkWorker(fn, duration)
-    import spaces
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wrapped(where())(*args, **kwargs)
 
-    return _plain(spaces.GPU(_carried(fn), duration=duration))
+    def wrapped(self, mode: str) -> Callable[..., Any]:
+        if mode not in self._made:
+            self._made[mode] = self._wrap(mode)
+        return self._made[mode]
+
+    def _wrap(self, mode: str) -> Callable[..., Any]:
+        if mode == "here":
+            return self.fn
+
+        def duration(*args: Any, **kwargs: Any) -> int:
+            return seconds_for(self.estimate(*args, **kwargs))
+
+        if mode == "fork":
+            return ForkWorker(self.fn, duration)
+        import spaces
+
+        return _plain(spaces.GPU(_carried(self.fn), duration=duration))
+
+    def worker(self) -> ForkWorker | None:
+        """The fork harness's worker pool, once a call has used it."""
+        made = self._made.get("fork")
+        return made if isinstance(made, ForkWorker) else None
+
+
+_ENTRIES: list[GpuEntry] = []
+
+
+def on_gpu(fn: Callable[..., Any], estimate: Callable[..., float]) -> GpuEntry:
+    """``fn`` as a GPU entry point; ``estimate`` takes ``fn``'s arguments and says how many
+    seconds the call needs (what ZeroGPU schedules and charges against a visitor's quota).
+    Made once, at import: ``fn``'s arguments and result must be plain data."""
+    return GpuEntry(fn, estimate)
+
+
+def close_workers() -> None:
+    """End the fork harness's idle workers: the next call forks afresh (a test's new model)."""
+    for entry in _ENTRIES:
+        if (pool := entry.worker()) is not None:
+            pool.close()
+        entry._made.pop("fork", None)
 
 
 def _carried(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -153,4 +196,14 @@ def _plain(gpu_fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-__all__ = ["GpuRefused", "WorkerFailed", "crosses", "on_gpu", "prepare", "seconds_for", "where"]
+__all__ = [
+    "GpuEntry",
+    "GpuRefused",
+    "WorkerFailed",
+    "close_workers",
+    "crosses",
+    "on_gpu",
+    "prepare",
+    "seconds_for",
+    "where",
+]

@@ -4,7 +4,7 @@ The same prompt + completion is scored by two models (the base and an adapter, o
 adapters) in one forward pass with one batch row per model, so the difference is the
 models', not the dice: no sampling. A token the adapter made likelier has ``delta > 0``.
 Runs on the compute thread like every other use of the resident model, through a GPU entry
-point (``ResidentModel.on_gpu``: ids and adapter folders in, log-probs out).
+point (``LOGPROBS``: ids and adapter folders in, log-probs out).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .adapters import BASE, AdapterError, AdapterInfo, ResidentModel
 from .generation import GenerationError, check_prompts
+from .gpu_calls import on_gpu
 
 MAX_COMPLETION_CHARS = 4000
 
@@ -98,10 +99,9 @@ def token_changes(
         raise GenerationError("nothing to score: the prompt or the completion has no tokens")
 
     ids = [head + tail] * 2
-    logprobs = resident.on_gpu(_logprobs_on_gpu, _logprobs_seconds)
     slots = [before, after]
     (lp_before, lp_after), seconds = resident.compute.call(
-        logprobs, ids, len(head), slots, resident.infos(slots)
+        LOGPROBS, resident.key, ids, len(head), slots, resident.infos(slots)
     )
     pieces = [tok.decode([t]) for t in tail]
     tokens = [TokenChange(*z) for z in zip(pieces, lp_before, lp_after, strict=True)]
@@ -109,7 +109,7 @@ def token_changes(
 
 
 def _logprobs_on_gpu(
-    resident: ResidentModel,
+    key: int,
     ids: list[list[int]],
     start: int,
     slots: list[str],
@@ -118,6 +118,7 @@ def _logprobs_on_gpu(
     """The token view's entry point: token ids in (a row per model), log-probs out."""
     import torch
 
+    resident = ResidentModel.living(key)
     resident.in_worker(infos)
     began = time.perf_counter()
     batch = torch.tensor(ids, device=resident.device)
@@ -126,8 +127,11 @@ def _logprobs_on_gpu(
     return rows.tolist(), time.perf_counter() - began
 
 
-def _logprobs_seconds(ids: list[list[int]], *_: object) -> float:
+def _logprobs_seconds(*_: object) -> float:
     return 10.0  # one forward pass of two rows: well under ZeroGPU's shortest call
+
+
+LOGPROBS = on_gpu(_logprobs_on_gpu, _logprobs_seconds)
 
 
 __all__ = ["AdapterError", "TextChange", "TokenChange", "check_pair", "token_changes"]

@@ -14,13 +14,14 @@ import pytest
 import torch
 
 from grpo_demo import compute, gpu_calls
-from grpo_demo.adapters import ResidentModel
+from grpo_demo.adapters import SAMPLE_ROWS, ResidentModel
 from grpo_demo.fork_worker import ForkWorker, WorkerFailed, in_worker
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.row_batches import Row, RowBatcher
-from grpo_demo.token_change import token_changes
+from grpo_demo.token_change import LOGPROBS, token_changes
 from grpo_demo.training import RunEnded, StepEvent, TrainingManager, WorkerRun, run_type
-from grpo_demo.training.in_worker import run_in_worker as in_worker_run
+from grpo_demo.training import in_worker as worker_runs
+from grpo_demo.training.in_worker import TRAIN
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 
 SEEN: list[str] = []  # changed in a worker: the caller's copy must stay empty
@@ -138,16 +139,8 @@ def test_zerogpu_refusals_read_plainly(monkeypatch):
 def forked(monkeypatch):
     monkeypatch.setenv(gpu_calls.FORK_ENV, "fork")
     assert gpu_calls.where() == "fork" and run_type() is WorkerRun
-
-
-def entries(resident: ResidentModel) -> list[ForkWorker]:
-    return [e for e in resident._entries.values() if isinstance(e, ForkWorker)]
-
-
-def close(resident: ResidentModel) -> None:
-    for entry in entries(resident):
-        entry.close()
-    resident._entries.clear()
+    yield
+    gpu_calls.close_workers()  # a worker knows the models that lived when it was forked
 
 
 def test_sampling_in_a_worker_matches_this_process(tiny_gpt2, tmp_path, monkeypatch, forked):
@@ -157,12 +150,9 @@ def test_sampling_in_a_worker_matches_this_process(tiny_gpt2, tmp_path, monkeypa
     monkeypatch.setenv(gpu_calls.FORK_ENV, "")  # `here` samples in this process
     mine = [c.text for c in generate(here, "Fill that sentence", "base", params)]
     monkeypatch.setenv(gpu_calls.FORK_ENV, "fork")
-    try:
-        theirs = [c.text for c in generate(there, "Fill that sentence", "base", params)]
-        assert theirs == mine and len(entries(there)) == 1 and not entries(here)
-        assert entries(there)[0].requested == [gpu_calls.MIN_SECONDS]
-    finally:
-        close(there)
+    theirs = [c.text for c in generate(there, "Fill that sentence", "base", params)]
+    assert theirs == mine and SAMPLE_ROWS.worker().forks == 1
+    assert SAMPLE_ROWS.worker().requested == [gpu_calls.MIN_SECONDS]
 
 
 def test_a_run_in_a_worker_leaves_its_adapter_which_this_process_serves(
@@ -170,46 +160,40 @@ def test_a_run_in_a_worker_leaves_its_adapter_which_this_process_serves(
 ):
     base = {k: v.clone() for k, v in tiny_resident.model.state_dict().items()}
     manager = TrainingManager(tiny_resident, run_type())
-    try:
-        run = manager.start(tiny_config(max_steps=2), "far", prompts=PROMPTS, probes=PROMPTS[:1])
-        events = list(run.events())
-        assert [type(e) for e in events] == [StepEvent, StepEvent, RunEnded]
-        end = events[-1]
-        assert end.error is None and end.adapter.path.is_dir(), end
-        assert events[0].completions and run.base_probes  # the news carried the step and probes
-        (train,) = [e for e in entries(tiny_resident) if e.requested]
-        assert train.forks == 1 and train.requested[0] > gpu_calls.MIN_SECONDS
-        # this process trained nothing: the base weights are untouched, no TRL slot was made
-        assert "far" in tiny_resident.names() and set(tiny_resident.model.peft_config) == {"far"}
-        for key, value in tiny_resident.model.get_base_model().state_dict().items():
-            if "lora_" not in key:
-                assert torch.equal(value, base[key.replace(".base_layer", "")]), key
-        out = generate(tiny_resident, "Hello", "far", SamplingParams(2, 4, seed=1))
-        assert len(out) == 2 and out[0].adapter == "far"
-        change = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
-        assert len(change.tokens) == 2 and any(t.delta != 0 for t in change.tokens)
-        monkeypatch.setenv(gpu_calls.FORK_ENV, "")  # the same token view in this process
-        close(tiny_resident)
-        here = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
-        assert [t.delta for t in here.tokens] == pytest.approx([t.delta for t in change.tokens])
-    finally:
-        close(tiny_resident)
+    run = manager.start(tiny_config(max_steps=2), "far", prompts=PROMPTS, probes=PROMPTS[:1])
+    events = list(run.events())
+    assert [type(e) for e in events] == [StepEvent, StepEvent, RunEnded]
+    end = events[-1]
+    assert end.error is None and end.adapter.path.is_dir(), end
+    assert events[0].completions and run.base_probes  # the news carried the step and probes
+    train = TRAIN.worker()
+    assert train.forks == 1 and train.requested[0] > gpu_calls.MIN_SECONDS
+    # this process trained nothing: the base weights are untouched, no TRL slot was made
+    assert "far" in tiny_resident.names() and set(tiny_resident.model.peft_config) == {"far"}
+    for key, value in tiny_resident.model.get_base_model().state_dict().items():
+        if "lora_" not in key:
+            assert torch.equal(value, base[key.replace(".base_layer", "")]), key
+    out = generate(tiny_resident, "Hello", "far", SamplingParams(2, 4, seed=1))
+    assert len(out) == 2 and out[0].adapter == "far"
+    change = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
+    assert len(change.tokens) == 2 and any(t.delta != 0 for t in change.tokens)
+    assert LOGPROBS.worker().forks == 1
+    monkeypatch.setenv(gpu_calls.FORK_ENV, "")  # the same token view in this process
+    here = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
+    assert [t.delta for t in here.tokens] == pytest.approx([t.delta for t in change.tokens])
 
 
 def test_stop_from_the_page_ends_the_workers_run_after_its_step(tiny_resident, forked):
     manager = TrainingManager(tiny_resident, run_type())
-    try:
-        run = manager.start(tiny_config(max_steps=50), "halted", prompts=PROMPTS)
-        for event in run.events():
-            if isinstance(event, StepEvent):
-                assert manager.stop()
-        end = run.ended
-        assert end.error is None and end.stopped and len(run.history) <= 3, end
-        assert (end.adapter.path / "adapter_model.safetensors").is_file()
-        assert "halted" in tiny_resident.names()
-        assert not Path(run.stop_file).exists()
-    finally:
-        close(tiny_resident)
+    run = manager.start(tiny_config(max_steps=50), "halted", prompts=PROMPTS)
+    for event in run.events():
+        if isinstance(event, StepEvent):
+            assert manager.stop()
+    end = run.ended
+    assert end.error is None and end.stopped and len(run.history) <= 3, end
+    assert (end.adapter.path / "adapter_model.safetensors").is_file()
+    assert "halted" in tiny_resident.names()
+    assert not Path(run.stop_file).exists()
 
 
 @pytest.mark.bundled
@@ -275,7 +259,9 @@ def test_a_shared_batch_runs_in_the_context_of_the_request_leading_it():
     assert seen == ["alice"] and first.batch_requests == 2
 
 
-def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(tiny_resident):
+def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(
+    tiny_resident, monkeypatch
+):
     """Generate's status line (its other outputs left as they were) and the run's end say it
     in words; nothing is raised as a traceback."""
     import gradio as gr
@@ -294,7 +280,38 @@ def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(tiny_re
     assert outputs[3] == f"⛔ The GPU was not available for this request. {said}"
     assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 3)
     assert said in served(demo.compare("Fill that sentence", 1, 8, 1, 0))[3]
-    tiny_resident._entries[in_worker_run] = refuse  # the run's GPU call, refused
+    monkeypatch.setattr(worker_runs, "TRAIN", refuse)  # the run's GPU call, refused
     run = WorkerRun(tiny_resident, tiny_config(), "refused", prompts=PROMPTS).start()
     end = run.join(60)
     assert end.error == f"GpuRefused: {said}" and end.adapter is None
+
+
+def test_on_zerogpu_an_entry_point_is_decorated_when_made_with_its_duration(monkeypatch):
+    """``spaces`` looks for its functions when the app launches (before the model loads): an
+    entry point is handed to ``spaces.GPU`` when it is made. A stand-in ``spaces`` module
+    records what it got and calls the function as a worker would."""
+    import sys
+    import types
+
+    decorated, asked = [], []
+
+    def gpu(task, duration):
+        decorated.append(task)
+
+        def call(*args, **kwargs):
+            asked.append(duration(*args, **kwargs))
+            return task(*args, **kwargs)  # in the worker: an exception comes back as data
+
+        return call
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    monkeypatch.setenv(gpu_calls.ZERO_GPU_ENV, "true")
+    entry = gpu_calls.on_gpu(lambda word: word.upper(), lambda word: 40.5 * len(word))
+    assert len(decorated) == 1  # before any call
+    assert entry("ab") == "AB" and asked == [81]
+    failing = gpu_calls.on_gpu(fail, lambda message: 1.0)
+    with pytest.raises(WorkerFailed, match="KeyError: 'gone'"):  # not just "KeyError"
+        failing("gone")
+    assert asked == [81, gpu_calls.MIN_SECONDS]
+    gpu_calls._ENTRIES.remove(entry)
+    gpu_calls._ENTRIES.remove(failing)

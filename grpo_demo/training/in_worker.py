@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..adapters import ResidentModel
 from ..config import RunConfig
-from ..gpu_calls import where
+from ..gpu_calls import on_gpu, where
 from ..pace import step_seconds
 from ..presets import tokens_per_step
 from .events import RunEnded, StepEvent, TrainingError
@@ -59,8 +59,9 @@ class RunNews:
     hook_calls: dict[str, int] = field(default_factory=dict)
 
 
-def run_in_worker(resident: ResidentModel, job: RunJob) -> Iterator[RunNews]:
+def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
     """The entry point for training: the job in, the run's news out as it happens."""
+    resident = ResidentModel.living(key)
     resident.in_worker([])
     run = TrainingRun(
         resident,
@@ -88,11 +89,14 @@ def run_in_worker(resident: ResidentModel, job: RunJob) -> Iterator[RunNews]:
             return
 
 
-def run_seconds(job: RunJob) -> float:
+def run_seconds(key: int, job: RunJob) -> float:
     """The GPU seconds a run asks for: its steps at this machine's measured pace (else the
     GPU figure ``pace`` keeps), plus the start."""
     seconds, _ = step_seconds(job.model, tokens_per_step(job.config.resolved()), gpu=True)
     return START_SECONDS + job.config.max_steps * seconds
+
+
+TRAIN = on_gpu(run_in_worker, run_seconds)
 
 
 @dataclass
@@ -140,8 +144,7 @@ class WorkerRun(TrainingRun):
 
     def _follow(self) -> RunEnded:
         """Publish the worker's steps as they come; load the adapter it saved."""
-        train = self.resident.on_gpu(run_in_worker, run_seconds)
-        for news in train(self.job()):
+        for news in TRAIN(self.resident.key, self.job()):
             self.base_probes, self.base_probe_means = news.base_probes, news.base_probe_means
             self.hook_calls = news.hook_calls
             if isinstance(news.event, RunEnded):
