@@ -12,7 +12,6 @@ bit for bit), and the bf16 writer of a trained slot. PEFT is imported inside the
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -153,12 +152,12 @@ def write_trained_weights(model, folder: Path | str) -> None:
 
 
 @contextmanager
-def merged_slot(model, slot: str, calls: Counter | None = None) -> Iterator[None]:
+def merged_slot(model, slot: str) -> Iterator[None]:
     """Fold ``slot`` into the base weights while sampling, then restore them bit for bit.
 
     A LoRA layer costs four extra small ops per linear per token; merged, a rollout runs at
     base-model speed. The weights come back from a copy, not by subtracting the delta, so the
-    shared base never drifts by rounding. ``calls["merged_layers"]`` counts merged layers.
+    shared base never drifts by rounding.
     Relies on PEFT's ``LoraLayer.merge``, ``get_base_layer`` and ``merged_adapters``
     (checked by ``training.trl_hooks.check_hooks``).
     """
@@ -169,8 +168,6 @@ def merged_slot(model, slot: str, calls: Counter | None = None) -> Iterator[None
     try:
         for layer in layers:
             layer.merge(adapter_names=[slot])
-        if calls is not None:
-            calls["merged_layers"] += len(layers)
         yield
     finally:
         for layer, weight in zip(layers, saved, strict=True):
@@ -213,7 +210,7 @@ class Bf16Weights:
         self.copies = [seen[id(m.weight)] for m in self.modules]
 
     @contextmanager
-    def swapped(self, model, slot: str | None = None, calls: Counter | None = None):
+    def swapped(self, model, slot: str | None = None):
         """Within: bf16 autocast with the bf16 copies in place; with ``slot``, that adapter
         folded in (``bf16(W + delta)``, what autocast makes of a merged fp32 weight), so a
         rollout runs at base-model speed without writing the fp32 weights."""
@@ -234,8 +231,6 @@ class Bf16Weights:
                     merged = (weight + layer.get_delta_weight(slot)).to(torch.bfloat16)
                 use[id(base)] = nn.Parameter(merged, requires_grad=False)
                 layer.merged_adapters.append(slot)  # PEFT then runs the base layer only
-            if calls is not None:
-                calls["merged_layers"] += len(layers)
         try:
             for m in self.modules:
                 m._parameters["weight"] = use[id(m)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -136,3 +137,41 @@ def served(handler):
     import asyncio
 
     return asyncio.run(handler)
+
+
+@pytest.fixture
+def spied(monkeypatch) -> Counter:
+    """What fired during a run, counted by wrapping (not changing) the trainer's TRL hooks,
+    PEFT's delta weight (one per LoRA layer merged for sampling, by PEFT's merge or into the
+    bf16 copies), the bf16 copies' swap, and ``generate`` under bf16 autocast (a bf16 rollout;
+    a probe or request samples in fp32)."""
+    from peft.tuners.lora.layer import Linear as LoraLinear
+    from transformers import GenerationMixin
+
+    from grpo_demo.lora_slots import Bf16Weights
+    from grpo_demo.training.trl_backend import trainer_class
+
+    calls: Counter = Counter()
+
+    def spy(owner, name: str, label: str | None = None, count=lambda: 1) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            calls[label or name] += count()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for hook in ("training_step", "_prepare_inputs", "_generate_single_turn", "log"):
+        spy(trainer_class(), hook)
+    spy(LoraLinear, "get_delta_weight", "merged_layers")
+    spy(Bf16Weights, "swapped", "bf16_weights")
+
+    import torch
+
+    def under_bf16() -> int:
+        on = torch.is_autocast_enabled("cpu")
+        return int(on and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+    spy(GenerationMixin, "generate", "bf16_rollouts", under_bf16)
+    return calls

@@ -11,11 +11,11 @@ from tests.test_tiny_pipeline import PROMPTS, tiny_config
 HOOK_COUNTS = ("training_step", "_generate_single_turn", "log", "merged_layers")
 
 
-def test_every_hook_fires_in_a_one_step_run(tiny_resident):
+def test_every_hook_fires_in_a_one_step_run(tiny_resident, spied):
     cfg = tiny_config(max_steps=1, bf16_rollouts=True)
     run = TrainingRun(tiny_resident, cfg, "hooks", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
-    calls = run.hook_calls
+    calls = spied
     assert all(calls.get(hook, 0) >= 1 for hook in HOOK_COUNTS), calls
     # the tiny GPT-2 has LoRA on c_attn, c_proj (x2: attention and MLP) in each of 2 blocks
     assert calls["merged_layers"] == 6 * calls["_generate_single_turn"]
@@ -25,13 +25,13 @@ def test_every_hook_fires_in_a_one_step_run(tiny_resident):
     assert trained and {p.dtype for p in trained} == {torch.float32}  # only rollouts were bf16
 
 
-def test_without_merged_or_bf16_rollouts_those_hooks_stay_silent(tiny_resident):
+def test_without_merged_or_bf16_rollouts_those_hooks_stay_silent(tiny_resident, spied):
     cfg = tiny_config(max_steps=1, merged_rollouts=False, bf16_rollouts=False)
     run = TrainingRun(tiny_resident, cfg, "unmerged", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
-    assert run.hook_calls["_generate_single_turn"] >= 1
-    assert run.hook_calls.get("merged_layers", 0) == 0
-    assert run.hook_calls.get("bf16_rollouts", 0) == 0
+    assert spied["_generate_single_turn"] >= 1
+    assert spied["merged_layers"] == 0
+    assert spied["bf16_rollouts"] == 0
 
 
 def test_adapters_are_saved_in_bf16_and_load_back_as_saved(tiny_resident):
@@ -48,12 +48,12 @@ def test_adapters_are_saved_in_bf16_and_load_back_as_saved(tiny_resident):
         assert param.dtype == torch.float32 and torch.equal(param, value.float())
 
 
-def test_without_merged_rollouts_the_merge_hook_stays_silent(tiny_resident):
+def test_without_merged_rollouts_the_merge_hook_stays_silent(tiny_resident, spied):
     cfg = tiny_config(max_steps=1, merged_rollouts=False)
     run = TrainingRun(tiny_resident, cfg, "unmerged", prompts=PROMPTS)
     assert run.start().join(timeout=300).error is None
-    assert run.hook_calls["_generate_single_turn"] >= 1
-    assert run.hook_calls.get("merged_layers", 0) == 0
+    assert spied["_generate_single_turn"] >= 1
+    assert spied["merged_layers"] == 0
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,6 @@ class RunNews:
     event: StepEvent | RunEnded
     base_probes: list[str] = field(default_factory=list)
     base_probe_means: list[float] = field(default_factory=list)
-    hook_calls: dict[str, int] = field(default_factory=dict)
 
 
 def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
@@ -84,7 +83,7 @@ def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
         if run.ended is not None and seen == len(run.history):
             events.append(run.ended)
         for event in events:
-            yield RunNews(event, run.base_probes, run.base_probe_means, dict(run.hook_calls))
+            yield RunNews(event, run.base_probes, run.base_probe_means)
         if events and isinstance(events[-1], RunEnded):
             return
 
@@ -146,7 +145,6 @@ class WorkerRun(TrainingRun):
         """Publish the worker's steps as they come; load the adapter it saved."""
         for news in TRAIN(self.resident.key, self.job()):
             self.base_probes, self.base_probe_means = news.base_probes, news.base_probe_means
-            self.hook_calls = news.hook_calls
             if isinstance(news.event, RunEnded):
                 if news.event.adapter is not None:  # its folder is on disk: load it here too
                     self.resident.add(news.event.adapter)

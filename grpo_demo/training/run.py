@@ -71,7 +71,6 @@ class TrainingRun:
     history: list[StepEvent] = field(default_factory=list)
     ended: RunEnded | None = None
     started_at: float = 0.0
-    hook_calls: dict[str, int] = field(default_factory=dict)  # trl_backend's hooks that fired
     phase: str | None = None  # "rollouts" | "between" | "update" | None (outside a step)
     phase_started: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)  # the last of each phase
@@ -310,10 +309,7 @@ def train(
                 riders=riders,
                 on_riders=on_riders,
             )
-            try:
-                trainer.train()
-            finally:
-                run.hook_calls = dict(trainer.hook_calls)
+            trainer.train()
             # under `accelerate launch` every rank trains (DDP keeps the weights equal); the
             # main process alone writes the adapter
             if trainer.accelerator.is_main_process:

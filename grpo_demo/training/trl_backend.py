@@ -2,8 +2,8 @@
 
 Everything else talks to a run through ``RunConfig``, ``StepEvent`` and the adapter store;
 PEFT's slots (attach, merge, save) are ``lora_slots``'s; what is relied on beyond the
-libraries' public API is listed once in ``trl_hooks`` and checked when a run starts. Each hook
-counts its calls (``hook_calls``), so a test can prove every one fired. Also relied on: TRL's
+libraries' public API is listed once in ``trl_hooks`` and checked when a run starts (the tests
+prove each one fires, by spies). Also relied on: TRL's
 metric names (mapped once, in ``METRICS``), and that TRL trains the PEFT adapter
 ``"default"`` and copies it to ``"ref"`` when ``beta > 0`` (``lora_slots.TRL_SLOTS``).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from functools import cache
@@ -92,7 +91,7 @@ def make_trainer(
     on_riders: OnRiders = lambda step, texts: None,
 ):
     """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at
-    the end of the current step, and ``hook_calls`` counting each hook. Waiting requests
+    the end of the current step. Waiting requests
     are let in between a step's rollouts and its update, and after the step
     (``after_step``: by default ``let_requests_in`` again). ``riders(step)``: rows sampled in
     that step's rollout batch (the probes), their texts to ``on_riders``."""
@@ -150,7 +149,6 @@ class ResidentSteps:
         self._prepared = None
         self._merged_rollouts = merged_rollouts
         self._bf16_rollouts = bf16_rollouts
-        self.hook_calls: Counter[str] = Counter()
         super().__init__(*args, **kw)
         self._bf16 = None  # lora_slots.Bf16Weights, where a phase runs under bf16 autocast
         if bf16_weights and (bf16_rollouts or self.args.bf16) and not self.use_vllm:
@@ -168,9 +166,8 @@ class ResidentSteps:
         """The bf16 copies swapped in (and ``slot`` merged into them), or nothing."""
         if self._bf16 is None:
             return nullcontext()
-        self.hook_calls["bf16_weights"] += 1
         model = self.accelerator.unwrap_model(self.model)
-        return self._bf16.swapped(model, slot, self.hook_calls)
+        return self._bf16.swapped(model, slot)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """The rollouts (sampling + rewards), then the update. Requests already waiting for
@@ -179,7 +176,6 @@ class ResidentSteps:
         generation batch and the later micro-batches read its buffer (TRL's ``_step`` and
         ``_buffered_inputs``): the micro-batches of one optimizer step are one update phase,
         with no requests let in between them."""
-        self.hook_calls["training_step"] += 1
         every = self.args.steps_per_generation * self.num_iterations
         step = getattr(self, "_step", 0)
         fresh = step % every == 0 or getattr(self, "_buffered_inputs", None) is None
@@ -203,7 +199,6 @@ class ResidentSteps:
                 self._on_phase(None)
 
     def _prepare_inputs(self, inputs):
-        self.hook_calls["_prepare_inputs"] += 1
         if self._prepared is not None:
             return self._prepared
         return super()._prepare_inputs(inputs)
@@ -217,21 +212,18 @@ class ResidentSteps:
         merge = self._merged_rollouts and not self.use_vllm
         if self._bf16 is not None and self._bf16_rollouts:  # merged into the copies
             stack.enter_context(self._bf16_phase(TRAINING_SLOT if merge else None))
-            self.hook_calls["bf16_rollouts"] += 1
             return stack
         if merge:
             model = self.accelerator.unwrap_model(self.model)
-            stack.enter_context(merged_slot(model, TRAINING_SLOT, self.hook_calls))
+            stack.enter_context(merged_slot(model, TRAINING_SLOT))
         if self._bf16_rollouts and not self.use_vllm:
             stack.enter_context(torch.autocast(self.accelerator.device.type, torch.bfloat16))
-            self.hook_calls["bf16_rollouts"] += 1
         return stack
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
         """Rollouts, in :meth:`sampling`, with the step's rider rows in the same batch
         (``riders.py``) where TRL's settings allow. The log-probs the loss uses are computed
         afterwards, outside this hook."""
-        self.hook_calls["_generate_single_turn"] += 1
         step = self.state.global_step + 1
         plain = self.use_vllm or images or multimodal_fields
         riders = [] if plain or not can_ride(self.generation_config) else self._riders(step)
@@ -248,7 +240,6 @@ class ResidentSteps:
         return ids, None
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        self.hook_calls["log"] += 1
         _check_logs(self._logs)
         samples = (
             list(self._logs["prompt"]),
