@@ -29,6 +29,7 @@ from ..store import check_adapter_name, check_new_name
 from ..tasks import TASKS, Task
 from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
 from .state import AppState
+from .train_fields import complete
 
 T = TypeVar("T")
 USER_ERRORS = (ValueError, TrainingError, GpuRefused, WorkerFailed)
@@ -198,34 +199,18 @@ def probe_fields(fields: Fields, prompts: list[str], every: Any, *, app: bool = 
     return fields.take("probes", check_probes, prompts), fields.parse(PROBE_EVERY, every, app=app)
 
 
-def train(
-    state: AppState,
-    *,
-    task,
-    preset,
-    name,
-    learning_rate,
-    num_generations,
-    max_steps,
-    max_completion_length,
-    reward="",
-    probes="",
-    probe_every=1,
-    teacher_key="",
-    loss_type=None,
-    scale_rewards=None,
-    importance_sampling_level=None,
-) -> TrainRequest:
+def train(state: AppState, **values: Any) -> TrainRequest:
     """Start's form: every field checked before anything starts, each refusal under its field.
     Another run going is no field's fault: ``BusyError`` says whose run it is and for how long
     (a validator lets it through to the handler, which refuses the click as a whole)."""
     if (busy := busy_refusal(state)) is not None:
         raise BusyError(busy)
+    values = complete(values)
     fields = Fields()
-    clean = (name or "").strip()
+    clean = (values["name"] or "").strip()
     fields.take("name", check_new_name, state.resident.adapter_dir, clean)
-    asked = _run_form(fields, state, locals())
-    if state.has_teacher_key and not state.is_teacher(teacher_key):
+    asked = _run_form(fields, state, values)
+    if state.has_teacher_key and not state.is_teacher(values["teacher_key"]):
         fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
     fields.done()
     return dataclasses.replace(asked, name=clean)

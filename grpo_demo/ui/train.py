@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from ..app.train_fields import FIELD
 from ..config import SETTINGS
 from ..presets import grouped
 from ..tasks import TASKS
@@ -17,13 +18,6 @@ from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
 from .wiring import inputs, refusals_under_fields
 
 DEFAULT_PRESET = "classroom-four-letter"
-PLAIN = {
-    "learning_rate": "How fast it learns",
-    "num_generations": "Answers per question",
-    "max_steps": "Training steps",
-    "max_completion_length": "Answer length (tokens)",
-}
-"""Plain words first; TRL's own name stays beside them, in the small print."""
 SCROLL_TO_ANSWER = """() => setTimeout(() => {
   const wrong = document.querySelector('.refused'), box = document.getElementById('start-refusals');
   const at = wrong || (box?.innerText.trim() ? box : document.getElementById('train-progress'));
@@ -33,11 +27,11 @@ SCROLL_TO_ANSWER = """() => setTimeout(() => {
 
 
 def _number(name: str, value, **kwargs) -> gr.Number:
-    """A number field: plain label, TRL's name and the range under it (checked on Start)."""
+    """A number field: plain words, TRL's name and the range under it (checked on Start)."""
     spec = SETTINGS[name]
     widget = spec.widget()
     widget["info"] = f"TRL: {name} · {spec.allowed_text()}"
-    return gr.Number(value=value, label=PLAIN[name], **widget, **kwargs)
+    return gr.Number(value=value, label=FIELD[name].label, **widget, **kwargs)
 
 
 def _choice(name: str, value, label: str, **kwargs) -> gr.Dropdown:

@@ -17,6 +17,7 @@ from ..adapters import BASE
 from ..app import forms
 from ..app.forms import LOSS_RUN_FIELDS, NUMBER_RUN_FIELDS
 from ..app.state import AppState
+from ..app.train_fields import TRAIN_FIELDS, with_fields
 from ..data import train_prompts
 from ..learning_signal import score_base, verdict
 from ..pace import clock
@@ -26,7 +27,7 @@ from ..settings import ConfigError
 from ..tasks import TASKS
 from ..training import DEFAULT_PROBES, TrainingRun
 from . import train_views, views
-from .wiring import REFUSED, fields, refuse, session
+from .wiring import REFUSED, refuse, session
 
 VIEW = (
     "progress",
@@ -40,23 +41,6 @@ VIEW = (
     "probes",
 )
 """What the Train tab's run view shows: the outputs of Start and of the watchers' timer."""
-START_LABELS = {
-    "task": "Task",
-    "preset": "Preset",
-    "name": "Save as",
-    "learning_rate": "How fast it learns (learning_rate)",
-    "num_generations": "Answers per question (num_generations)",
-    "max_steps": "Training steps (max_steps)",
-    "max_completion_length": "Answer length (max_completion_length)",
-    "reward": "Custom reward",
-    "probes": "Before-vs-now prompts",
-    "probe_every": "Answer them every K steps (probe_every)",
-    "teacher_key": "Teacher key",
-    "loss_type": "How the loss is averaged (loss_type)",
-    "scale_rewards": "How rewards are scaled (scale_rewards)",
-    "importance_sampling_level": "Ratio per token or answer (importance_sampling_level)",
-}
-"""Start's fields as the page labels them, by name (the order of the refusals box)."""
 SCORE_PROMPTS = 2  # groups "Score the base first" samples (the form's answers and length each)
 
 
@@ -150,12 +134,12 @@ class TrainEvents:
             wrong = exc.errors
         except REFUSED as exc:
             return f"⏳ {exc}", {}, False
-        named = ", ".join(f"**{START_LABELS[k]}**" for k in START_LABELS if k in wrong)
+        named = ", ".join(f"**{f.refusal}**" for f in TRAIN_FIELDS if f.name in wrong)
         box = (
             f"⛔ **Start refused**: nothing was started. Fix {named}: each field's message "
             "is under it, outlined in red."
         )
-        return box, {k: wrong[k] for k in START_LABELS if k in wrong}, False
+        return box, {f.name: wrong[f.name] for f in TRAIN_FIELDS if f.name in wrong}, False
 
     # -- the reward builder ---------------------------------------------------------------------
     def reward_rows(self, task):
@@ -207,24 +191,8 @@ class TrainEvents:
         return verdict(groups), views.groups_table(groups)
 
     # -- the run --------------------------------------------------------------------------------
-    def train(
-        self,
-        task,
-        preset,
-        name,
-        learning_rate,
-        num_generations,
-        max_steps,
-        max_completion_length,
-        reward="",
-        probes="",
-        probe_every=1,
-        teacher_key="",
-        loss_type=None,
-        scale_rewards=None,
-        importance_sampling_level=None,
-        request: gr.Request = None,
-    ) -> Iterator[tuple]:
+    @with_fields  # the Train fields by name (app/train_fields.py): the API's parameters
+    def train(self, request: gr.Request = None, **values) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends.
 
         ``reward``: a spec built from registered terms (empty: the task's own rewards).
@@ -235,7 +203,7 @@ class TrainEvents:
         the run owns it: only it, or the teacher key, can stop it.
         """
         try:
-            asked = forms.train(self.state, **fields(locals()))
+            asked = forms.train(self.state, **values)
             run = self.state.manager.start(
                 asked.config,
                 asked.name,

@@ -58,12 +58,6 @@ def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]]
 GRADIO_FILLED = ("self", "request", "progress")
 
 
-def fields(values: dict[str, Any]) -> dict[str, Any]:
-    """A handler's own fields from its ``locals()``: what Gradio fills in itself left out,
-    so each field reaches its form under the same name it has in the API."""
-    return {k: v for k, v in values.items() if k not in GRADIO_FILLED}
-
-
 def inputs(fn: Callable[..., Any], components: dict[str, Any]) -> dict[str, Any]:
     """``inputs_kwargs`` for ``fn``: its components by parameter name, in the order of its
     signature (the API's parameter order). A field without a parameter, or a parameter
