@@ -99,6 +99,7 @@ def test_shipped_rows_match_their_kept_evaluations(tmp_path):
         "bench.profile",
         "bench.what_changed",
         "bench.app_step",
+        "bench.gpu_worker",
     ],
 )
 def test_tools_start(tool):
