@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
+import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
 _CTX = multiprocessing.get_context("fork")
 _in_worker = False  # set in a forked worker: a GPU function called there runs directly
+PARENT_POLL_SECONDS = 1.0
 
 
 class WorkerFailed(RuntimeError):
@@ -48,9 +51,12 @@ class _Worker:
 
 
 def _serve(fn: Callable[..., Any], conn: Any, stop: Any) -> None:
-    """The worker's loop: one call at a time, each on a fresh thread, until the pipe closes."""
+    """The worker's loop: one call at a time, each on a fresh thread, until the pipe closes,
+    ``close`` says so, or the process that forked it is gone."""
     global _in_worker
     _in_worker = True
+    parent = os.getppid()
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     while True:
         try:
             call = conn.recv()
@@ -63,6 +69,14 @@ def _serve(fn: Callable[..., Any], conn: Any, stop: Any) -> None:
         thread = threading.Thread(target=_run_one, args=(fn, args, kwargs, conn, stop))
         thread.start()
         thread.join()
+
+
+def _end_with(parent: int) -> None:
+    """A killed parent runs no exit handler, and other forks may hold this pipe's other end:
+    a worker looks for its parent and ends when it is gone (it would hold a model's memory)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(0)
 
 
 def _run_one(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any, stop: Any) -> None:

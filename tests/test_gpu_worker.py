@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -230,6 +231,27 @@ def test_the_app_with_its_gpu_work_in_a_worker(tmp_path):
     assert "forked for run_in_worker" in log, log[-3000:]
     # one sampling worker, forked before the run: it loaded the new adapter from its folder
     assert log.count("forked for _rows_on_gpu") == 1, log[-3000:]
+    # a terminated app runs no exit handler: its workers end by themselves (each holds a model)
+    workers = [int(n) for n in re.findall(r"gpu worker: process (\d+) forked", log)]
+    assert workers and wait_for(lambda: not any(alive(pid) for pid in workers), 30), workers
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 PAGE = contextvars.ContextVar("page", default=None)
@@ -315,3 +337,17 @@ def test_on_zerogpu_an_entry_point_is_decorated_when_made_with_its_duration(monk
     assert asked == [81, gpu_calls.MIN_SECONDS]
     gpu_calls._ENTRIES.remove(entry)
     gpu_calls._ENTRIES.remove(failing)
+
+
+def test_requests_do_not_wait_for_a_run_in_a_worker(tiny_resident, forked):
+    """The run holds the worker's model, not this one: a Generate says nothing of waiting."""
+    from grpo_demo.ui.handlers import Demo
+    from tests.conftest import served
+
+    demo = Demo(tiny_resident)
+    run = demo.state.manager.start(tiny_config(max_steps=50), "aside", prompts=PROMPTS)
+    assert run.wait(0, 120) and demo.state.running is run
+    assert demo.state.blocking is None and demo.queue_note() == "Working ..."
+    status = served(demo.generate("Fill that sentence", "base", 2, 8, 1, 0))[3]
+    assert "2 completions" in status and "training run" not in status
+    assert demo.state.manager.stop() and run.join(120).stopped

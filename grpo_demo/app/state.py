@@ -110,6 +110,13 @@ class AppState:
         run = self.current
         return run if run is not None and run.running else None
 
+    @property
+    def blocking(self) -> TrainingRun | None:
+        """The running run whose phases requests wait for (none when it trains in a GPU
+        worker: this process's model stays free for them)."""
+        run = self.running
+        return run if run is not None and run.holds_model else None
+
     # -- sampling for a page -------------------------------------------------------------------
     def sample(
         self, prompts: list[str], adapters: list[str], params: SamplingParams, page: str | None
@@ -120,7 +127,7 @@ class AppState:
     def sampling_seconds(self, rows: int, tokens: int) -> float:
         """About how long ``rows`` answers of ``tokens`` take in the batcher's batches, from
         its measured pace (and a training phase under way, which finishes first)."""
-        batcher, run = self.resident.batcher, self.running
+        batcher, run = self.resident.batcher, self.blocking
         full, rest = divmod(rows, batcher.max_rows)
         seconds = full * batcher.pace.seconds(batcher.max_rows, tokens)
         seconds += batcher.pace.seconds(rest, tokens) if rest else 0.0
@@ -129,7 +136,7 @@ class AppState:
     def standing(self, pending: Pending) -> str:
         """Where a waiting request stands, in words: its place and the seconds to its answer,
         from the measured batch pace (and the training run's phases, which come first)."""
-        run, batcher = self.running, self.resident.batcher
+        run, batcher = self.blocking, self.resident.batcher
         phases = list(run.phase_seconds.values()) if run else []
         gap = sum(phases) / len(phases) if phases else 0.0  # a phase runs before each batch
         place, seconds = batcher.standing(pending.ticket, gap)

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..adapters import ResidentModel
 from ..config import RunConfig
@@ -103,6 +104,7 @@ class WorkerRun(TrainingRun):
     """The main process's side of a run in a GPU worker: its history and end come as news."""
 
     stop_file: str = ""
+    holds_model: ClassVar[bool] = False  # requests here never wait for its phases
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import lora_slots, store
 from ..adapters import ResidentModel
@@ -74,6 +74,7 @@ class TrainingRun:
     phase: str | None = None  # "rollouts" | "between" | "update" | None (outside a step)
     phase_started: float = 0.0
     phase_seconds: dict[str, float] = field(default_factory=dict)  # the last of each phase
+    holds_model: ClassVar[bool] = True  # its phases hold this process's model (requests wait)
     _stop: threading.Event = field(default_factory=threading.Event)
     _changed: threading.Condition = field(default_factory=threading.Condition)
     _thread: threading.Thread | None = None

@@ -39,12 +39,12 @@ class PlaygroundEvents:
     state: AppState
 
     def _busy_note(self) -> str:
-        run = self.state.running
+        run = self.state.blocking
         return f" (served between phases of the training run `{run.name}`)" if run else ""
 
     def queue_note(self, **_fields) -> str:
         """Shown at once when a request is sent: is it queued behind training, for how long?"""
-        run = self.state.running
+        run = self.state.blocking
         if run is None:
             return "Working ..."
         left = run.phase_left()
