@@ -164,9 +164,12 @@ class ResidentModel:
 
     # -- GPU entry points ----------------------------------------------------------------------
     @staticmethod
-    def living(key: int) -> ResidentModel:
-        """This process's resident model of that key (in a GPU worker: the worker's copy)."""
-        return _LIVING[key]
+    def living(key: int, infos: list[AdapterInfo]) -> ResidentModel:
+        """At a GPU entry point: this process's resident model of that key (in a worker, the
+        worker's copy), ready for the call (``in_worker``: ``infos``' adapters loaded)."""
+        resident = _LIVING[key]
+        resident.in_worker(infos)
+        return resident
 
     def infos(self, names: list[str]) -> list[AdapterInfo]:
         """The loaded adapters among ``names`` (base and TRL's slots are not folders)."""
@@ -216,8 +219,7 @@ START_SECONDS = 5.0
 
 def _rows_on_gpu(key: int, rows: list[Row], infos: list[AdapterInfo]) -> list[str]:
     """The entry point for sampling: rows in (adapters by slot name), texts out."""
-    resident = ResidentModel.living(key)
-    resident.in_worker(infos)
+    resident = ResidentModel.living(key, infos)
     with resident._eval([r.adapter for r in rows]) as extra:
         return generate_rows(resident.model, resident.tokenizer, rows, **extra)
 

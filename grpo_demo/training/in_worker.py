@@ -61,8 +61,7 @@ class RunNews:
 
 def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
     """The entry point for training: the job in, the run's news out as it happens."""
-    resident = ResidentModel.living(key)
-    resident.in_worker([])
+    resident = ResidentModel.living(key, [])
     run = TrainingRun(
         resident,
         job.config,

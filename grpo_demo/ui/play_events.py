@@ -22,9 +22,11 @@ WAIT_UPDATE_SECONDS = 1.0
 """How often a waiting request looks where it stands (its page hears only a change)."""
 
 
-def refused_gpu(exc: Exception) -> str:
-    """ZeroGPU's refusal (a visitor's quota, no GPU free) as the status line says it."""
-    return f"⛔ The GPU was not available for this request. {exc}"
+def refused_gpu(exc: Exception) -> tuple:
+    """Generate's or Compare's outputs for ZeroGPU's refusal (a visitor's quota, no GPU
+    free): said in the status line under the buttons, every other output kept."""
+    said = f"⛔ The GPU was not available for this request. {exc}"
+    return gr.skip(), gr.skip(), gr.skip(), said, gr.skip()
 
 
 def shared(pending: Pending) -> str:
@@ -90,7 +92,7 @@ class PlaygroundEvents:
         try:
             asked, done, pending = await self._served(ask, progress)
         except GpuRefused as exc:  # under the buttons, where the answer's status goes
-            return gr.skip(), gr.skip(), gr.skip(), refused_gpu(exc), gr.skip()
+            return refused_gpu(exc)
         tasks = self.state.tasks()
         return (
             views.highlight(done),
@@ -128,7 +130,7 @@ class PlaygroundEvents:
         try:
             asked, flat, pending = await self._served(ask, progress)
         except GpuRefused as exc:
-            return gr.skip(), gr.skip(), gr.skip(), refused_gpu(exc), gr.skip()
+            return refused_gpu(exc)
         by_adapter: dict[str, list] = {}
         for c in flat:
             by_adapter.setdefault(c.adapter, []).append(c)
