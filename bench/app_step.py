@@ -3,14 +3,11 @@
     python -m bench.app_step [--rounds 3] [--steps 3] [--preset classroom-four-letter]
         [--set beta=0 ...] [--write]
 
-Arms, interleaved (A, B, C, D, A, B, ...; each arm a short run whose first step is dropped,
-as is its last, whose probes run after the run's end):
+Arms, interleaved (A, B, C, A, B, ...; each arm a short run whose first step is dropped, as
+is its last, whose probes run after the run's end):
 
 - **in the app**: the preset as shipped, as the Train tab runs it (the default before-vs-now
   prompts answered at every step), on the app's resident model (the shipped adapters loaded);
-- **the same with one lever undone** (``BEFORE``): the probes in a batch of their own after
-  the update instead of riding in the rollouts; the KL reference through TRL's "ref" copy of
-  the fresh slot instead of the base with adapters off;
 - **bench step**: the project's run at 4 × 8 × 32, beta 0, no probes (``bench.interleaved``'s);
 - **plain TRL** at the bench step's sizes and at the preset's own (its tokens and beta), fp32,
   and bf16 where the CPU has it natively (TRL's default; emulated bf16 is ~5× slower).
@@ -43,15 +40,14 @@ from bench.common import (
     peak_line,
     peaks,
     plain_trl,
-    project_config,
+    project_steps,
     run_to_end,
-    step_timer,
     write_between,
 )
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.models import native_bf16
 from grpo_demo.presets import from_preset
-from grpo_demo.training import DEFAULT_PROBES, PROBE_SAMPLES, TrainingRun, trl_backend
+from grpo_demo.training import DEFAULT_PROBES, PROBE_SAMPLES
 
 START, END = "<!-- app-step: start -->", "<!-- app-step: end -->"
 PHASES = ("rollouts", "reference forward", "between", "update", "policy forward", "after")
@@ -81,35 +77,9 @@ def timed_forwards(into: dict[str, float], phase_of):
         GRPOTrainer._get_per_token_logps_and_entropies = inner
 
 
-BEFORE = {  # a lever undone (bench-only) -> the trl_backend function that undoes it
-    # the probes in a batch of their own after each update: the rider path refused, as for
-    # sampling settings it cannot draw
-    "own probe batch": ("can_ride", lambda config: False),
-    # the KL reference through TRL's "ref" copy of the fresh slot (its LoRA work included)
-    "ref copy": ("reference_is_base", lambda model: False),
-}
-
-
-@contextmanager
-def undone(lever: str | None):
-    """The app's path with ``lever`` (a key of ``BEFORE``) undone, or as it is."""
-    if lever is None:
-        yield
-        return
-    name, stand_in = BEFORE[lever]
-    kept = getattr(trl_backend, name)
-    setattr(trl_backend, name, stand_in)
-    try:
-        yield
-    finally:
-        setattr(trl_backend, name, kept)
-
-
-def in_app(
-    resident, preset: str, steps: int, sets: dict, before: str | None = None
-) -> tuple[list[float], list[dict]]:
+def in_app(resident, preset: str, steps: int, sets: dict) -> tuple[list[float], list[dict]]:
     """The preset as the Train tab runs it; each timed step's wall time (its start to the
-    next step's start) and its phases. ``before``: one lever of ``BEFORE`` undone."""
+    next step's start) and its phases."""
     from transformers import TrainerCallback
 
     config = from_preset(preset, seed=42, **{**sets, "max_steps": steps})
@@ -128,7 +98,7 @@ def in_app(
             steps_seen.append({**phases, **forwards, "end": time.perf_counter()})
 
     run = as_the_train_tab(resident, config, f"bench-app-{time.time_ns()}", [Marks()])
-    with timed_forwards(forwards, lambda: run.phase), undone(before):
+    with timed_forwards(forwards, lambda: run.phase):
         run_to_end(run, "the in-app run")
     walls, phases = [], []
     for i in range(1, len(begins) - 1):  # the first is warm-up; the last has no next start
@@ -150,14 +120,8 @@ def arms(resident, preset: str, steps: int, sets: dict) -> dict:
         f"{own[0]} × {own[1]} × {own[2]}, beta {cfg.beta}, probes every step": lambda: in_app(
             resident, preset, steps, sets
         ),
-        "the same, its probes in a batch of their own after the update (before)": (
-            lambda: in_app(resident, preset, steps, sets, before="own probe batch")
-        ),
-        "the same, its KL reference through TRL's ref copy of the slot (before)": (
-            lambda: in_app(resident, preset, steps, sets, before="ref copy")
-        ),
         "bench step: the project at 4 × 8 × 32, beta 0, no probes": lambda: (
-            project_steps(resident, bench, steps),
+            project_steps(resident, bench, steps)[0],
             None,
         ),
     }
@@ -174,16 +138,6 @@ def arms(resident, preset: str, steps: int, sets: dict) -> dict:
             )
         )
     return todo
-
-
-def project_steps(resident, size, steps: int) -> list[float]:
-    """The project's run at ``size`` (beta 0, no probes): each step but the first."""
-    timer = step_timer()
-    run = TrainingRun(
-        resident, project_config(size, steps), f"bench-{time.time_ns()}", callbacks=[timer]
-    )
-    run_to_end(run, "bench run")
-    return timer.times[1:]
 
 
 def table(args, times: dict, phases: dict, peak, floor, app_floor: str) -> str:

@@ -20,8 +20,6 @@ token; the headline must move by step 3-4). ``--write`` appends the run to
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import statistics
 import tempfile
@@ -81,7 +79,6 @@ class SeedRun:
     seed: int
     points: list[Point] = field(default_factory=list)
     history: list = field(default_factory=list)  # the run's StepEvents (probes, answers)
-    base_probes: list[str] = field(default_factory=list)
 
 
 def held_out(resident, prompts: list[str], tokens: int, measure: Target, base: bool) -> Point:
@@ -150,7 +147,7 @@ def run_seed(
     end = run.start().join(timeout=7200)
     if end is None or end.error:
         raise SystemExit(f"seed {seed}: the run failed: {getattr(end, 'error', 'timeout')}")
-    result.history, result.base_probes = run.history, run.base_probes
+    result.history = run.history
     return result
 
 
@@ -184,52 +181,20 @@ def what_the_room_sees(run: SeedRun, preset: str, tokenizer) -> list[str]:
     return out
 
 
-def dumped(base: Point, runs: list[SeedRun]) -> dict:
-    """Every step's answers, probe answers and held-out value (for a look afterwards)."""
-    return {
-        "base": dataclasses.asdict(base),
-        "runs": [
-            {
-                "seed": r.seed,
-                "points": [dataclasses.asdict(p) for p in r.points],
-                "base_probes": r.base_probes,
-                "steps": [
-                    {
-                        "step": e.step,
-                        "elapsed": e.elapsed,
-                        "probes": e.probes,
-                        "probe_means": e.probe_means,
-                        "answers": [c.completion for c in e.completions],
-                        "rewards": [c.reward for c in e.completions],
-                    }
-                    for e in r.history
-                ],
-            }
-            for r in runs
-        ],
-    }
-
-
 def checks(base: Point, run: SeedRun, measure: Target) -> list[str]:
     """Each target as PASS/MISS with its number, then the no-collapse check over all steps."""
     out = []
     by_step = {p.step: p for p in run.points}
     for step, target in measure.targets.items():
         reached = [p for p in run.points if p.step <= step]
-        if run.points and step > max(p.step for p in run.points):
-            best = max(measure.gain(base.value, p.value) for p in reached)
+        best = max((measure.gain(base.value, p.value) for p in reached), default=float("nan"))
+        if step > max(by_step, default=0):
             out.append(
                 f"gain >= {target:g} by step {step} not judged (a shorter run; best {best:+.2f})"
             )
             continue
-        best = max((measure.gain(base.value, p.value) for p in reached), default=float("nan"))
         first = next((p.step for p in reached if measure.gain(base.value, p.value) >= target), None)
         ok = first is not None
-        if not ok and step > max(by_step, default=0):
-            out.append(
-                f"gain >= {target:g} by step {step} not judged (a shorter run; best {best:+.2f})"
-            )
-            continue
         out.append(
             f"{'PASS' if ok else 'MISS'} gain >= {target:g} by step {step}"
             + (f" (first at step {first})" if ok else f" (best {best:+.2f})")
@@ -331,7 +296,6 @@ def main() -> None:
         action="store_true",
         help="end each run at the first held-out check past the first target (time to effect)",
     )
-    parser.add_argument("--dump", type=Path, help="also write every step's answers (JSON)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -360,8 +324,6 @@ def main() -> None:
             print(f"  seed {seed}: {line}", flush=True)
     text = report(args, base, runs, measure, resident.tokenizer)
     print(text)
-    if args.dump:
-        args.dump.write_text(json.dumps(dumped(base, runs), indent=1))
     if args.write:
         out = ROOT / "results" / "classroom.md"
         head = "" if out.exists() else "# Classroom presets: held-out change per step\n\n"

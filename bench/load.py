@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, cpu_line, publish
+from bench.common import ROOT, cpu_line
 from bench.common.page import App, Outcome, Page
 
 PROMPT = "Tomorrow I'm gonna learn for exam"
@@ -267,7 +267,10 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             app.proc.terminate()
             app.proc.wait(30)
-    publish(text, args.write)
+    print(text)
+    if args.write:
+        with (ROOT / "BENCHMARKS.md").open("a") as f:
+            f.write("\n" + text)
 
 
 if __name__ == "__main__":

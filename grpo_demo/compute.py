@@ -5,7 +5,7 @@ calling thread. Once a second thread has run parallel work (a request served by 
 worker thread, say) the process manages more OpenMP threads than there are cores, and
 libgomp stops spin-waiting between parallel regions: with a living thread that had served a
 request, a training step took 6.04 s instead of 4.15 s (2 cores, arms interleaved:
-``python -m bench.interleaved --threads``, BENCHMARKS.md). So every
+BENCHMARKS.md). So every
 caller hands its work to this one thread and waits for the answer. A training run is itself a
 job on it; between the phases of a step it runs the jobs that queued meanwhile
 (``run_waiting``), so a request waits one phase, not one step.

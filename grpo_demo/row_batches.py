@@ -35,7 +35,7 @@ from .lora_slots import BASE
 
 MAX_ROWS = 32
 """Rows in one batch: on 2 cores 32 rows cost 2.9x one row (8.8 vs 3.1 s at 32 tokens,
-``bench.batching``), a bounded share of a step between two training phases."""
+BENCHMARKS.md), a bounded share of a step between two training phases."""
 MAX_TOKENS = 32 * 64
 """Rows x longest length in one batch (a longer first request still runs, alone)."""
 MAX_WAITING_ROWS = 200
@@ -183,7 +183,7 @@ class BatchPace:
     (least squares over the recent ones; a start value until two sizes are seen)."""
 
     fixed: float = 0.11  # seconds a decode step costs at any size (2-core AVX2 CPU, fp32;
-    per_row: float = 0.0055  # python -m bench.batching, BENCHMARKS.md)
+    per_row: float = 0.0055  # BENCHMARKS.md)
     seen: deque = field(default_factory=lambda: deque(maxlen=32))
 
     def record(self, rows: int, steps: int, seconds: float) -> None:

@@ -79,15 +79,6 @@ def write_between(start: str, end: str, table: str, out: Path = ROOT / "BENCHMAR
     out.write_text(text)
 
 
-def timing_table(title: str, times: dict[str, list[float]], unit: str, digits: int = 2) -> str:
-    """Interleaved arms as a markdown table: median, min and max of each."""
-    lines = [title, "", f"| arm | median {unit} | min | max |", "|---|---|---|---|"]
-    for name, values in times.items():
-        med, low, high = statistics.median(values), min(values), max(values)
-        lines.append(f"| {name} | {med:.{digits}f} | {low:.{digits}f} | {high:.{digits}f} |")
-    return "\n".join(lines)
-
-
 SIZES = {  # name -> (prompts a step, completions per prompt, new tokens)
     "pair": (1, 8, 32),  # one group of 8 completions x 32 tokens (the issue's comparison)
     "classroom": (4, 8, 32),  # the classroom-four-letter preset's own sizes
@@ -117,6 +108,22 @@ def run_to_end(run: TrainingRun, what: str) -> None:
     end = run.start().join()
     if end is None or end.error:
         raise RuntimeError(f"{what} failed: {getattr(end, 'error', end)}")
+
+
+def project_steps(
+    resident, size: tuple[int, int, int], steps: int, **overrides
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """The project's run at ``size`` (``project_config``, ``overrides`` on top): each step's
+    seconds and its (rollouts, update) seconds, the first step left out (warm-up)."""
+    timer = step_timer()
+    cfg = project_config(size, steps, **overrides)
+    run = TrainingRun(resident, cfg, f"bench-{time.time_ns()}", callbacks=[timer])
+    phases: list[tuple[float, float]] = []
+    timer.after_step = lambda: phases.append(
+        (run.phase_seconds.get("rollouts", 0.0), run.phase_seconds.get("update", 0.0))
+    )
+    run_to_end(run, "bench run")
+    return timer.times[1:], phases[1:]
 
 
 def as_the_train_tab(resident, config: RunConfig, name: str, callbacks: list) -> TrainingRun:
@@ -282,11 +289,3 @@ def peak_line(peak: dict[str, float]) -> str:
         f"{peak['float32']:.0f} GFLOP/s (at a decode step's {DECODE_ROWS} rows: bf16 "
         f"{peak['decode bfloat16']:.0f}, fp32 {peak['decode float32']:.0f})"
     )
-
-
-def publish(text: str, write: bool, out: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Print a benchmark's section; with ``write``, append it to BENCHMARKS.md."""
-    print(text)
-    if write:
-        with out.open("a") as f:
-            f.write("\n" + text)
