@@ -21,7 +21,8 @@ from bench.common import ROOT, cpu_line
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.evaluation import evaluate
 from grpo_demo.presets import from_preset
-from grpo_demo.training import TrainingRun, collapse_step
+from grpo_demo.steps import collapse_step
+from grpo_demo.training import TrainingRun
 
 
 def main() -> None:

@@ -220,7 +220,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("generate", "evaluate"):
         _check_sampling(args)  # before the model loads: a typo costs no waiting
         run = _generate if args.command == "generate" else _evaluate
-        return run(_resident(args), args)
+        resident = _resident(args)
+        for name in args.adapters if args.command == "evaluate" else [args.adapter]:
+            resident.get(name)  # an unknown adapter is refused before any sampling
+        return run(resident, args)
     return _list(_resident(args))
 
 

@@ -144,16 +144,6 @@ def completions(rows: list[Row], texts: list[str], seed: int) -> list[Completion
     ]
 
 
-def checked_rows(
-    resident: ResidentModel, prompts: list[str], adapters: list[str], params: SamplingParams
-) -> list[Row]:
-    """:func:`rows_of` once the prompts and adapter names pass (before any work starts)."""
-    prompts = check_prompts(prompts)
-    for adapter in set(adapters):
-        resident.get(adapter)
-    return rows_of(prompts, adapters, params)
-
-
 def submit(
     resident: ResidentModel,
     prompts: list[str],
@@ -162,8 +152,9 @@ def submit(
     owner: str | None = None,
 ) -> Pending:
     """Queue a request and return at once; it shares a batch with whatever waits beside it.
-    ``owner``: the page, for one request per page (``Busy`` otherwise, or past the cap)."""
-    rows = checked_rows(resident, prompts, adapters, params)
+    ``owner``: the page, for one request per page (``Busy`` otherwise, or past the cap).
+    A typed request: its prompts and adapters were checked where it was asked (a form)."""
+    rows = rows_of(prompts, adapters, params)
     return Pending(resident.batcher.submit(rows, owner), params.seed)
 
 
@@ -177,8 +168,9 @@ def sample(
 ) -> list[Completion]:
     """``num_samples`` completions of every prompt from every adapter, same streams each,
     in requests of at most ``batch_size`` rows (each one queued after the last is answered:
-    a long evaluation takes turns with other pages). Rows as in :func:`rows_of`."""
-    rows = checked_rows(resident, prompts, adapters, params)
+    a long evaluation takes turns with other pages). Rows as in :func:`rows_of`; the
+    prompts and adapters were checked where they were asked (a form, the CLI)."""
+    rows = rows_of(prompts, adapters, params)
     chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
     texts: list[str] = []
     for done, chunk in enumerate(chunks, 1):

@@ -171,38 +171,3 @@ def from_preset(name: str, **overrides: Any) -> RunConfig:
         return RunConfig().replace(**values)
     except TypeError as exc:  # e.g. a string where a number belongs
         raise ConfigError(str(exc)) from None
-
-
-GROUPS = {"classroom": "Classroom", "report": "The report's", "gpu": "GPU-sized"}
-"""Preset groups, in the order a teacher needs them: quick runs first."""
-
-
-def group_of(name: str) -> str:
-    if name.startswith("gpu-"):
-        return "gpu"
-    return "report" if PRESETS[name].from_report else "classroom"
-
-
-def grouped() -> list[tuple[str, str]]:
-    """(label, name) choices: classroom presets first, then the report's, then GPU-sized."""
-    ordered = sorted(PRESETS, key=lambda n: list(GROUPS).index(group_of(n)))
-    return [(f"{GROUPS[group_of(n)]} · {n}", n) for n in ordered]
-
-
-TOKEN_FIELDS = (
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_completion_length",
-)
-
-
-def tokens_per_step(values: dict[str, Any]) -> int:
-    """Completion tokens sampled and trained on per optimizer step (at most), from resolved
-    GRPO values: completions a step x max_completion_length."""
-    batch, accumulation, length = (values[f] for f in TOKEN_FIELDS)
-    return batch * accumulation * length
-
-
-def completion_tokens(name: str) -> int:
-    """``tokens_per_step`` of a preset, TRL's defaults filled in."""
-    return tokens_per_step({f: preset_field(name, f) for f in TOKEN_FIELDS})

@@ -53,55 +53,35 @@ class Check(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Plus:
-    """Gain rule "base + amount": for a reward on a fixed scale (four-letter is a mean distance).
+class Gain:
+    """Gain rule "base + amount" for a reward on a fixed scale (four-letter is a mean
+    distance), or, ``times``, "amount x base" for a count (only a relative change means
+    something there).
 
-    >>> Plus(1.0).passes(-2.0, -1.0), Plus(1.0).describe("four_letter", -2.0, -1.0001)
+    >>> Gain(1.0).passes(-2.0, -1.0), Gain(1.0).describe("four_letter", -2.0, -1.0001)
     (True, 'mean four_letter -1.000 >= base -2.000 + 1.0 (gain +0.9999)')
-    """
-
-    amount: float
-
-    def change(self, base: float, tuned: float) -> float:
-        return tuned - base
-
-    def passes(self, base: float, tuned: float) -> bool:
-        return tuned >= base + self.amount
-
-    def show(self, change: float) -> str:
-        return f"{change:+.4f}"
-
-    def describe(self, metric: str, base: float, tuned: float) -> str:
-        return (
-            f"mean {metric} {tuned:.3f} >= base {base:.3f} + {self.amount} "
-            f"(gain {self.show(self.change(base, tuned))})"
-        )
-
-
-@dataclass(frozen=True)
-class Times:
-    """Gain rule "factor x base": for a count, where only a relative change means something.
-
-    >>> Times(1.35).passes(100.0, 134.0), Times(1.35).describe("words", 100.0, 136.0)
+    >>> rule = Gain(1.35, times=True)
+    >>> rule.passes(100.0, 134.0), rule.describe("words", 100.0, 136.0)
     (False, 'mean words 136.00 >= 1.35 x base 100.00 (1.36x)')
     """
 
-    factor: float
+    amount: float
+    times: bool = False
 
     def change(self, base: float, tuned: float) -> float:
-        return tuned / base
+        return tuned / base if self.times else tuned - base
 
     def passes(self, base: float, tuned: float) -> bool:
-        return tuned >= self.factor * base
+        return tuned >= (self.amount * base if self.times else base + self.amount)
 
     def show(self, change: float) -> str:
-        return f"{change:.2f}x"
+        return f"{change:.2f}x" if self.times else f"{change:+.4f}"
 
     def describe(self, metric: str, base: float, tuned: float) -> str:
-        return (
-            f"mean {metric} {tuned:.2f} >= {self.factor} x base "
-            f"{base:.2f} ({self.show(self.change(base, tuned))})"
-        )
+        change = self.show(self.change(base, tuned))
+        if self.times:
+            return f"mean {metric} {tuned:.2f} >= {self.amount} x base {base:.2f} ({change})"
+        return f"mean {metric} {tuned:.3f} >= base {base:.3f} + {self.amount} (gain {change})"
 
 
 @dataclass(frozen=True)
@@ -111,13 +91,13 @@ class Bars:
     adapter: str  # the shipped adapter (evaluated under results/eval/<adapter>-<tokens>)
     tokens: int  # new tokens per evaluated completion
     metric: str  # the reward the gain bar is about
-    gain: Plus | Times
+    gain: Gain
     distinct2_share: float = DISTINCT2_SHARE
 
 
 BARS: dict[str, Bars] = {  # evaluated task -> its bars
-    "four-letter": Bars("four-letter", 48, "four_letter", Plus(1.0)),
-    "long-answer": Bars("long-answer", 128, "word_count_real", Times(1.35)),
+    "four-letter": Bars("four-letter", 48, "four_letter", Gain(1.0)),
+    "long-answer": Bars("long-answer", 128, "word_count_real", Gain(1.35, times=True)),
 }
 
 

@@ -1,8 +1,8 @@
 """One saved run -> one self-contained HTML page to hand out (``python -m grpo_demo report``).
 
-Boundary: reads an adapter folder only through ``store`` (``run.json``, ``steps.jsonl``) and
-judges it with ``metrics`` (the one "collapsed" rule); no model, no torch, no Gradio. The page
-carries everything inline (CSS; charts as base64 PNG from matplotlib's Agg ``Figure``), loads
+Boundary: reads an adapter folder only through ``store`` (``run.json``, ``steps.jsonl``) as
+``steps.StepEvent``s, judged with ``metrics`` (the one "collapsed" rule); no model, no torch, no
+Gradio. The page carries everything inline (CSS; charts as base64 PNG on ``charts.panels``), loads
 nothing, and every piece of run text in it is HTML-escaped: nothing from a run is executed.
 """
 
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from . import metrics
-from .metrics import diversity, first_collapse, looks_collapsed
+from .charts import panels
+from .metrics import diversity
 from .reward_spec import TERMS, parse_term, task_score
 from .settings import ConfigError, format_number
+from .steps import StepEvent, collapse_step, step_from_history, step_from_record
 from .store import RUN_RECORD, STEPS, AdapterError, AdapterInfo, load_steps, validate_adapter_dir
 from .tasks import Task
 
@@ -36,17 +35,7 @@ RULE = (
     "of the first step's."
 )
 
-
-@dataclass(frozen=True)
-class Step:
-    """One optimizer step as the report reads it (from steps.jsonl, else run.json's history)."""
-
-    step: int
-    metrics: dict[str, float]  # reward, reward_std, entropy, kl, rewards/<term>, distinct_1/2
-    completions: list[dict[str, Any]]  # prompt, completion, rewards, reward, advantage
-    probes: list[str] | None
-    collapsed: bool
-    div: dict[str, float] | None = None  # metrics.diversity of the completions, when saved
+FONT = {"title": 12, "label": 10, "ticks": 10, "legend": 8}  # points, at a page's width
 
 
 @dataclass(frozen=True)
@@ -70,27 +59,15 @@ def find_run(adapter_dir: Path, name: str) -> AdapterInfo:
     return info
 
 
-def read_steps(info: AdapterInfo) -> list[Step]:
+def read_steps(info: AdapterInfo) -> list[StepEvent]:
     """Every step: ``steps.jsonl`` where saved, else the per-step metrics of ``run.json``."""
     if saved := load_steps(info.path):
-        return [_step_of_record(r) for r in saved]
+        return [step_from_record(r, len(saved)) for r in saved]
     if history := info.run.get("history"):
-        return [_step_of_history(h) for h in history]
+        return [step_from_history(h, len(history)) for h in history]
     raise AdapterError(
         f"{info.path}: no {STEPS} and no per-step history in {RUN_RECORD}, so nothing to report"
     )
-
-
-def _step_of_record(r: dict[str, Any]) -> Step:
-    """Judged as ``training.events.step_event`` judges a live step: metrics.diversity."""
-    div = diversity([c["completion"] for c in r["completions"]])
-    metrics = {**r["metrics"], "distinct_1": div["distinct_1"], "distinct_2": div["distinct_2"]}
-    return Step(r["step"], metrics, r["completions"], r.get("probes"), looks_collapsed(div), div)
-
-
-def _step_of_history(h: dict[str, Any]) -> Step:
-    metrics = {k.removesuffix("/mean"): v for k, v in h.items() if not k.endswith("/std")}
-    return Step(h["step"], metrics, [], None, bool(h.get("collapsed")))
 
 
 def run_task(info: AdapterInfo) -> Task:
@@ -102,30 +79,31 @@ def run_task(info: AdapterInfo) -> Task:
     return Task(info.task, funcs, weights, "As recorded in run.json (the task has changed since).")
 
 
-def collapse_verdict(steps: list[Step]) -> Verdict:
-    """metrics.first_collapse over the steps, with the numbers that tripped it (or did not)."""
-    i = first_collapse([(s.collapsed, s.metrics.get("distinct_1") or 0.0) for s in steps])
+def collapse_verdict(steps: list[StepEvent]) -> Verdict:
+    """steps.collapse_step over the steps, with the numbers that tripped it (or did not)."""
+    tripped = collapse_step(steps)
     first, last = steps[0], steps[-1]
     trend = ", ".join(
-        f"{k.replace('_', '-')} {_f(first.metrics.get(k))} → {_f(last.metrics.get(k))}"
+        f"{k.replace('_', '-')} {_f(first.all_metrics.get(k))} → {_f(last.all_metrics.get(k))}"
         for k in ("distinct_1", "distinct_2")
-        if first.metrics.get(k) is not None
+        if k in first.all_metrics
     )
     trend = f"From step {first.step} to step {last.step}: {trend}."
-    if not any(s.div for s in steps):
+    if not any(s.completions for s in steps):
         trend += f" (Judged on {RUN_RECORD}'s per-step distinct-1: the completions were not saved.)"
-    if i is None:
+    if tripped is None:
         return Verdict(None, f"No step tripped the rule. {trend}")
-    hit = steps[i]
-    if hit.div and hit.collapsed:
+    hit = next(s for s in steps if s.step == tripped)
+    if hit.completions and hit.collapsed:
+        div = diversity([c.completion for c in hit.completions])
         why = (
-            f"its completions' mean distinct-word share was {_f(hit.div['mean_distinct'])} and "
-            f"the median completion's longest run of one word {hit.div['median_run']:g}"
+            f"its completions' mean distinct-word share was {_f(div['mean_distinct'])} and "
+            f"the median completion's longest run of one word {div['median_run']:g}"
         )
     elif hit.collapsed:
         why = "its completions were flagged collapsed when the run recorded them"
     else:
-        d1 = [_f(s.metrics.get("distinct_1")) for s in (hit, first)]
+        d1 = [_f(s.distinct_1) for s in (hit, first)]
         drop = f"{metrics.COLLAPSE_DROP:.0%} of step {first.step}'s {d1[1]}"
         why = f"distinct-1 fell to {d1[0]}, under {drop}"
     return Verdict(hit.step, f"At step {hit.step}, {why}. {trend}")
@@ -134,7 +112,7 @@ def collapse_verdict(steps: list[Step]) -> Verdict:
 # -- charts ----------------------------------------------------------------------------------
 def chart(
     title: str,
-    steps: list[Step],
+    steps: list[StepEvent],
     lines: dict[str, str],
     band: str | None = None,
     collapse: int | None = None,
@@ -142,11 +120,10 @@ def chart(
 ) -> str:
     """One panel over the steps (``lines``: label -> metric), as a PNG data URI; ``band`` is
     the metric drawn as a ± spread around the first line."""
-    fig = Figure(figsize=(5.0, 2.9), layout="constrained")
-    ax = fig.subplots()
     xs, nan = [s.step for s in steps], float("nan")
+    fig, (ax,) = panels((5.0, 2.9), 1, 1, xs, FONT)
     for j, (label, key) in enumerate(lines.items()):
-        ys = [nan if (v := s.metrics.get(key)) is None else v for s in steps]
+        ys = [nan if (v := s.all_metrics.get(key)) is None else v for s in steps]
         if all(y != y for y in ys):  # not recorded for this run (NaN everywhere)
             continue
         ax.plot(xs, ys, "o-", markersize=3, label=label)
@@ -158,18 +135,15 @@ def chart(
         ax.axvline(collapse, color="#dc2626", linestyle="--", label=f"collapse (step {collapse})")
     if ylim:
         ax.set_ylim(*ylim)
-    ax.set_title(title, fontsize=12)
-    ax.set_xlabel("step", fontsize=10)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=FONT["title"])
     if len(lines) > 1 or band or collapse is not None or next(iter(lines), "") not in title:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=FONT["legend"], loc="best")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def charts(steps: list[Step], task: Task, collapse: int | None) -> list[tuple[str, str]]:
+def charts(steps: list[StepEvent], task: Task, collapse: int | None) -> list[tuple[str, str]]:
     """(data URI, caption) for reward ± std, each term, diversity, entropy (and KL if logged)."""
     terms = {t: f"rewards/{t}" for t in task.reward_funcs}
     diverse = {"distinct-2": "distinct_2", "distinct-1": "distinct_1"}
@@ -256,7 +230,7 @@ def reward_section(task: Task) -> str:
     )
 
 
-def probes_section(run: dict[str, Any], steps: list[Step], task: Task) -> str:
+def probes_section(run: dict[str, Any], steps: list[StepEvent], task: Task) -> str:
     probes = run.get("probes") or {}
     prompts = probes.get("prompts") or []
     if not prompts:
@@ -278,7 +252,7 @@ def probes_section(run: dict[str, Any], steps: list[Step], task: Task) -> str:
     return f"<p>Answered with one fixed seed every {_e(every)} steps.</p>" + "".join(parts)
 
 
-def samples_section(steps: list[Step], task: Task) -> str:
+def samples_section(steps: list[StepEvent], task: Task) -> str:
     saved = [s for s in steps if s.completions]
     if not saved:
         return (
@@ -293,15 +267,15 @@ def samples_section(steps: list[Step], task: Task) -> str:
     parts = []
     for k in picked:
         s = saved[k]
-        ranked, half = sorted(s.completions, key=lambda c: -c["advantage"]), SAMPLES_PER_STEP // 2
+        ranked, half = sorted(s.completions, key=lambda c: -c.advantage), SAMPLES_PER_STEP // 2
         shown = ranked[:half] + ranked[-half:] if len(ranked) > SAMPLES_PER_STEP else ranked
         rows = [
             [
-                _text(c["prompt"]),
-                _text(c["completion"]),
-                *(_num(c["rewards"].get(t)) for t in terms),
-                _num(c["reward"]),
-                _num(c["advantage"], sign=True),
+                _text(c.prompt),
+                _text(c.completion),
+                *(_num(c.rewards.get(t)) for t in terms),
+                _num(c.reward),
+                _num(c.advantage, sign=True),
             ]
             for c in shown
         ]

@@ -19,8 +19,9 @@ from grpo_demo.adapters import SAMPLE_ROWS, ResidentModel
 from grpo_demo.fork_worker import ForkWorker, WorkerFailed, in_worker
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.row_batches import Row, RowBatcher
+from grpo_demo.steps import StepEvent
 from grpo_demo.token_change import LOGPROBS, token_changes
-from grpo_demo.training import RunEnded, StepEvent, TrainingManager, WorkerRun, run_type
+from grpo_demo.training import RunEnded, TrainingManager, WorkerRun, run_type
 from grpo_demo.training import in_worker as worker_runs
 from grpo_demo.training.in_worker import TRAIN
 from tests.test_tiny_pipeline import PROMPTS, tiny_config

@@ -4,6 +4,11 @@ Layers, bottom-up; a module imports only from its own layer or below. Inside one
 circle check keeps the imports one-way. Gradio lives in ``ui/`` alone. A project module is
 imported at the top of a file (a function-local import of one only hides a circle); heavy
 libraries (torch, transformers, trl, peft, pandas, matplotlib, ...) may stay function-local.
+
+The UI acts through the app layer: at runtime (outside ``if TYPE_CHECKING:``) a ``ui/`` module
+imports from the engine (``ENGINE``: the resident model, generation and evaluation, training)
+only the definitions in ``UI_MAY_IMPORT``; every action (sampling, evaluating, scoring,
+training) is an ``AppState`` method or an app-layer function.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "grpo_demo.tasks",
             "grpo_demo.settings",
             "grpo_demo.metrics",
+            "grpo_demo.steps",
+            "grpo_demo.charts",
             "grpo_demo.data",
             "grpo_demo.compute",
             "grpo_demo.fork_worker",
@@ -66,6 +73,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
 ]
 GRADIO_HOME = "grpo_demo.ui"
+ENGINE = ("the resident model", "generation and evaluation", "training")
+UI_MAY_IMPORT = {
+    "grpo_demo.training.probes": (
+        {"DEFAULT_PROBES", "PROBE_EVERY", "PROBE_SAMPLES"},
+        "the before-vs-now prompts' constants: the Train form's defaults and its text",
+    ),
+    "grpo_demo.evaluation": ({"EVAL_SIZE", "TABLE_REWARDS"}, "Evaluate's field and columns"),
+    "grpo_demo.learning_signal": ({"signal_lines", "verdict"}, "its numbers in words: text"),
+}
+"""What a ``ui/`` module may import at runtime from the engine: definitions, with the reason."""
 
 
 def layer_of(module: str) -> int:
@@ -238,6 +255,54 @@ def test_the_check_finds_a_circle():
     assert any(
         p.startswith("circle:") and "grpo_demo.tasks" in p for p in problems(files, packages)
     )
+
+
+def _runtime(node: ast.AST):
+    """The import statements under ``node``, but those under ``if TYPE_CHECKING:``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            for other in child.orelse:
+                yield from _runtime(other)
+        else:
+            yield from _runtime(child)
+
+
+def ui_reaches(files: dict[str, str], packages: set[str]) -> list[str]:
+    """Every name a ``ui/`` module imports at runtime from the engine beyond ``UI_MAY_IMPORT``."""
+    known, engine = set(files), {i for i, (name, _) in enumerate(LAYERS) if name in ENGINE}
+    out = []
+    for module, source in files.items():
+        if not (module == GRADIO_HOME or module.startswith(GRADIO_HOME + ".")):
+            continue
+        for node in _runtime(ast.parse(source)):
+            targets = (
+                _resolve(module, module in packages, node, known)
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+            )
+            for alias, target in zip(node.names, targets, strict=True):
+                if target.split(".")[0] not in PROJECT or layer_of(target) not in engine:
+                    continue
+                if alias.name not in UI_MAY_IMPORT.get(target, ((),))[0]:
+                    out.append(f"{module}:{node.lineno} imports {alias.name} from {target}")
+    return out
+
+
+def test_the_ui_acts_through_the_app_layer():
+    files, packages = _tree()
+    assert ui_reaches(files, packages) == []
+    handlers = files["grpo_demo.ui.handlers"]
+    files["grpo_demo.ui.handlers"] = handlers + (
+        "\nfrom ..evaluation import EVAL_SIZE, evaluate\nfrom .. import generation\n"
+        "if TYPE_CHECKING:\n    from ..training import TrainingRun\n"
+    )
+    lines = handlers.count("\n") + 2, handlers.count("\n") + 3
+    assert ui_reaches(files, packages) == [
+        f"grpo_demo.ui.handlers:{lines[0]} imports evaluate from grpo_demo.evaluation",
+        f"grpo_demo.ui.handlers:{lines[1]} imports generation from grpo_demo.generation",
+    ]
 
 
 def shared(module: str) -> bool:

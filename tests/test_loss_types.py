@@ -21,8 +21,9 @@ from grpo_demo.loss_types import (
     glossary_lines,
     glossary_markdown,
 )
-from grpo_demo.presets import PRESETS, from_preset, group_of, grouped
+from grpo_demo.presets import PRESETS, from_preset
 from grpo_demo.training import RunEnded, TrainingRun, trl_backend
+from grpo_demo.ui.train import preset_choices
 
 PROMPTS = ["Tomorrow I'm gonna learn for exam", "Fill that sentence"]
 CHOICE_FIELDS = ("loss_type", "scale_rewards", "importance_sampling_level")
@@ -261,10 +262,10 @@ def test_the_preset_pair_differs_only_in_loss_type():
         assert {k for k in base if base[k] != other[k]} == {"loss_type"}
     for name in PAIR:
         preset = PRESETS[name]
-        assert group_of(name) == "classroom" and not preset.from_report
+        assert not name.startswith("gpu-") and not preset.from_report
         assert preset.values.get("loss_type") in preset.remark  # the remark says what differs
         assert "compare" in preset.remark
-        assert (f"Classroom · {name}", name) in grouped()
+        assert (f"Classroom · {name}", name) in preset_choices()
 
 
 # -- the CLI's printed config ---------------------------------------------------------------------

@@ -14,9 +14,8 @@ from grpo_demo.evaluation import summarize
 from grpo_demo.metrics import MAX_RUN, loops
 from grpo_demo.quality import (
     BARS,
-    Plus,
+    Gain,
     Scores,
-    Times,
     apostrophe_drops,
     count_drops,
     drops_apostrophe,
@@ -173,7 +172,7 @@ def test_recorded_numbers_judge_like_the_completions_they_came_from(base):
 
 
 def test_gain_rules_are_data():
-    assert BARS["four-letter"].gain == Plus(1.0)
-    assert BARS["long-answer"].gain == Times(1.35)
+    assert BARS["four-letter"].gain == Gain(1.0)
+    assert BARS["long-answer"].gain == Gain(1.35, times=True)
     assert {b.metric for b in BARS.values()} == {"four_letter", "word_count_real"}
     assert all(b.distinct2_share == 0.6 for b in BARS.values()) and MAX_RUN == 3

@@ -116,7 +116,7 @@ def test_a_zerogpu_run_fits_one_call_and_the_classroom_run_a_visitors_quota(tmp_
 
     def asks(**values) -> int:
         config = from_preset("classroom-four-letter", **values)
-        job = RunJob(config, "x", "smollm2-135m", None, None, False, "", [], 1, "")
+        job = RunJob(config, "x", "smollm2-135m", "", None, None, False, "", [], 1)
         return gpu_calls.seconds_for(in_worker.run_seconds(0, job))
 
     largest = asks(

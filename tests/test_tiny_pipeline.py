@@ -10,10 +10,17 @@ import torch
 
 from grpo_demo.adapters import ResidentModel
 from grpo_demo.config import ConfigError
-from grpo_demo.generation import GenerationError, SamplingParams, compare, generate
+from grpo_demo.generation import (
+    GenerationError,
+    SamplingParams,
+    check_prompts,
+    compare,
+    generate,
+)
 from grpo_demo.presets import from_preset
+from grpo_demo.steps import StepEvent
 from grpo_demo.store import AdapterError, discover_adapters
-from grpo_demo.training import BusyError, RunEnded, StepEvent, TrainingManager, TrainingRun
+from grpo_demo.training import BusyError, RunEnded, TrainingManager, TrainingRun
 
 PROMPTS = ["Tomorrow I'm gonna learn for exam", "Fill that sentence"]
 
@@ -143,9 +150,14 @@ def test_generate_is_seeded_and_compare_shares_the_seed(tiny_resident):
         ("ok", "base", {"max_new_tokens": 10_000}, GenerationError),
     ],
 )
-def test_bad_generation_requests(tiny_resident, prompt, adapter, params, error):
+def test_a_bad_request_is_refused_where_it_is_typed(tiny_resident, prompt, adapter, params, error):
+    """The engine trusts a typed request: the prompt, the adapter and the settings are each
+    refused by the check the forms and the CLI run, before anything is queued."""
     with pytest.raises(error):
-        generate(tiny_resident, prompt, adapter, SamplingParams(**params))
+        check_prompts([prompt])
+        tiny_resident.get(adapter)
+        SamplingParams(**params)
+    assert tiny_resident.batcher.waiting() == 0
 
 
 def test_discovery_refuses_pickles_other_bases_and_junk(tiny_resident, tmp_path):

@@ -141,7 +141,7 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert len(entropy.lines[0].get_xdata()) == 2 and entropy.get_ylim()[0] == 0
     assert len(kl.lines[0].get_xdata()) == 2  # the classroom preset's light KL brake, per step
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
-    assert warning == "" and "ui-run" in demo.adapter_names()
+    assert warning == "" and "ui-run" in demo.state.adapter_names()
     rows = served(demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0))[1]
     assert set(rows["model"]) == {"ui-run"} and rows["task reward"].notna().all()
     play, chosen, header, known = demo.refresh_choices(["base"], "ui-run", ["base"])
@@ -295,7 +295,7 @@ def test_ui_modules_do_not_import_torch():
 def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tmp_path):
     demo = Demo(model=str(tiny_gpt2), checkpoints=tmp_path)
     build_app(demo)  # needs no model: adapter names come from disk
-    assert demo.adapter_names() == ["base"]
+    assert demo.state.adapter_names() == ["base"]
     assert demo.state.resident is not None  # waits for the model
     _, _, header, _ = demo.refresh_choices(None, "base", [])
     assert "device" in header and "loading" not in header
@@ -395,5 +395,5 @@ def test_the_time_hint_and_the_eta_share_this_machines_measured_pace(demo, tmp_p
     per_step = run.history[-1].elapsed / len(run.history)
     tokens = 8 * 4 * 8  # the batch of this TRAIN: 8 prompts' groups of 4 answers x 8 tokens
     assert demo.state.pace(tokens) == (pytest.approx(per_step), MEASURED)
-    assert demo.state.seconds_per_step(run.config.resolved()) == pytest.approx(per_step)
+    assert demo.state.seconds_per_step(run.config) == pytest.approx(per_step)
     assert f"{per_step:.1f} s/step" in views[-1][0]  # the ETA's pace is the same figure

@@ -11,6 +11,8 @@ field cannot shift another. Nothing a user types is executed: numbers go through
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,7 +31,7 @@ from ..store import check_adapter_name, check_new_name
 from ..tasks import TASKS, Task
 from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
 from .state import AppState
-from .train_fields import complete
+from .train_fields import LOSS_RUN_FIELDS, NUMBER_RUN_FIELDS, complete
 
 T = TypeVar("T")
 USER_ERRORS = (ValueError, TrainingError, GpuRefused, WorkerFailed)
@@ -44,10 +46,6 @@ LABELS = {
 }
 """Fields whose messages do not name them: the API's and the field's message get the label."""
 SAMPLING = settings_of(SamplingParams)
-NUMBER_RUN_FIELDS = ("learning_rate", "num_generations", "max_steps", "max_completion_length")
-LOSS_RUN_FIELDS = ("loss_type", "scale_rewards", "importance_sampling_level")
-TYPED_RUN_FIELDS = NUMBER_RUN_FIELDS + LOSS_RUN_FIELDS
-"""The run settings the Train tab types or picks (the preset fills the rest)."""
 BROWSE_STEP = Setting(int, 1, 10_000, "a step of the run", name="step")
 SCORE_PROMPTS = Setting(int, 1, 16, "groups: one per training prompt", name="prompts")
 SCORE_TOKENS = dataclasses.replace(SETTINGS["max_completion_length"], name="max_new_tokens")
@@ -104,6 +102,51 @@ def errors_of(form: Callable[..., Any], *args: Any, **values: Any) -> dict[str, 
     except USER_ERRORS:
         return {}
     return {}
+
+
+class CheckedOnce:
+    """A form checked once per click. A click's first check (Gradio's validator, or Start's
+    marks) keeps the typed request; the handler of the same click (same page, same values)
+    takes it instead of checking again. An API call without a validator is checked by
+    ``take``. What changes between the check and the handler (another run starting) is the
+    engine's to refuse (``TrainingManager.start``)."""
+
+    PAGES = 256  # pages remembered (the oldest forgotten first)
+    PER_PAGE = 4  # requests kept per page (a client may send a few at once)
+
+    def __init__(self, form: Callable[..., T]):
+        self.form = form
+        self._kept: OrderedDict[str | None, list[tuple[dict, T]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def check(self, page: str | None, values: dict[str, Any]) -> T:
+        """The form's typed request (``FormError`` when a field is wrong), kept for ``take``."""
+        asked = self.form(**values)
+        with self._lock:
+            kept = self._kept.setdefault(page, [])
+            kept.append((values, asked))
+            del kept[: -self.PER_PAGE]
+            self._kept.move_to_end(page)
+            while len(self._kept) > self.PAGES:
+                self._kept.popitem(last=False)
+        return asked
+
+    def errors(self, page: str | None, values: dict[str, Any]) -> dict[str, str]:
+        """A validator's answer: the labelled errors by field (none: kept for the handler)."""
+        with self._lock:
+            if any(v == values for v, _ in self._kept.get(page, ())):
+                return {}  # this click was checked already (Start's marks)
+        return errors_of(self.check, page, values)
+
+    def take(self, page: str | None, values: dict[str, Any]) -> T:
+        """The request this click's check kept, else the form checked now."""
+        with self._lock:
+            kept = self._kept.get(page, [])
+            for i, (v, asked) in enumerate(kept):
+                if v == values:
+                    del kept[i]
+                    return asked
+        return self.form(**values)
 
 
 # -- the Playground -------------------------------------------------------------------------------

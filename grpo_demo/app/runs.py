@@ -74,14 +74,11 @@ def _metrics(state: AppState, name: str) -> list[tuple[int, dict[str, Any]]]:
     it (``steps.jsonl``, or ``run.json``'s history for runs saved before steps were kept)."""
     run = state.current
     if run is not None and run.name == name:
-        return [
-            (e.step, {**e.metrics, "distinct_1": e.distinct_1, "distinct_2": e.distinct_2})
-            for e in run.history
-        ]
+        return [(e.step, e.all_metrics) for e in run.history]
     info = state.resident.get(name)
     if info is None:
         raise ConfigError("the base model was not trained: pick two runs")
-    return [(s.step, s.metrics) for s in read_steps(info)]
+    return [(s.step, s.all_metrics) for s in read_steps(info)]
 
 
 def record_of(state: AppState, name: str) -> dict[str, Any]:

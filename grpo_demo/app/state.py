@@ -3,8 +3,9 @@
 ``AppState`` loads the base model in the background (the page is served meanwhile), holds
 the one ``TrainingManager``, lists the adapters, knows this machine's pace (the time hint and
 the ETA), the run caps of a Space, the teacher key and who may stop a run, and where a run's
-steps are read from (memory while it runs, ``steps.jsonl`` after). No Gradio here: the
-handlers in ``ui/`` and the tests use it alike.
+steps are read from (memory while it runs, ``steps.jsonl`` after); it samples, evaluates and
+scores the base for the pages. No Gradio here: the handlers in ``ui/`` and the tests use it
+alike.
 """
 
 from __future__ import annotations
@@ -12,20 +13,26 @@ from __future__ import annotations
 import hmac
 import sys
 import threading
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 from ..adapters import BASE, ResidentModel
-from ..config import ConfigError
+from ..config import ConfigError, RunConfig
+from ..data import train_prompts
+from ..evaluation import EVAL_TOKENS, EvalResult, evaluate, save
 from ..generation import Pending, SamplingParams, submit
 from ..gpu_calls import where
-from ..models import ModelSpec, resolve_spec
+from ..learning_signal import Group, score_base
+from ..models import ModelSpec, device_name, resolve_spec
 from ..pace import MEASURED, step_seconds
-from ..presets import completion_tokens, preset_field, tokens_per_step
+from ..presets import from_preset, preset_field
 from ..row_batches import Busy
 from ..space import RunCaps, run_caps
+from ..steps import StepEvent, step_from_record
 from ..store import default_checkpoints, discover_adapters, load_steps
 from ..tasks import Task
-from ..training import StepEvent, TrainingManager, TrainingRun, run_type, step_from_record
+from ..training import TrainingManager, TrainingRun, run_type
 from .results import ResultsDir
 
 __all__ = ["AppState", "Busy", "NotReady"]
@@ -93,6 +100,11 @@ class AppState:
             raise NotReady(f"the base model could not be loaded: {self.error}")
         return self._resident
 
+    @cached_property
+    def device(self) -> str:
+        """Where the model computes, as the header names it (read once)."""
+        return device_name()
+
     @property
     def manager(self) -> TrainingManager:
         with self._manager_guard:
@@ -154,6 +166,27 @@ class AppState:
             f"{rough(seconds)}.{behind}"
         )
 
+    # -- measuring models -----------------------------------------------------------------------
+    def evaluate(
+        self, adapters: list[str], num_samples: int, on_progress: Callable[[int, int], None]
+    ) -> tuple[EvalResult, dict[str, Path]]:
+        """The report's Table 1 protocol on the held-out prompts, and its files, saved in a
+        fresh folder of the results (what Evaluate offers for download)."""
+        result = evaluate(self.resident, adapters, num_samples, on_progress=on_progress)
+        return result, save(result, self.results.new_folder("eval"))
+
+    def evaluation_seconds(self, adapters: list[str], num_samples: int) -> float:
+        """About how long ``evaluate`` samples, from the batcher's measured pace."""
+        return self.sampling_seconds(num_samples * len(adapters), EVAL_TOKENS)
+
+    def score_base(
+        self, task: Task, prompts: int, num_generations: int, max_new_tokens: int, seed: int = 0
+    ) -> list[Group]:
+        """Score the base first: one group sampled from the base for each of the first
+        ``prompts`` training prompts, scored with ``task`` as a run's first step would be."""
+        firsts = train_prompts()[:prompts]
+        return score_base(self.resident, task, firsts, num_generations, max_new_tokens, seed)
+
     # -- adapters -------------------------------------------------------------------------------
     def adapter_names(self) -> list[str]:
         """Every adapter; before the model is loaded, the valid ones on disk."""
@@ -209,25 +242,25 @@ class AppState:
             return self._paces[tokens], MEASURED
         return step_seconds(self.spec.name, tokens, gpu=where() == "zerogpu")
 
-    def seconds_per_step(self, values: dict) -> float:
-        """This machine's measured pace for a step of these sizes (the hint and the ETA)."""
-        return self.pace(tokens_per_step(values))[0]
+    def seconds_per_step(self, config: RunConfig) -> float:
+        """This machine's measured pace for a step of this run's size (the hint and the ETA)."""
+        return self.pace(config.tokens_per_step())[0]
 
     def preset_time(self, preset: str) -> tuple[int, float, float, str]:
         """(tokens a step, seconds a step, minutes for the run, the figure's source)."""
-        tokens = completion_tokens(preset)
+        tokens = from_preset(preset).tokens_per_step()
         per_step, source = self.pace(tokens)
         return tokens, per_step, per_step * preset_field(preset, "max_steps") / 60, source
 
     def seconds_left(self, run: TrainingRun) -> float | None:
         """Seconds until ``run`` ends: its own pace, or this machine's before its first step."""
-        return run.seconds_left(self.seconds_per_step(run.config.resolved()))
+        return run.seconds_left(self.seconds_per_step(run.config))
 
     def learn_speed(self, run: TrainingRun) -> None:
         """This run's pace so far: the time hint for its size follows it (a finished run
         keeps it in the cache folder itself, for the next start)."""
         if run.history and not (run.ended and run.ended.error):
-            tokens = tokens_per_step(run.config.resolved())
+            tokens = run.config.tokens_per_step()
             self._paces[tokens] = run.history[-1].elapsed / len(run.history)
 
 

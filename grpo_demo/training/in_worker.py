@@ -25,8 +25,8 @@ from ..adapters import ResidentModel
 from ..config import RunConfig
 from ..gpu_calls import on_gpu, where
 from ..pace import step_seconds
-from ..presets import tokens_per_step
-from .events import RunEnded, StepEvent, TrainingError
+from ..steps import StepEvent
+from .events import RunEnded, TrainingError
 from .run import TrainingRun
 
 STOP_POLL_SECONDS = 0.5
@@ -41,13 +41,17 @@ class RunJob:
     config: RunConfig
     name: str
     model: str  # the base's name (for the time estimate)
+    stop_file: str
     preset: str | None
     prompts: list[str] | None
     overwrite: bool
     owner: str
     probes: list[str]
     probe_every: int
-    stop_file: str
+
+
+CARRIED = ("preset", "prompts", "overwrite", "owner", "probes", "probe_every")
+"""The run's request fields a job carries to the worker's ``TrainingRun`` as they are."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +66,8 @@ class RunNews:
 def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
     """The entry point for training: the job in, the run's news out as it happens."""
     resident = ResidentModel.living(key, [])
-    run = TrainingRun(
-        resident,
-        job.config,
-        job.name,
-        preset=job.preset,
-        prompts=job.prompts,
-        overwrite=job.overwrite,
-        owner=job.owner,
-        probes=job.probes,
-        probe_every=job.probe_every,
-    ).start()
+    carried = {f: getattr(job, f) for f in CARRIED}
+    run = TrainingRun(resident, job.config, job.name, **carried).start()
     seen = 0
     while True:
         run.wait(seen, STOP_POLL_SECONDS)
@@ -91,7 +86,7 @@ def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
 def run_seconds(key: int, job: RunJob) -> float:
     """The GPU seconds a run asks for: its steps at this machine's measured pace (else the
     GPU figure ``pace`` keeps), plus the start."""
-    seconds, _ = step_seconds(job.model, tokens_per_step(job.config.resolved()), gpu=True)
+    seconds, _ = step_seconds(job.model, job.config.tokens_per_step(), gpu=True)
     return START_SECONDS + job.config.max_steps * seconds
 
 
@@ -119,18 +114,8 @@ class WorkerRun(TrainingRun):
             Path(self.stop_file).touch()
 
     def job(self) -> RunJob:
-        return RunJob(
-            self.config,
-            self.name,
-            self.resident.spec.name,
-            self.preset,
-            self.prompts,
-            self.overwrite,
-            self.owner,
-            list(self.probes),
-            self.probe_every,
-            self.stop_file,
-        )
+        carried = {f: getattr(self, f) for f in CARRIED}
+        return RunJob(self.config, self.name, self.resident.spec.name, self.stop_file, **carried)
 
     def _work(self) -> None:
         try:

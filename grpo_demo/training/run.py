@@ -29,20 +29,11 @@ from ..data import train_prompts
 from ..memory import give_back
 from ..models import device_name
 from ..pace import remember_step
-from ..presets import tokens_per_step
 from ..reward_spec import reward_func
 from ..row_batches import Row
+from ..steps import StepCompletion, StepEvent, step_event, step_record
 from . import trl_backend, trl_hooks
-from .events import (
-    BusyError,
-    Event,
-    RunEnded,
-    StepCompletion,
-    StepEvent,
-    TrainingError,
-    step_event,
-    step_record,
-)
+from .events import BusyError, Event, RunEnded, TrainingError
 from .probes import PROBE_SAMPLES, probe, probe_rows, typical
 
 
@@ -173,7 +164,7 @@ class TrainingRun:
             if steps and is_main_process():  # the next start's time hint and ETA, whoever
                 remember_step(  # watched (or none did)
                     self.resident.spec.name,
-                    tokens_per_step(self.config.resolved()),
+                    self.config.tokens_per_step(),
                     self.history[-1].elapsed / steps,
                 )
             self._publish(

@@ -1,5 +1,5 @@
-"""The Gradio app: one builder per tab, wired to ``Demo``'s handlers (which use the app
-layer and the package, never torch directly)."""
+"""The Gradio app: one builder per tab, wired to ``Demo``'s handlers (which act through the
+app layer, never on the engine or torch directly)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..gpu_calls import prepare as prepare_gpu
+from ..app.serving import check_model, server_name
 from ..loss_types import glossary_markdown
-from ..models import ModelUnavailable, preflight, resolve_spec
-from ..space import on_space
+from ..models import ModelUnavailable
 from . import about, changes, evaluate, playground, server, train
 from .handlers import Demo
 from .train_views import REWARD_FIGSIZE, SIGNAL_FIGSIZE
@@ -130,11 +129,6 @@ def build_app(demo: Demo) -> gr.Blocks:
     return app
 
 
-def server_name() -> str:
-    """A Space's proxy must reach the app (0.0.0.0); locally only this machine can."""
-    return os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if on_space() else "127.0.0.1")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=TITLE)
     parser.add_argument("--model", help="smollm2-135m (default, offline), gpt2, hub id or folder")
@@ -149,9 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         "never put it in the repository)",
     )
     args = parser.parse_args(argv)
-    prepare_gpu()  # on ZeroGPU: `spaces` before torch sets CUDA up
     try:
-        preflight(resolve_spec(args.model))  # fail before serving a page that cannot work
+        check_model(args.model)  # on ZeroGPU `spaces` first; fail before serving a dead page
     except ModelUnavailable as exc:
         raise SystemExit(f"error: {exc}") from None
     demo = Demo(model=args.model, checkpoints=args.checkpoints, teacher_key=args.teacher_key)

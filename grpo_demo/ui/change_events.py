@@ -6,16 +6,14 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..adapter_map import heat_map, summary_line, update_norms
-from ..adapters import BASE
-from ..app import forms
+from ..adapter_map import heat_map, summary_line
+from ..app import forms, what_changed
 from ..app import runs as side_by_side
 from ..app.command import train_command
 from ..app.state import AppState
-from ..report import write_report
-from ..token_change import token_changes
+from ..lora_slots import BASE
 from . import change_views
-from .wiring import REFUSED, refuse
+from .wiring import refusing
 
 
 class ChangeEvents:
@@ -24,34 +22,22 @@ class ChangeEvents:
     def token_change(self, prompt, completion, before, after):
         """Each token of ``completion`` (after ``prompt``) coloured by how much ``after``
         changed its log-probability against ``before``: one forward pass, no sampling."""
-        try:
-            change = token_changes(
-                self.state.resident, prompt or "", completion or "", before or BASE, after or ""
-            )
-        except REFUSED as exc:
-            raise refuse(exc) from None
+        with refusing():
+            change = what_changed.token_change(self.state, prompt, completion, before, after)
         return change_views.token_html(change), change_views.biggest_table(change)
 
     def adapter_map(self, adapter):
         """The size of ``adapter``'s weight update per layer and module, as a heat map."""
-        try:
-            info = self.state.resident.get(adapter or "")
-            if info is None:
-                raise forms.FormError({"adapter": "the base has no update: pick an adapter"})
-            table = update_norms(info.path, self.state.resident.spec.hub_id)
-        except REFUSED as exc:
-            raise refuse(exc) from None
-        title = f"{adapter}: where its LoRA update is largest"
-        return heat_map(table, title), summary_line(table)
+        with refusing():
+            table = what_changed.update_map(self.state, adapter)
+        return heat_map(table, f"{adapter}: where its LoRA update is largest"), summary_line(table)
 
     def overlay_runs(self, runs):
         """Two or more runs' curves on one set of charts, and their settings side by side
         (the ones that differ highlighted, first)."""
-        try:
+        with refusing():
             curves = side_by_side.curves(self.state, runs)
             table = side_by_side.settings(self.state, runs)
-        except REFUSED as exc:
-            raise refuse(exc) from None
         return change_views.overlay_figure(curves), change_views.settings_view(table)
 
     def run_choices(self):
@@ -60,15 +46,8 @@ class ChangeEvents:
 
     def run_report(self, run_name):
         """One self-contained HTML file for a saved run, to download and hand out."""
-        try:
-            info = self.state.resident.get(run_name or "")
-            if info is None:
-                raise forms.FormError({"run_name": "the base was not trained: pick a run"})
-            out = self.state.results.new_file(f"report-{info.name}", ".html")
-            path = write_report(self.state.resident.adapter_dir, info.name, out)
-        except REFUSED as exc:
-            raise refuse(exc) from None
-        return str(path)
+        with refusing():
+            return str(what_changed.report(self.state, run_name))
 
     def train_command(self, **form) -> str:
         """The CLI command that runs the Train form as filled (or what to fix first):

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..app.runs import REWARD
-from ..token_change import TextChange
 from .train_views import CHART_FONT
+
+if TYPE_CHECKING:
+    from ..token_change import TextChange
 
 CAP = 2.0  # |Δ log p| at which a token's tint is full: beyond it the colour says no more
 LEGEND = (

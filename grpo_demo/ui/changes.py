@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..adapters import BASE
+from ..lora_slots import BASE
 from .change_views import BIGGEST_COLUMNS
 from .handlers import Demo
 from .wiring import inputs
@@ -17,7 +17,7 @@ OVERLAY_EXAMPLE = ("four-letter", "hacked")  # same reward; 5x the learning rate
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
-    names = demo.adapter_names()
+    names = demo.state.adapter_names()
     adapters = [n for n in names if n != BASE]
     with gr.Accordion("Token by token: what an adapter changed in one answer", open=True):
         gr.Markdown(
@@ -80,7 +80,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         )
 
     def names_now():
-        return gr.update(choices=demo.adapter_names())
+        return gr.update(choices=demo.state.adapter_names())
 
     for dropdown in (before, after, mapped):
         dropdown.focus(names_now, None, dropdown, api_visibility="private")

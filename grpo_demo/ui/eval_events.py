@@ -6,27 +6,28 @@ import time
 
 import gradio as gr
 
-from ..app import forms
 from ..app.state import AppState, rough
-from ..evaluation import EVAL_TOKENS, TABLE_REWARDS
-from ..evaluation import evaluate as run_evaluation
-from ..evaluation import save as save_evaluation
+from ..evaluation import TABLE_REWARDS
 from . import views
-from .wiring import REFUSED, refuse
+from .wiring import refusing
 
 
 class EvaluateEvents:
     state: AppState
 
-    def evaluate(self, adapters, num_samples, progress=gr.Progress()):  # noqa: B008 (Gradio idiom)
+    def evaluate(
+        self,
+        adapters,
+        num_samples,
+        request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
+    ):
         """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
-        try:
-            asked = forms.evaluate(self.state, adapters=adapters, num_samples=num_samples)
-        except REFUSED as exc:
-            raise refuse(exc) from None
+        with refusing():
+            asked = self.asked("evaluate", request, adapters=adapters, num_samples=num_samples)
         models, n = asked.adapters, asked.num_samples
         total_completions = n * len(models)
-        guess = self.state.sampling_seconds(total_completions, EVAL_TOKENS)
+        guess = self.state.evaluation_seconds(models, n)
         progress(
             0,
             desc=f"0/{total_completions} completions; sampling {models[0]}, about "
@@ -46,11 +47,8 @@ class EvaluateEvents:
                 f"{nxt}{left}",
             )
 
-        try:
-            result = run_evaluation(self.state.resident, models, n, on_progress=on_progress)
-        except REFUSED as exc:
-            raise refuse(exc) from None
-        paths = save_evaluation(result, self.state.results.new_folder("eval"))
+        with refusing():
+            result, paths = self.state.evaluate(models, n, on_progress)
         collapsed = [a for a, d in result.diversity.items() if d["collapsed"]]
         verdict = (
             f"⚠️ collapsed (one word repeated): {', '.join(collapsed)} ({n} per model)."

@@ -21,8 +21,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         # a Dropdown, not a CheckboxGroup: adapters trained after page load (or by an API
         # client in another session) must be accepted; the handler validates the names
         adapters = gr.Dropdown(
-            demo.adapter_names(),
-            value=demo.adapter_names(),
+            demo.state.adapter_names(),
+            value=demo.state.adapter_names(),
             multiselect=True,
             allow_custom_value=True,
             label="Models (a newly trained adapter is added here)",

@@ -17,15 +17,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..adapters import BASE
 from ..app import forms
 from ..app.state import AppState
-from ..models import device_name
+from ..lora_slots import BASE
 from .change_events import ChangeEvents
 from .eval_events import EvaluateEvents
 from .play_events import PlaygroundEvents
 from .train_events import TrainEvents
-from .wiring import validator
+from .wiring import session, validator
 
 HEADER_ADAPTERS = 3
 """Models the header names with their tasks; more are counted (the Playground's list has all)."""
@@ -41,17 +40,28 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         self.state = state or AppState(*args, **kwargs)
         self._drawing = threading.Lock()  # the run view's charts: one page draws, the rest wait
         self._forms = {
-            "generate": partial(forms.generate, self.state),
-            "compare": forms.compare,
-            "train": partial(forms.train, self.state),
-            "browse": partial(forms.browse, self.state),
-            "evaluate": partial(forms.evaluate, self.state),
+            name: forms.CheckedOnce(form)
+            for name, form in (
+                ("generate", partial(forms.generate, self.state)),
+                ("compare", forms.compare),
+                ("train", partial(forms.train, self.state)),
+                ("browse", partial(forms.browse, self.state)),
+                ("evaluate", partial(forms.evaluate, self.state)),
+            )
         }
 
     def validator(self, form: str, fields: dict) -> Callable[..., list[dict]]:
         """The validator of an event: the named form's refusals, under each field in
-        ``fields`` (the event's ``inputs_kwargs``)."""
+        ``fields`` (the event's ``inputs_kwargs``); a clean form is kept for the handler."""
         return validator(self._forms[form], fields)
+
+    def asked(self, form: str, request: gr.Request | None, **values):
+        """The click's typed request: kept by its validator, else checked now (one check)."""
+        return self._forms[form].take(session(request), values)
+
+    def checked(self, form: str, request: gr.Request | None, **values):
+        """The named form checked, its typed request kept for this click's handler."""
+        return self._forms[form].check(session(request), values)
 
     # -- the header and the adapter lists ----------------------------------------------------
     def header(self) -> str:
@@ -74,20 +84,13 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         skipped = ", ".join(Path(w).parent.name if "/" in w else w for w in where)
         problems = f"\n> skipped, would not load: {skipped}" if where else ""
         return (
-            f"**Base model:** `{spec.name}` — {spec.why} · **device:** {device_name()} · "
+            f"**Base model:** `{spec.name}` — {spec.why} · **device:** {state.device} · "
             f"**adapters:** {adapters}{problems}"
         )
 
     def caps_note(self) -> str:
         caps = self.state.caps()
         return caps.note() if caps else ""
-
-    def adapter_names(self) -> list[str]:
-        return self.state.adapter_names()
-
-    @property
-    def has_teacher_key(self) -> bool:
-        return self.state.has_teacher_key
 
     def refresh_choices(self, known: list[str] | None, play: str | None, chosen: list[str] | None):
         """Adapters that appeared since this page last looked: listed in both dropdowns and
@@ -97,7 +100,7 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         if not self.state.loaded:
             return gr.skip(), gr.skip(), self.header(), known
         self.state.resident.refresh()
-        names = self.adapter_names()
+        names = self.state.adapter_names()
         if known == names:
             return gr.skip(), gr.skip(), gr.skip(), known
         new = [n for n in names if n not in (known or [])]

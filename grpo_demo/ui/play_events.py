@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import gradio as gr
@@ -14,9 +15,11 @@ import pandas as pd
 from ..app import forms
 from ..app.forms import GpuRefused
 from ..app.state import AppState
-from ..generation import Pending
 from . import views
-from .wiring import REFUSED, refuse, session
+from .wiring import REFUSED, refuse, refusing, session
+
+if TYPE_CHECKING:
+    from ..generation import Pending
 
 WAIT_UPDATE_SECONDS = 1.0
 """How often a waiting request looks where it stands (its page hears only a change)."""
@@ -76,8 +79,9 @@ class PlaygroundEvents:
         """
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
-            asked = forms.generate(
-                self.state,
+            asked = self.asked(
+                "generate",
+                request,
                 prompt=prompt,
                 adapter=adapter,
                 num_samples=num_samples,
@@ -117,7 +121,9 @@ class PlaygroundEvents:
         (one request, so every model's rows share a batch)."""
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
-            asked = forms.compare(
+            asked = self.asked(
+                "compare",
+                request,
                 prompt=prompt,
                 num_samples=num_samples,
                 max_new_tokens=max_new_tokens,
@@ -151,10 +157,8 @@ class PlaygroundEvents:
         its completions and its ``Pending`` (which batch it ran in). A refusal (a form,
         ``Busy``) is raised as the page's error: nothing else on the page changes. A page
         that goes away frees its place."""
-        try:
+        with refusing():
             asked, pending = await anyio.to_thread.run_sync(ask)
-        except REFUSED as exc:
-            raise refuse(exc) from None
         future, shown = asyncio.wrap_future(pending.ticket.future), None
         try:
             while not future.done():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..adapters import BASE
 from ..app.forms import SAMPLING
 from ..data import EXAMPLES
+from ..lora_slots import BASE
 from .handlers import Demo
 from .views import (
     COLUMNS_NOTE,
@@ -42,7 +42,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         )
         with gr.Column(scale=2):
             adapter = gr.Dropdown(
-                demo.adapter_names(),
+                demo.state.adapter_names(),
                 value=BASE,
                 label="Model: the base, or an adapter",
                 allow_custom_value=True,  # adapters trained since page load; validated

@@ -6,11 +6,11 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from ..app.train_fields import FIELD
+from ..app.train_fields import FIELD, PRESET_FIELDS, TRAIN_FIELDS, TrainField
 from ..config import SETTINGS
-from ..presets import grouped
+from ..presets import PRESETS
 from ..tasks import TASKS
-from ..training import DEFAULT_PROBES, PROBE_EVERY
+from ..training.probes import DEFAULT_PROBES, PROBE_EVERY
 from .handlers import Demo
 from .train_events import VIEW
 from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
@@ -26,56 +26,69 @@ SCROLL_TO_ANSWER = """() => setTimeout(() => {
 """After Start: to the first wrong field, else to a refusal under Start, else to the run."""
 
 
-def _number(name: str, value, **kwargs) -> gr.Number:
-    """A number field: plain words, TRL's name and the range under it (checked on Start)."""
-    spec = SETTINGS[name]
-    widget = spec.widget()
-    widget["info"] = f"TRL: {name} · {spec.allowed_text()}"
-    return gr.Number(value=value, label=FIELD[name].label, **widget, **kwargs)
+GROUPS = {"classroom": "Classroom", "report": "The report's", "gpu": "GPU-sized"}
+"""The preset list's groups, in the order a teacher needs them: quick runs first."""
 
 
-def _choice(name: str, value, label: str, **kwargs) -> gr.Dropdown:
-    """A pick of one of a setting's choices, or TRL's default ("": the field left out)."""
-    spec = SETTINGS[name]
+def _group(name: str) -> str:
+    if name.startswith("gpu-"):
+        return "gpu"
+    return "report" if PRESETS[name].from_report else "classroom"
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """(label, name): classroom presets first, then the report's, then GPU-sized."""
+    ordered = sorted(PRESETS, key=lambda n: list(GROUPS).index(_group(n)))
+    return [(f"{GROUPS[_group(n)]} · {n}", n) for n in ordered]
+
+
+def _setting(field: TrainField, value) -> gr.Number | gr.Dropdown:
+    """A run setting's widget: plain words, TRL's name and its range or choices under it
+    (checked on Start); a choice may be TRL's default ("": the field left out)."""
+    spec, name = SETTINGS[field.name], field.name
+    if field.widget == "number":
+        widget = spec.widget() | {"info": f"TRL: {name} · {spec.allowed_text()}"}
+        return gr.Number(value=value, label=field.label, elem_id=field.elem_id, **widget)
     choices = [("TRL's default", ""), *((c, c) for c in spec.widget()["choices"])]
     info = f"TRL: {name} · {spec.help} (the glossary says what each does)"
     # custom values reach the validator, whose message names the field and its choices
     return gr.Dropdown(
-        choices, value=value or "", label=label, info=info, allow_custom_value=True, **kwargs
+        choices,
+        value=value or "",
+        allow_custom_value=True,
+        label=field.label,
+        info=info,
+        elem_id=field.elem_id,
     )
+
+
+def _text(name: str, value: str = "", **kwargs) -> gr.Textbox:
+    """A typed field: its label and id from the declaration."""
+    return gr.Textbox(value, label=FIELD[name].label, elem_id=FIELD[name].elem_id, **kwargs)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
-    task0, lr0, gens0, steps0, len0, loss0, scale0, level0, remark0 = demo.preset_values(
-        DEFAULT_PRESET, timed=False
-    )
+    *values, remark0 = demo.preset_values(DEFAULT_PRESET, timed=False)
+    start_values = dict(zip(PRESET_FIELDS, values, strict=True))
+    task0 = start_values["task"]
+    field: dict[str, gr.components.Component] = {}  # every Train field's widget, by name
     with gr.Row(equal_height=True, elem_id="train-top"):
-        preset = gr.Dropdown(
-            grouped(),
+        preset = field["preset"] = gr.Dropdown(
+            preset_choices(),
             value=DEFAULT_PRESET,
-            label="Preset (classroom first)",
+            label=FIELD["preset"].label,
             allow_custom_value=True,  # checked by the validator, whose message names the field
-            elem_id="preset",
+            elem_id=FIELD["preset"].elem_id,
             scale=3,
         )
-        name = gr.Textbox(
-            value="my-adapter",
-            label="Save as (a-z, 0-9, - or _)",
-            elem_id="adapter-name",
-            scale=2,
-        )
+        name = field["name"] = _text("name", "my-adapter", scale=2)
         start = gr.Button("Start", variant="primary", elem_id="start-btn", scale=1)
         stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
     refusals = gr.Markdown(elem_id="start-refusals")
     remark = gr.Markdown(remark0, elem_id="preset-remark")
     gr.Markdown(demo.caps_note(), elem_id="space-caps")  # empty unless on a Space
-    teacher_key = gr.Textbox(
-        "",
-        type="password",
-        label="Teacher key (this app was started with one: it is needed to Start, and stops "
-        "any run)",
-        visible=demo.has_teacher_key,
-        elem_id="teacher-key",
+    teacher_key = field["teacher_key"] = _text(
+        "teacher_key", type="password", visible=demo.state.has_teacher_key
     )
     with gr.Row(visible=False, elem_id="stop-confirm") as confirm:
         gr.Markdown("**Stop the run after the current step?** Its adapter is still saved.")
@@ -94,40 +107,26 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         signal = gr.Markdown(elem_id="learning-signal")
         signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     with gr.Accordion("Settings: what is rewarded, how fast it learns, answer length", open=True):
-        task = gr.Dropdown(
+        task = field["task"] = gr.Dropdown(
             [(t.label, k) for k, t in TASKS.items()],
             value=task0,
-            label="Task: what is rewarded",
+            label=FIELD["task"].label,
             allow_custom_value=True,  # as above: Gradio's refusal would be a bare HTTP 400
-            elem_id="task",
+            elem_id=FIELD["task"].elem_id,
         )
+        for kind in ("number", "choice"):  # a row of each, in the declaration's order
+            with gr.Row():
+                for f in TRAIN_FIELDS:
+                    if f.widget == kind:
+                        field[f.name] = _setting(f, start_values[f.name])
         with gr.Row():
-            learning_rate = _number("learning_rate", lr0, elem_id="lr")
-            num_generations = _number("num_generations", gens0, elem_id="gens")
-            max_steps = _number("max_steps", steps0, elem_id="max-steps")
-            max_completion_length = _number("max_completion_length", len0, elem_id="max-len")
-        with gr.Row():
-            loss_type = _choice("loss_type", loss0, "How the loss is averaged", elem_id="loss")
-            scale_rewards = _choice(
-                "scale_rewards", scale0, "How rewards are scaled", elem_id="scale-rewards"
+            probes = field["probes"] = _text(
+                "probes", "\n".join(DEFAULT_PROBES), lines=2, max_lines=5, scale=3
             )
-            importance_sampling_level = _choice(
-                "importance_sampling_level", level0, "Ratio per token or answer", elem_id="is-level"
-            )
-        with gr.Row():
-            probes = gr.Textbox(
-                "\n".join(DEFAULT_PROBES),
-                lines=2,
-                max_lines=5,
-                label="Before-vs-now prompts: up to 5, one per line (answered with one fixed "
-                "seed, by the base and by the model being trained)",
-                elem_id="probes",
-                scale=3,
-            )
-            probe_every = gr.Number(
+            probe_every = field["probe_every"] = gr.Number(
                 value=1,
-                label="Answer them every K steps",
-                elem_id="probe-every",
+                label=FIELD["probe_every"].label,
+                elem_id=FIELD["probe_every"].elem_id,
                 **PROBE_EVERY.widget(),
             )
         command = gr.Code(
@@ -171,11 +170,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             elem_id="reward-builder",
         )
         builder_note = gr.Markdown(elem_id="builder-note")
-        reward = gr.Textbox(
-            "",
-            label="Custom reward (empty: the task above); filled in by the table, editable",
-            placeholder="e.g. 1*n_letter[n=3] + 4*distinct_words",
-            elem_id="reward-spec",
+        reward = field["reward"] = _text(
+            "reward", placeholder="e.g. 1*n_letter[n=3] + 4*distinct_words"
         )
         with gr.Row():
             score = gr.Button("Score the base first", elem_id="score-base-btn")
@@ -234,17 +230,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         validator=demo.validator("browse", browsing),  # a bad step: under the step field
     )
 
-    form = [
-        task,
-        learning_rate,
-        num_generations,
-        max_steps,
-        max_completion_length,
-        loss_type,
-        scale_rewards,
-        importance_sampling_level,
-        remark,
-    ]
+    form = [*(field[n] for n in PRESET_FIELDS), remark]  # what a preset pick fills
     fill = {
         "fn": demo.preset_values,
         "inputs": preset,
@@ -283,8 +269,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             {
                 "task": task,
                 "reward": reward,
-                "num_generations": num_generations,
-                "max_completion_length": max_completion_length,
+                "num_generations": field["num_generations"],
+                "max_completion_length": field["max_completion_length"],
             },
         ),
         outputs=[score_verdict, score_table],
@@ -304,25 +290,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "probes": probe_answers,
     }
     view = [parts[k] for k in VIEW]
-    fields = inputs(
-        demo.train,
-        {
-            "task": task,
-            "preset": preset,
-            "name": name,
-            "learning_rate": learning_rate,
-            "num_generations": num_generations,
-            "max_steps": max_steps,
-            "max_completion_length": max_completion_length,
-            "reward": reward,
-            "probes": probes,
-            "probe_every": probe_every,
-            "teacher_key": teacher_key,
-            "loss_type": loss_type,
-            "scale_rewards": scale_rewards,
-            "importance_sampling_level": importance_sampling_level,
-        },
-    )
+    fields = inputs(demo.train, field)
     # the command line follows the form as it is filled (the run's own rules only)
     typed = {k: v for k, v in fields.items() if k != "teacher_key"}
     gr.on(

@@ -7,27 +7,36 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import pandas as pd
 from gradio.components.plot import PlotData
 from gradio.processing_utils import encode_plot_to_base64
 
-from ..adapters import BASE
 from ..app import forms
-from ..app.forms import LOSS_RUN_FIELDS, NUMBER_RUN_FIELDS
 from ..app.state import AppState
-from ..app.train_fields import TRAIN_FIELDS, with_fields
-from ..data import train_prompts
-from ..learning_signal import score_base, verdict
+from ..app.train_fields import (
+    NUMBER_RUN_FIELDS,
+    PRESET_FIELDS,
+    TRAIN_FIELDS,
+    preset_form,
+    run_form,
+    with_fields,
+)
+from ..learning_signal import verdict
+from ..lora_slots import BASE
 from ..pace import clock
-from ..presets import PRESETS, preset_field
+from ..presets import PRESETS
 from ..reward_spec import format_spec, parse_spec, task_from_spec
 from ..settings import ConfigError
 from ..tasks import TASKS
-from ..training import DEFAULT_PROBES, TrainingRun
+from ..training.probes import DEFAULT_PROBES
 from . import train_views, views
-from .wiring import REFUSED, refuse, session
+from .wiring import REFUSED, refusing, session
+
+if TYPE_CHECKING:
+    from ..training import TrainingRun
 
 VIEW = (
     "progress",
@@ -93,9 +102,8 @@ class TrainEvents:
         origin = "the report" if p.from_report else "this demo"
         timing = self.expected_time(preset) if timed else ""
         remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
-        numbers = (preset_field(preset, f) for f in NUMBER_RUN_FIELDS)
-        losses = (p.values.get(f) or "" for f in LOSS_RUN_FIELDS)  # "": TRL's default
-        return (p.task, *numbers, *losses, remark)
+        values = preset_form(preset)
+        return (*(values[f] for f in PRESET_FIELDS), remark)
 
     def expected_time(self, preset: str) -> str:
         """Up to how long the preset runs here, from the same measured pace as the ETA."""
@@ -110,25 +118,23 @@ class TrainEvents:
         run = self.state.running
         if run is None:
             return (gr.skip(), gr.skip(), *self.preset_values(preset), gr.skip(), gr.skip())
-        r = run.config.resolved()
         chosen = run.preset if run.preset in PRESETS else preset
+        values = run_form(run.config)
         return (
             chosen,
             run.name,
-            run.config.task,
-            *(r[f] for f in NUMBER_RUN_FIELDS),
-            *(getattr(run.config, f) or "" for f in LOSS_RUN_FIELDS),
+            *(values[f] for f in PRESET_FIELDS),
             self.preset_values(chosen)[-1],
             "\n".join(run.probes),
             run.probe_every,
         )
 
-    def start_check(self, **values) -> tuple[str, dict[str, str], bool]:
+    def start_check(self, request: gr.Request = None, **values) -> tuple[str, dict[str, str], bool]:
         """Start's refusals, seen where the eye is: (the box under Start, each wrong field's
         message for under that field, whether the run may start). Another run going is said
         in the box alone, in plain words: no field is at fault."""
         try:
-            forms.train(self.state, **values)
+            self.checked("train", request, **values)  # kept for Start's handler
             return "", {}, True
         except forms.FormError as exc:
             wrong = exc.errors
@@ -177,12 +183,8 @@ class TrainEvents:
                 max_completion_length=max_completion_length,
                 prompts=SCORE_PROMPTS,
             )
-            groups = score_base(
-                self.state.resident,
-                asked.task,
-                train_prompts()[: asked.prompts],
-                asked.num_generations,
-                asked.max_new_tokens,
+            groups = self.state.score_base(
+                asked.task, asked.prompts, asked.num_generations, asked.max_new_tokens
             )
         except REFUSED as exc:  # said where the answer would be, not in a fading toast
             print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -202,8 +204,8 @@ class TrainEvents:
         TRL's (empty: the preset's, else TRL's default). The page (or API client) that starts
         the run owns it: only it, or the teacher key, can stop it.
         """
-        try:
-            asked = forms.train(self.state, **values)
+        with refusing():
+            asked = self.asked("train", request, **values)
             run = self.state.manager.start(
                 asked.config,
                 asked.name,
@@ -213,8 +215,6 @@ class TrainEvents:
                 probes=asked.probes,
                 probe_every=asked.probe_every,
             )
-        except REFUSED as exc:
-            raise refuse(exc) from None
         seen = -1
         while True:
             run.wait(max(seen, 0), timeout=1.0)
@@ -246,7 +246,7 @@ class TrainEvents:
         return train_views.progress_text(self.state.current)
 
     def _progress(self, run: TrainingRun | None, mine: bool) -> str:
-        estimate = self.state.seconds_per_step(run.config.resolved()) if run else None
+        estimate = self.state.seconds_per_step(run.config) if run else None
         return train_views.progress_text(run, mine, estimate, self.state.has_teacher_key)
 
     def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool = False) -> tuple:
@@ -299,12 +299,10 @@ class TrainEvents:
             names.insert(0, run.name)
         return gr.update(choices=names)
 
-    def browse(self, run_name, step):
+    def browse(self, run_name, step, request: gr.Request = None):
         """Any step of a run, during it or after: its completions, rewards and advantages."""
-        try:
-            asked = forms.browse(self.state, run_name=run_name, step=step)
-        except REFUSED as exc:
-            raise refuse(exc) from None
+        with refusing():
+            asked = self.asked("browse", request, run_name=run_name, step=step)
         event = asked.history[asked.step - 1]
         tied = event.metrics.get("frac_tied_groups")
         note = (

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import html
 import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
+from ..charts import panels
 from ..learning_signal import signal_lines
 from ..measures import headline_measures, letters_rewarded
 from ..pace import clock
 from ..reward_spec import task_score
 from ..rewards import report_phrases
-from ..tasks import Task
-from ..training import PROBE_SAMPLES, StepEvent, TrainingRun, collapse_step
+from ..steps import collapse_step
+from ..training.probes import PROBE_SAMPLES
 from .views import LABELS, TASK_REWARD
+
+if TYPE_CHECKING:
+    from ..steps import StepEvent
+    from ..tasks import Task
+    from ..training import TrainingRun
 
 WORD_COLORS = {
     "right length": "#4ade80",
@@ -161,25 +167,6 @@ def probe_table(run: TrainingRun | None) -> pd.DataFrame:
 
 
 # -- charts ------------------------------------------------------------------------------------
-def _steps_axis(ax, steps: list[int]) -> None:
-    """Whole steps from 1, with room around the points (one point gets no 0.95..1.05 axis)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    ax.set_xlim(0.5, max(steps, default=1) + 0.5)
-    if not steps:
-        ax.set_xticks([1])  # no step yet: not ten fractional ticks between 0.5 and 1.5
-
-
-def _axes(fig: Figure, rows: int, cols: int, steps: list[int]):
-    """The charts' panels, flattened: step axis, projector-sized labels, a light grid."""
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes:
-        _steps_axis(ax, steps)
-        ax.set_xlabel("step", fontsize=CHART_FONT["label"])
-        ax.tick_params(labelsize=CHART_FONT["ticks"])
-        ax.grid(alpha=0.3)
-    return axes
-
-
 def steady_limits(values: list[float], min_span: float) -> tuple[float, float] | None:
     """y-limits spanning at least ``min_span`` around the data: noise stays small.
 
@@ -205,9 +192,8 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
 
     Markers make the first step visible (one point draws no line).
     """
-    fig = Figure(figsize=REWARD_FIGSIZE, layout="constrained")
     steps = [e.step for e in history]
-    total, terms = _axes(fig, 2, 1, steps)
+    fig, (total, terms) = panels(REWARD_FIGSIZE, 2, 1, steps, CHART_FONT)
     rewards = [e.reward for e in history]
     total.plot(steps, rewards, "o-", color="#4f46e5")
     if limits := steady_limits(rewards, _span(rewards)):
@@ -229,9 +215,8 @@ def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
 
 def signal_figure(history: list[StepEvent], beta: float | None) -> Figure:
     """Entropy and KL on their own axes, each from 0: a drift of 0.05 does not look like a crash."""
-    fig = Figure(figsize=SIGNAL_FIGSIZE, layout="constrained")
     steps = [e.step for e in history]
-    entropy, kl = _axes(fig, 1, 2, steps)
+    fig, (entropy, kl) = panels(SIGNAL_FIGSIZE, 1, 2, steps, CHART_FONT)
     for ax, key, title in (
         (entropy, "entropy", "entropy: falls as answers narrow"),
         (kl, "kl", "KL: how far from the base"),

@@ -8,16 +8,20 @@ no table that puts ten numbers and a paragraph on one row.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..generation import Completion, SamplingParams
-from ..learning_signal import Group
 from ..metrics import COLLAPSE_DISTINCT, LOOP_RUN
 from ..reward_spec import MAX_WEIGHT, TERMS, parse_term
 from ..reward_spec import task_score as reward_task_score
 from ..rewards import REWARDS, four_letter_breakdown
-from ..tasks import TASKS, Task
+from ..tasks import TASKS
+
+if TYPE_CHECKING:
+    from ..generation import Completion, SamplingParams
+    from ..learning_signal import Group
+    from ..tasks import Task
 
 LABELS = {
     "four_letter": "4-letter",

@@ -7,12 +7,13 @@ from __future__ import annotations
 import inspect
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
 
-from ..app.forms import USER_ERRORS, errors_of
+from ..app.forms import USER_ERRORS, CheckedOnce
 from ..app.state import Busy, NotReady
 
 REFUSED = (*USER_ERRORS, NotReady, Busy)
@@ -24,13 +25,23 @@ def refuse(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), title=type(exc).__name__, print_exception=False)
 
 
-def validator(form: Callable[..., Any], names: Iterable[str]) -> Callable[..., list[dict]]:
+@contextmanager
+def refusing() -> Iterator[None]:
+    """A refusal in the block (a form, ``Busy``, the model still loading): the page's error."""
+    try:
+        yield
+    except REFUSED as exc:
+        raise refuse(exc) from None
+
+
+def validator(form: CheckedOnce, names: Iterable[str]) -> Callable[..., list[dict]]:
     """A Gradio validator from a form: one ``gr.validate`` per field, in the order of the
-    event's ``inputs_kwargs`` (``names``), each message under its own field."""
+    event's ``inputs_kwargs`` (``names``), each message under its own field; a clean form's
+    request is kept for the handler (the click's one check)."""
     names = list(names)
 
-    def validate(**values: Any) -> list[dict]:
-        errors = errors_of(form, **values)
+    def validate(request: gr.Request = None, **values: Any) -> list[dict]:
+        errors = form.errors(session(request), values)
         return [gr.validate(n not in errors, errors.get(n, "")) for n in names]
 
     return validate
@@ -39,11 +50,12 @@ def validator(form: Callable[..., Any], names: Iterable[str]) -> Callable[..., l
 def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]], fields: dict):
     """A form's check as outputs: its box, then each field with its message under it (in place
     of its help) and a red outline, or as built; last, a value that changes only when the form
-    may go (an event on it runs the work). ``check`` returns (box, messages by field, ok)."""
+    may go (an event on it runs the work). ``check(request, **values)`` returns (box, messages
+    by field, ok)."""
     helps = {name: getattr(c, "info", None) or "" for name, c in fields.items()}  # "": none
 
-    def shown(**values: Any) -> tuple:
-        box, wrong, ok = check(**values)
+    def shown(request: gr.Request = None, **values: Any) -> tuple:
+        box, wrong, ok = check(request, **values)
         marked = (
             gr.update(info=f"⛔ {wrong[n]}", elem_classes=["refused"])
             if n in wrong
