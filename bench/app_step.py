@@ -94,11 +94,11 @@ def in_app(resident, preset: str, steps: int, sets: dict) -> tuple[list[float], 
 
         def on_step_end(self, args, state, control, **kwargs):
             # the phases' last lengths are this step's: the update ends before the optimizer
-            phases = {p: run.phase_seconds.get(p, 0.0) for p in ("rollouts", "between", "update")}
+            phases = {p: run.phases.seconds.get(p, 0.0) for p in ("rollouts", "between", "update")}
             steps_seen.append({**phases, **forwards, "end": time.perf_counter()})
 
     run = as_the_train_tab(resident, config, f"bench-app-{time.time_ns()}", [Marks()])
-    with timed_forwards(forwards, lambda: run.phase):
+    with timed_forwards(forwards, lambda: run.phases.now):
         run_to_end(run, "the in-app run")
     walls, phases = [], []
     for i in range(1, len(begins) - 1):  # the first is warm-up; the last has no next start

@@ -90,7 +90,7 @@ def profiled_run(resident, cfg, steps: int, train_tab: bool):
         run = as_the_train_tab(resident, cfg, name, [Window()])
     else:
         run = TrainingRun(resident, cfg, name, callbacks=[Window()])
-    enter = run.enter_phase
+    enter = run.phases.enter
 
     def marked(phase: str | None) -> None:  # the trainer calls this as a step moves on
         while open_marks:
@@ -101,7 +101,7 @@ def profiled_run(resident, cfg, steps: int, train_tab: bool):
             mark.__enter__()
             open_marks.append(mark)
 
-    run.enter_phase = marked
+    run.phases.enter = marked
     run_to_end(run, "profiled run")
     return prof, walls
 

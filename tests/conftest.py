@@ -131,6 +131,19 @@ def live_app(tmp_path_factory) -> LiveApp:
     proc.wait(timeout=30)
 
 
+GENERATE = ("prompt", "adapter", "num_samples", "max_new_tokens", "temperature", "seed")
+
+
+def generate_by_name(demo, *values):
+    """Generate's handler called as Gradio calls it: each field by its name."""
+    return demo.generate(**dict(zip(GENERATE, values, strict=True)))
+
+
+def compare_by_name(demo, *values):
+    """Compare's handler (Generate's fields but the adapter) called by name."""
+    return demo.compare(**dict(zip(GENERATE[:1] + GENERATE[2:], values, strict=True)))
+
+
 def served(handler):
     """Run an async handler (a coroutine, as Gradio awaits it) to its outputs; a refusal
     raised on the way is raised here."""

@@ -290,7 +290,7 @@ def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(
     import gradio as gr
 
     from grpo_demo.ui.handlers import Demo
-    from tests.conftest import served
+    from tests.conftest import compare_by_name, generate_by_name, served
 
     said = "Quota exceeded: You have exceeded your free ZeroGPU quota (90s requested vs. 40s left)"
 
@@ -299,10 +299,10 @@ def test_a_zerogpu_refusal_is_said_under_the_buttons_and_in_the_runs_end(
 
     tiny_resident.batcher._run = refuse
     demo = Demo(tiny_resident)
-    outputs = served(demo.generate("Fill that sentence", "base", 2, 8, 1, 0))
+    outputs = served(generate_by_name(demo, "Fill that sentence", "base", 2, 8, 1, 0))
     assert outputs[3] == f"⛔ The GPU was not available for this request. {said}"
     assert all(isinstance(o, type(gr.skip())) for i, o in enumerate(outputs) if i != 3)
-    assert said in served(demo.compare("Fill that sentence", 1, 8, 1, 0))[3]
+    assert said in served(compare_by_name(demo, "Fill that sentence", 1, 8, 1, 0))[3]
     monkeypatch.setattr(worker_runs, "TRAIN", refuse)  # the run's GPU call, refused
     run = WorkerRun(tiny_resident, tiny_config(), "refused", prompts=PROMPTS).start()
     end = run.join(60)
@@ -343,12 +343,12 @@ def test_on_zerogpu_an_entry_point_is_decorated_when_made_with_its_duration(monk
 def test_requests_do_not_wait_for_a_run_in_a_worker(tiny_resident, forked):
     """The run holds the worker's model, not this one: a Generate says nothing of waiting."""
     from grpo_demo.ui.handlers import Demo
-    from tests.conftest import served
+    from tests.conftest import generate_by_name, served
 
     demo = Demo(tiny_resident)
     run = demo.state.manager.start(tiny_config(max_steps=50), "aside", prompts=PROMPTS)
     assert run.wait(0, 120) and demo.state.running is run
     assert demo.state.blocking is None and demo.queue_note() == "Working ..."
-    status = served(demo.generate("Fill that sentence", "base", 2, 8, 1, 0))[3]
+    status = served(generate_by_name(demo, "Fill that sentence", "base", 2, 8, 1, 0))[3]
     assert "2 completions" in status and "training run" not in status
     assert demo.state.manager.stop() and run.join(120).stopped

@@ -28,7 +28,7 @@ from grpo_demo.store import (
 )
 from grpo_demo.training import TrainingRun
 from grpo_demo.ui.handlers import Demo
-from tests.conftest import served
+from tests.conftest import generate_by_name, served
 from tests.test_tiny_pipeline import PROMPTS, tiny_config
 from tests.test_ui_handlers import TRAIN
 
@@ -67,8 +67,8 @@ def test_bad_generate_input_is_refused_and_the_next_request_works(demo, index, v
     args = list(OK_GENERATE)
     args[index] = value
     with pytest.raises(gr.Error, match=message):
-        served(demo.generate(*args))
-    assert len(served(demo.generate(*OK_GENERATE))[1]) == 1  # still serving
+        served(generate_by_name(demo, *args))
+    assert len(served(generate_by_name(demo, *OK_GENERATE))[1]) == 1  # still serving
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,7 @@ def test_a_reward_that_raises_mid_run_ends_the_run_with_the_error(demo, monkeypa
     assert "reward crashed at step 2" in views[-1][0]
     assert "flaky" not in demo.state.resident.names()
     monkeypatch.undo()
-    assert len(served(demo.generate(*OK_GENERATE))[1]) == 1  # the app still answers
+    assert len(served(generate_by_name(demo, *OK_GENERATE))[1]) == 1  # the app still answers
     assert "finished" in list(demo.train(name="after", **TRAIN))[-1][0]  # and trains again
 
 
@@ -236,7 +236,7 @@ def test_an_existing_name_is_never_silently_overwritten(demo):
 def test_user_text_is_only_ever_text(demo, tmp_path):
     marker = tmp_path / "pwned"
     payload = f"__import__('os').system('touch {marker}') {{0.__class__}} $(touch {marker})"
-    assert "1 completions" in served(demo.generate(payload, "base", 1, 8, 1.0, 0))[3]
+    assert "1 completions" in served(generate_by_name(demo, payload, "base", 1, 8, 1.0, 0))[3]
     [completion] = generate(demo.state.resident, payload, "base", SamplingParams(1, 8))
     assert completion.prompt == payload
     with pytest.raises(gr.Error):

@@ -158,7 +158,7 @@ def test_micro_batches_make_the_same_update_in_several_passes(tiny_resident, mon
         spy = Gradients()
         run = TrainingRun(tiny_resident, cfg, f"u{size}", prompts=PROMPTS, callbacks=[spy])
         assert run.start().join(timeout=300).error is None
-        grads[size], phases[size] = spy.seen, set(run.phase_seconds)
+        grads[size], phases[size] = spy.seen, set(run.phases.seconds)
         texts[size] = [c.completion for c in run.history[0].completions]
     args = grpo_args(tiny_config(update_batch_size=2), "unused")
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (2, 4)

@@ -26,7 +26,7 @@ from grpo_demo.ui.views import (
     highlight,
     phrase_label,
 )
-from tests.conftest import served
+from tests.conftest import compare_by_name, generate_by_name, served
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = dict(
@@ -46,7 +46,7 @@ def demo(tiny_resident):
 
 def test_generate_returns_highlight_tables_status_and_csv_rows(demo):
     pieces, table, scores, status, rows = served(
-        demo.generate("Fill that sentence", "base", 3, 8, 1, 0)
+        generate_by_name(demo, "Fill that sentence", "base", 3, 8, 1, 0)
     )
     assert len(table) == 3 and list(table.columns) == COMPLETION_COLUMNS
     assert table["task reward"].isna().all()  # the base was trained on nothing
@@ -83,7 +83,7 @@ def test_an_events_validator_puts_each_forms_message_under_its_field(demo):
 )
 def test_bad_generate_input_is_a_clear_gradio_error(demo, args):
     with pytest.raises(gr.Error):
-        served(demo.generate(*args))
+        served(generate_by_name(demo, *args))
 
 
 def test_a_timer_tick_sends_nothing_when_nothing_changed(demo):
@@ -100,7 +100,7 @@ def test_generate_says_when_its_batch_was_shared_with_other_pages(demo):
     outs = []
 
     def page(n: int) -> None:
-        outs.append(served(demo.generate(f"Hi {n}", "base", 1, 4, 1.0, n)))
+        outs.append(served(generate_by_name(demo, f"Hi {n}", "base", 1, 4, 1.0, n)))
 
     pages = [threading.Thread(target=page, args=(n,)) for n in range(3)]
     for t in pages:
@@ -142,13 +142,13 @@ def test_train_streams_views_then_hot_swaps_the_adapter(demo):
     assert len(kl.lines[0].get_xdata()) == 2  # the classroom preset's light KL brake, per step
     assert len(table) == 32 and "advantage" in table.columns  # 8 prompts x 4 generations
     assert warning == "" and "ui-run" in demo.state.adapter_names()
-    rows = served(demo.generate("Fill that sentence", "ui-run", 2, 8, 1.0, 0))[1]
+    rows = served(generate_by_name(demo, "Fill that sentence", "ui-run", 2, 8, 1.0, 0))[1]
     assert set(rows["model"]) == {"ui-run"} and rows["task reward"].notna().all()
     play, chosen, header, known = demo.refresh_choices(["base"], "ui-run", ["base"])
     assert "ui-run" in play["choices"] and play["value"] == "ui-run" and "ui-run" in header
     assert chosen["value"] == ["base", "ui-run"]  # preselected in Evaluate
     assert demo.refresh_choices(known, "ui-run", ["base"])[:3] == (gr.skip(),) * 3
-    grid, summary, *_ = served(demo.compare("Fill that sentence", 2, 8, 1.0, 0))
+    grid, summary, *_ = served(compare_by_name(demo, "Fill that sentence", 2, 8, 1.0, 0))
     assert list(summary["model"]) == ["base", "ui-run"]  # its task is the 4-letter column
     assert list(summary.columns) == ["model", "trained on", "4-letter", "real words"]
     assert grid.count('class="cmp-col"') == 2
@@ -231,7 +231,7 @@ def test_generation_during_training_is_served(demo):
     next(run)
     results = []
     t = threading.Thread(
-        target=lambda: results.append(served(demo.generate("Hi", "base", 1, 8, 1, 0)))
+        target=lambda: results.append(served(generate_by_name(demo, "Hi", "base", 1, 8, 1, 0)))
     )
     t.start()
     t.join(timeout=120)
@@ -265,7 +265,7 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
 
     def watched(*args, **kwargs):
         run = demo.state.manager.current
-        seen.append((run.phase, len(run.history)))
+        seen.append((run.phases.now, len(run.history)))
         return sample_rows(*args, **kwargs)
 
     monkeypatch.setattr(adapters, "generate_rows", watched)
@@ -274,10 +274,10 @@ def test_a_request_during_the_rollouts_runs_before_that_steps_update(demo, monke
     assert in_rollouts.wait(60)
     note = demo.queue_note()
     assert "Waiting for the training run `phases`" in note and "rollouts phase" in note
-    served(demo.generate("Hi", "base", 1, 8, 1, 0))
+    served(generate_by_name(demo, "Hi", "base", 1, 8, 1, 0))
     assert seen[0] == ("between", 0)  # after step 1's rollouts, before its update
     assert "finished" in list(views)[-1][0]
-    assert set(demo.state.manager.current.phase_seconds) >= {"rollouts", "between", "update"}
+    assert set(demo.state.manager.current.phases.seconds) >= {"rollouts", "between", "update"}
 
 
 def test_app_builds_with_the_documented_api_names(demo):
@@ -299,7 +299,7 @@ def test_the_page_is_built_while_the_model_loads_in_the_background(tiny_gpt2, tm
     assert demo.state.resident is not None  # waits for the model
     _, _, header, _ = demo.refresh_choices(None, "base", [])
     assert "device" in header and "loading" not in header
-    assert len(served(demo.generate("Hi", "base", 1, 8, 1.0, 0))[1]) == 1
+    assert len(served(generate_by_name(demo, "Hi", "base", 1, 8, 1.0, 0))[1]) == 1
 
 
 def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
@@ -308,16 +308,16 @@ def test_a_model_that_fails_to_load_is_reported_by_handlers(tmp_path):
     (broken / "config.json").write_text('{"model_type": "gpt2"}')  # no weights
     demo = Demo(model=str(broken), checkpoints=tmp_path)
     with pytest.raises(gr.Error, match="could not be loaded"):
-        served(demo.generate("Hi", "base", 1, 8, 1.0, 0))
+        served(generate_by_name(demo, "Hi", "base", 1, 8, 1.0, 0))
     assert "failed to load" in demo.header()
 
 
 def test_session_samples_accumulate_in_state_and_download(demo):
     import pandas as pd
 
-    first = served(demo.generate("Fill that sentence", "base", 2, 8, 1.0, 0))[-1]
+    first = served(generate_by_name(demo, "Fill that sentence", "base", 2, 8, 1.0, 0))[-1]
     samples, button = demo.remember(first, [])
-    second = served(demo.compare("Fill that sentence", 1, 8, 0.5, 7))[-1]
+    second = served(compare_by_name(demo, "Fill that sentence", 1, 8, 0.5, 7))[-1]
     samples, button = demo.remember(second, samples)
     assert len(samples) == 3  # 2 generated + 1 compared (base only: no adapters yet)
     saved = pd.read_csv(button["value"])

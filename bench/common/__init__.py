@@ -120,7 +120,7 @@ def project_steps(
     run = TrainingRun(resident, cfg, f"bench-{time.time_ns()}", callbacks=[timer])
     phases: list[tuple[float, float]] = []
     timer.after_step = lambda: phases.append(
-        (run.phase_seconds.get("rollouts", 0.0), run.phase_seconds.get("update", 0.0))
+        (run.phases.seconds.get("rollouts", 0.0), run.phases.seconds.get("update", 0.0))
     )
     run_to_end(run, "bench run")
     return timer.times[1:], phases[1:]

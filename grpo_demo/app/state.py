@@ -143,19 +143,19 @@ class AppState:
         full, rest = divmod(rows, batcher.max_rows)
         seconds = full * batcher.pace.seconds(batcher.max_rows, tokens)
         seconds += batcher.pace.seconds(rest, tokens) if rest else 0.0
-        return seconds + ((run.phase_left() or 0.0) if run else 0.0)
+        return seconds + ((run.phases.left() or 0.0) if run else 0.0)
 
     def standing(self, pending: Pending) -> str:
         """Where a waiting request stands, in words: its place and the seconds to its answer,
         from the measured batch pace (and the training run's phases, which come first)."""
         run, batcher = self.blocking, self.resident.batcher
-        phases = list(run.phase_seconds.values()) if run else []
+        phases = list(run.phases.seconds.values()) if run else []
         gap = sum(phases) / len(phases) if phases else 0.0  # a phase runs before each batch
         place, seconds = batcher.standing(pending.ticket, gap)
         if place is None:
             return f"⏳ Sampling now, in a batch shared with other pages: about {rough(seconds)}."
         if run is not None:
-            seconds += run.phase_left() or 0.0
+            seconds += run.phases.left() or 0.0
         behind = (
             f" The training run `{run.name}` lets requests in between the phases of a step."
             if run

@@ -124,17 +124,3 @@ def complete(values: Mapping[str, Any]) -> dict[str, Any]:
     if unknown or missing:
         raise TypeError(f"Train form: unknown field(s) {unknown}, missing field(s) {missing}")
     return {f.name: values.get(f.name, f.default) for f in TRAIN_FIELDS}
-
-
-def with_fields(handler: Any) -> Any:
-    """``handler(self, request=None, **values)`` shown with the Train fields as keyword
-    parameters (what Gradio's ``inputs_kwargs``, the API page and ``inspect`` read; Gradio
-    passes them by keyword, and fills ``request`` in by its position)."""
-    own = list(inspect.signature(handler).parameters.values())
-    kept = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    fields = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-        for f in TRAIN_FIELDS
-    ]
-    handler.__signature__ = inspect.Signature([*kept, *fields])
-    return handler

@@ -43,6 +43,32 @@ def is_main_process() -> bool:
 
 
 @dataclass
+class Phases:
+    """Where a run's step is (``now``: "rollouts" | "between" | "update" | None, outside a
+    step) and how long each phase last took: what a request waiting for the model is told."""
+
+    now: str | None = None
+    started: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)  # the last of each phase
+
+    def enter(self, phase: str | None) -> None:
+        """Called by the trainer as a step moves on; remembers how long each phase took."""
+        at = time.perf_counter()
+        if self.now is not None:
+            self.seconds[self.now] = at - self.started
+        self.now, self.started = phase, at
+
+    def left(self) -> float | None:
+        """About how many seconds until the model is free again (None: not in a step)."""
+        if self.now in (None, "between"):
+            return None if self.now is None else 0.0
+        typical = self.seconds.get(self.now)
+        if typical is None:
+            return None
+        return max(typical - (time.perf_counter() - self.started), 0.0)
+
+
+@dataclass
 class TrainingRun:
     """A run's request and its growing event history (readable by any number of viewers)."""
 
@@ -62,9 +88,7 @@ class TrainingRun:
     history: list[StepEvent] = field(default_factory=list)
     ended: RunEnded | None = None
     started_at: float = 0.0
-    phase: str | None = None  # "rollouts" | "between" | "update" | None (outside a step)
-    phase_started: float = 0.0
-    phase_seconds: dict[str, float] = field(default_factory=dict)  # the last of each phase
+    phases: Phases = field(default_factory=Phases)
     holds_model: ClassVar[bool] = True  # its phases hold this process's model (requests wait)
     _stop: threading.Event = field(default_factory=threading.Event)
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -99,22 +123,6 @@ class TrainingRun:
         if self._thread:
             self._thread.join(timeout)
         return self.ended
-
-    def enter_phase(self, phase: str | None) -> None:
-        """Called by the trainer as a step moves on; remembers how long each phase took."""
-        now = time.perf_counter()
-        if self.phase is not None:
-            self.phase_seconds[self.phase] = now - self.phase_started
-        self.phase, self.phase_started = phase, now
-
-    def phase_left(self) -> float | None:
-        """About how many seconds until the model is free again (None: not in a step)."""
-        if self.phase in (None, "between"):
-            return None if self.phase is None else 0.0
-        typical = self.phase_seconds.get(self.phase)
-        if typical is None:
-            return None
-        return max(typical - (time.perf_counter() - self.phase_started), 0.0)
 
     def seconds_left(self, first_step_estimate: float | None = None) -> float | None:
         """Seconds until the run ends: its own pace once a step is done, else the estimate
@@ -294,7 +302,7 @@ def train(
                 reward_funcs=[reward_func(n) for n in cfg.task_spec.reward_funcs],
                 on_log=on_log,
                 stop=run._stop,
-                on_phase=run.enter_phase,
+                on_phase=run.phases.enter,
                 let_requests_in=resident.compute.run_waiting,  # requests queued meanwhile
                 after_step=after_step,
                 callbacks=run.callbacks,

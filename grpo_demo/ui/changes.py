@@ -4,11 +4,11 @@ is largest, and runs side by side."""
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from ..lora_slots import BASE
 from .change_views import BIGGEST_COLUMNS
 from .handlers import Demo
+from .widgets import pick, table
 from .wiring import inputs
 
 EXAMPLE = ("Once upon a time a little fox", " went into the dark wood to find some food.")
@@ -26,57 +26,38 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             "Playground's tables, the step table or the before-vs-now history to bring it here."
         )
         with gr.Row():
-            before = gr.Dropdown(
-                names, value=BASE, label="Before", allow_custom_value=True, elem_id="tc-before"
-            )
-            after = gr.Dropdown(
-                names,
-                value=adapters[0] if adapters else BASE,
-                label="After",
-                allow_custom_value=True,
-                elem_id="tc-after",
-            )
+            before = pick("tc-before", names, BASE, "Before")
+            after = pick("tc-after", names, adapters[0] if adapters else BASE, "After")
             prompt = gr.Textbox(EXAMPLE[0], label="Prompt", elem_id="tc-prompt", scale=2)
         completion = gr.Textbox(
             EXAMPLE[1], label="Answer to score", lines=2, max_lines=6, elem_id="tc-completion"
         )
         go = gr.Button("Show what changed", variant="primary", elem_id="tc-btn")
         view = gr.HTML(elem_id="tc-view")
-        biggest = gr.Dataframe(
-            pd.DataFrame(columns=BIGGEST_COLUMNS),
-            label="The tokens that moved most",
-            elem_id="tc-table",
-        )
+        biggest = table("tc-table", BIGGEST_COLUMNS, "The tokens that moved most")
     with gr.Accordion("Where the adapter acts: its update per layer and module", open=False):
         with gr.Row():
-            mapped = gr.Dropdown(
-                adapters,
-                value=adapters[0] if adapters else None,
-                label="Adapter",
-                allow_custom_value=True,
-                elem_id="map-adapter",
-                scale=3,
-            )
+            first = adapters[0] if adapters else None
+            mapped = pick("map-adapter", adapters, first, "Adapter", scale=3)
             show_map = gr.Button("Show its update", elem_id="map-btn", scale=1)
         map_line = gr.Markdown(elem_id="map-line")
         heat = gr.Plot(show_label=False, elem_id="map-plot")
     with gr.Accordion("Runs side by side: curves and settings", open=False):
         with gr.Row():
-            chosen = gr.Dropdown(
+            chosen = pick(
+                "overlay-runs",
                 adapters,
-                value=[n for n in OVERLAY_EXAMPLE if n in adapters],
+                [n for n in OVERLAY_EXAMPLE if n in adapters],
+                "Runs (two or more: the one going and any saved adapter)",
                 multiselect=True,
-                allow_custom_value=True,
-                label="Runs (two or more: the one going and any saved adapter)",
-                elem_id="overlay-runs",
                 scale=3,
             )
             show_overlay = gr.Button("Overlay", elem_id="overlay-btn", scale=1)
         overlay = gr.Plot(show_label=False, elem_id="overlay-plot")
-        settings = gr.Dataframe(
-            pd.DataFrame(columns=["setting", "differs"]),
-            label="Their settings (the ones that differ first, highlighted)",
-            elem_id="overlay-settings",
+        settings = table(
+            "overlay-settings",
+            ["setting", "differs"],
+            "Their settings (the ones that differ first, highlighted)",
         )
 
     def names_now():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from ..evaluation import EVAL_SIZE
 from .handlers import Demo
 from .views import DIVERSITY_COLUMNS, DIVERSITY_NOTE, TABLE1_COLUMNS, WIN_SHOWN
+from .widgets import pick, table
 from .wiring import inputs
 
 
@@ -20,13 +20,13 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     with gr.Row():
         # a Dropdown, not a CheckboxGroup: adapters trained after page load (or by an API
         # client in another session) must be accepted; the handler validates the names
-        adapters = gr.Dropdown(
-            demo.state.adapter_names(),
-            value=demo.state.adapter_names(),
+        names = demo.state.adapter_names()
+        adapters = pick(
+            "eval-models",
+            names,
+            names,
+            "Models (a newly trained adapter is added here)",
             multiselect=True,
-            allow_custom_value=True,
-            label="Models (a newly trained adapter is added here)",
-            elem_id="eval-models",
             scale=3,
         )
         num_samples = gr.Number(
@@ -37,21 +37,15 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "Press **Evaluate**: a progress bar here moves after every batch, with the time left.",
         elem_id="eval-status",  # never 0 px tall: the progress bar shows over it
     )
-    table1 = gr.Dataframe(
-        pd.DataFrame(columns=TABLE1_COLUMNS),
-        label="Table 1: each reward's median / mean / std per model",
-        elem_id="table1",
+    table1 = table("table1", TABLE1_COLUMNS, "Table 1: each reward's median / mean / std per model")
+    diversity = table(
+        "diversity", [*DIVERSITY_COLUMNS, "collapsed"], "Diversity: is it still writing?"
     )
-    diversity = gr.Dataframe(
-        pd.DataFrame(columns=[*DIVERSITY_COLUMNS, "collapsed"]),
-        label="Diversity: is it still writing?",
-        elem_id="diversity",
-    )
-    wins = gr.Dataframe(
-        pd.DataFrame(columns=WIN_SHOWN),
-        label="Win rate against the base: held-out prompts where the adapter's own task "
-        "reward beats the base's (same prompt, same seed), with its 95 % interval",
-        elem_id="win-rates",
+    wins = table(
+        "win-rates",
+        WIN_SHOWN,
+        "Win rate against the base: held-out prompts where the adapter's own task reward beats "
+        "the base's (same prompt, same seed), with its 95 % interval",
     )
     with gr.Accordion("What the diversity columns mean", open=False):
         gr.Markdown(DIVERSITY_NOTE)

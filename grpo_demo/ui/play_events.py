@@ -16,11 +16,14 @@ from ..app import forms
 from ..app.forms import GpuRefused
 from ..app.state import AppState
 from . import views
-from .wiring import REFUSED, refuse, refusing, session
+from .wiring import REFUSED, refuse, refusing, session, takes
 
 if TYPE_CHECKING:
     from ..generation import Pending
 
+SAMPLED = ("num_samples", "max_new_tokens", "temperature", "seed")
+"""The sampling settings Generate and Compare take (``SamplingParams``' fields, by name)."""
+PROGRESS = gr.Progress()  # Gradio's idiom: a default it replaces with the event's own
 WAIT_UPDATE_SECONDS = 1.0
 """How often a waiting request looks where it stands (its page hears only a change)."""
 
@@ -52,25 +55,16 @@ class PlaygroundEvents:
         run = self.state.blocking
         if run is None:
             return "Working ..."
-        left = run.phase_left()
+        left = run.phases.left()
         wait = "" if left is None else f" The model is free in about {left:.0f} s; then it samples."
         return (
             f"⏳ Waiting for the training run `{run.name}` (step {len(run.history) + 1}, "
-            f"{run.phase or 'starting'} phase): requests are served between the phases of a "
+            f"{run.phases.now or 'starting'} phase): requests are served between the phases of a "
             f"step.{wait}"
         )
 
-    async def generate(
-        self,
-        prompt,
-        adapter,
-        num_samples,
-        max_new_tokens,
-        temperature,
-        seed,
-        request: gr.Request = None,
-        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
-    ):
+    @takes("prompt", "adapter", *SAMPLED)
+    async def generate(self, request: gr.Request = None, progress=PROGRESS, **values):
         """Sample completions from one adapter (or the base) and score each with every reward.
 
         While the request waits its place and seconds left show as the event's progress;
@@ -79,16 +73,7 @@ class PlaygroundEvents:
         """
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
-            asked = self.asked(
-                "generate",
-                request,
-                prompt=prompt,
-                adapter=adapter,
-                num_samples=num_samples,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
-            )
+            asked = self.asked("generate", request, **values)
             page = session(request)
             return asked, self.state.sample([asked.prompt], [asked.adapter], asked.params, page)
 
@@ -107,29 +92,13 @@ class PlaygroundEvents:
             views.records(done, asked.params, tasks),
         )
 
-    async def compare(
-        self,
-        prompt,
-        num_samples,
-        max_new_tokens,
-        temperature,
-        seed,
-        request: gr.Request = None,
-        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
-    ):
+    @takes("prompt", *SAMPLED)
+    async def compare(self, request: gr.Request = None, progress=PROGRESS, **values):
         """The same prompt and seed through the base and every adapter: one column per model
         (one request, so every model's rows share a batch)."""
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
-            asked = self.asked(
-                "compare",
-                request,
-                prompt=prompt,
-                num_samples=num_samples,
-                max_new_tokens=max_new_tokens,
-                temperature=temperature,
-                seed=seed,
-            )
+            asked = self.asked("compare", request, **values)
             names = self.state.adapter_names()
             return asked, self.state.sample([asked.prompt], names, asked.params, session(request))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from ..app.forms import SAMPLING
 from ..data import EXAMPLES
@@ -20,6 +19,7 @@ from .views import (
     SUMMARY_WIDTHS,
     reward_legend,
 )
+from .widgets import pick, table
 from .wiring import inputs
 
 
@@ -41,12 +41,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             scale=3,
         )
         with gr.Column(scale=2):
-            adapter = gr.Dropdown(
-                demo.state.adapter_names(),
-                value=BASE,
-                label="Model: the base, or an adapter",
-                allow_custom_value=True,  # adapters trained since page load; validated
-                elem_id="adapter-choice",
+            adapter = pick(
+                "adapter-choice", demo.state.adapter_names(), BASE, "Model: the base, or an adapter"
             )
             with gr.Row():
                 go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
@@ -68,12 +64,11 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 combine_adjacent=False,
                 elem_id="highlight",
             )
-            table = gr.Dataframe(
-                pd.DataFrame(columns=COMPLETION_COLUMNS),
-                label="Every completion with the report's two rewards and its model's own task",
-                wrap=True,
-                column_widths=COMPLETION_WIDTHS,
-                elem_id="completions-table",
+            completions = table(
+                "completions-table",
+                COMPLETION_COLUMNS,
+                "Every completion with the report's two rewards and its model's own task",
+                COMPLETION_WIDTHS,
             )
             gr.Markdown(COLUMNS_NOTE, elem_id="columns-note")
         with gr.Tab("Compare: one column per model", id="compare", elem_id="compare-tab"):
@@ -82,21 +77,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 "column each (scroll the row sideways when there are many)."
             )
             grid = gr.HTML("", elem_id="compare-grid")
-            summary = gr.Dataframe(
-                pd.DataFrame(columns=SUMMARY_COLUMNS),
-                column_widths=SUMMARY_WIDTHS,
-                label="Means per model",
-                wrap=True,
-                elem_id="compare-summary",
-            )
+            summary = table("compare-summary", SUMMARY_COLUMNS, "Means per model", SUMMARY_WIDTHS)
     with gr.Accordion("Every reward's score, and what each column means", open=False):
         gr.Markdown(reward_legend(), elem_id="reward-legend")
-        scores = gr.Dataframe(
-            pd.DataFrame(columns=SCORE_COLUMNS),
-            label="All registered rewards (columns as in the legend above)",
-            wrap=True,
-            column_widths=SCORE_WIDTHS,
-            elem_id="scores-table",
+        scores = table(
+            "scores-table",
+            SCORE_COLUMNS,
+            "All registered rewards (columns as in the legend above)",
+            SCORE_WIDTHS,
         )
     # per-user: this browser session's samples, downloadable; never shared between users
     samples = gr.State([])
@@ -112,12 +100,12 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     one = inputs(demo.generate, {**sampled, "adapter": adapter})  # in the API's order
     sampled = inputs(demo.compare, sampled)
     shared = dict(status=status, tabs=results, latest=latest, samples=samples, download=download)
-    outputs = [text, table, scores, status, latest]
+    outputs = [text, completions, scores, status, latest]
     sample_event(demo, go, "generate", one, outputs, tab="completions", busy=status, **shared)
     outputs = [grid, summary, scores, status, latest]
     sample_event(demo, cmp, "compare", sampled, outputs, tab="compare", busy=grid, **shared)
     # a clicked answer goes to the token view: the rows of the latest results, in table order
-    return {"adapter": adapter, "pickable": [(table, latest), (scores, latest)]}
+    return {"adapter": adapter, "pickable": [(completions, latest), (scores, latest)]}
 
 
 def sample_event(demo, button, api_name: str, fields: dict, outputs: list, **at) -> None:

@@ -4,7 +4,6 @@ climb, stop it (only the page that started it, or the teacher key)."""
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from ..app.train_fields import FIELD, PRESET_FIELDS, TRAIN_FIELDS, TrainField
 from ..config import SETTINGS
@@ -13,11 +12,23 @@ from ..tasks import TASKS
 from ..training.probes import DEFAULT_PROBES, PROBE_EVERY
 from .handlers import Demo
 from .train_events import VIEW
-from .train_views import PROBE_COLUMNS, PROBE_WIDTHS, STEP_FIXED, STEP_WIDTHS, before_now
-from .views import SCORE_BASE_FIXED, SCORE_BASE_WIDTHS, builder_rows
+from .train_views import (
+    BROWSE_LABEL,
+    PROBE_COLUMNS,
+    PROBE_WIDTHS,
+    STEP_FIXED,
+    STEP_WIDTHS,
+    before_now,
+)
+from .views import SCORE_BASE_FIXED, SCORE_BASE_LABEL, SCORE_BASE_WIDTHS, builder_rows
+from .widgets import pick, table
 from .wiring import inputs, refusals_under_fields
 
 DEFAULT_PRESET = "classroom-four-letter"
+QUIET = {"api_visibility": "private", "show_progress": "minimal"}
+"""A form helper's event: no API endpoint, a light progress mark. Not "hidden" (nor "full"):
+Gradio 6.31 then never shows a validator's message under these fields again (found with the
+browser test; "minimal" keeps them)."""
 SCROLL_TO_ANSWER = """() => setTimeout(() => {
   const wrong = document.querySelector('.refused'), box = document.getElementById('start-refusals');
   const at = wrong || (box?.innerText.trim() ? box : document.getElementById('train-progress'));
@@ -51,15 +62,12 @@ def _setting(field: TrainField, value) -> gr.Number | gr.Dropdown:
         return gr.Number(value=value, label=field.label, elem_id=field.elem_id, **widget)
     choices = [("TRL's default", ""), *((c, c) for c in spec.widget()["choices"])]
     info = f"TRL: {name} · {spec.help} (the glossary says what each does)"
-    # custom values reach the validator, whose message names the field and its choices
-    return gr.Dropdown(
-        choices,
-        value=value or "",
-        allow_custom_value=True,
-        label=field.label,
-        info=info,
-        elem_id=field.elem_id,
-    )
+    return pick(field.elem_id, choices, value or "", field.label, info=info)
+
+
+def _pick(name: str, choices: list, value, **kwargs) -> gr.Dropdown:
+    """A Train field picked from a list: its label and id from the declaration."""
+    return pick(FIELD[name].elem_id, choices, value, FIELD[name].label, **kwargs)
 
 
 def _text(name: str, value: str = "", **kwargs) -> gr.Textbox:
@@ -73,14 +81,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     task0 = start_values["task"]
     field: dict[str, gr.components.Component] = {}  # every Train field's widget, by name
     with gr.Row(equal_height=True, elem_id="train-top"):
-        preset = field["preset"] = gr.Dropdown(
-            preset_choices(),
-            value=DEFAULT_PRESET,
-            label=FIELD["preset"].label,
-            allow_custom_value=True,  # checked by the validator, whose message names the field
-            elem_id=FIELD["preset"].elem_id,
-            scale=3,
-        )
+        preset = field["preset"] = _pick("preset", preset_choices(), DEFAULT_PRESET, scale=3)
         name = field["name"] = _text("name", "my-adapter", scale=2)
         start = gr.Button("Start", variant="primary", elem_id="start-btn", scale=1)
         stop = gr.Button("Stop", variant="stop", elem_id="stop-btn", scale=1)
@@ -107,13 +108,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         signal = gr.Markdown(elem_id="learning-signal")
         signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
     with gr.Accordion("Settings: what is rewarded, how fast it learns, answer length", open=True):
-        task = field["task"] = gr.Dropdown(
-            [(t.label, k) for k, t in TASKS.items()],
-            value=task0,
-            label=FIELD["task"].label,
-            allow_custom_value=True,  # as above: Gradio's refusal would be a bare HTTP 400
-            elem_id=FIELD["task"].elem_id,
-        )
+        task = field["task"] = _pick("task", [(t.label, k) for k, t in TASKS.items()], task0)
         for kind in ("number", "choice"):  # a row of each, in the declaration's order
             with gr.Row():
                 for f in TRAIN_FIELDS:
@@ -139,21 +134,9 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             elem_id="cli-command",
         )
     with gr.Accordion("Every answer of the latest step, its reward and advantage", open=True):
-        table = gr.Dataframe(
-            pd.DataFrame(columns=STEP_FIXED),  # the real headers, not Gradio's "1 2 3"
-            wrap=True,
-            column_widths=STEP_WIDTHS,
-            show_label=False,
-            elem_id="step-table",
-        )
+        step_table = table("step-table", STEP_FIXED, widths=STEP_WIDTHS)
     with gr.Accordion("Before-vs-now history: every answer to the fixed prompts", open=False):
-        probe_answers = gr.Dataframe(
-            pd.DataFrame(columns=PROBE_COLUMNS),
-            wrap=True,
-            column_widths=PROBE_WIDTHS,
-            show_label=False,
-            elem_id="probe-table",
-        )
+        probe_answers = table("probe-table", PROBE_COLUMNS, widths=PROBE_WIDTHS)
     with gr.Accordion("Build your own reward (no code) and test it on the base", open=False):
         gr.Markdown(
             "Give a term a weight (0 = unused) and, where it has them, parameters such as "
@@ -173,40 +156,19 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         reward = field["reward"] = _text(
             "reward", placeholder="e.g. 1*n_letter[n=3] + 4*distinct_words"
         )
-        with gr.Row():
-            score = gr.Button("Score the base first", elem_id="score-base-btn")
+        score = gr.Button("Score the base first", elem_id="score-base-btn")
         score_verdict = gr.Markdown(elem_id="score-verdict")
-        score_table = gr.Dataframe(
-            pd.DataFrame(columns=SCORE_BASE_FIXED),
-            label="The base model's groups: every term, the total and GRPO's advantage",
-            wrap=True,
-            column_widths=SCORE_BASE_WIDTHS,
-            elem_id="score-table",
-        )
+        score_table = table("score-table", SCORE_BASE_FIXED, SCORE_BASE_LABEL, SCORE_BASE_WIDTHS)
     with gr.Accordion("Browse every step of a run (during it or after)", open=False):
         with gr.Row():
-            browsed = gr.Dropdown(
-                [],
-                label="Run or adapter",
-                allow_custom_value=True,
-                elem_id="browse-run",
-                scale=2,
-            )
+            browsed = pick("browse-run", [], None, "Run or adapter", scale=2)
             browse_step = gr.Number(value=1, label="Step", elem_id="browse-step")
             show = gr.Button("Show step", elem_id="browse-btn")
         browse_note = gr.Markdown(elem_id="browse-note")
-        browse_table = gr.Dataframe(
-            pd.DataFrame(columns=STEP_FIXED),
-            label="That step: every completion, its task reward and GRPO advantage",
-            wrap=True,
-            column_widths=STEP_WIDTHS,
-            elem_id="browse-table",
-        )
+        browse_table = table("browse-table", STEP_FIXED, BROWSE_LABEL, STEP_WIDTHS)
     with gr.Accordion("Hand out a run: one HTML report to download", open=False):
         with gr.Row():
-            reported = gr.Dropdown(
-                [], label="Run (saved)", allow_custom_value=True, elem_id="report-run", scale=3
-            )
+            reported = pick("report-run", [], None, "Run (saved)", scale=3)
             make = gr.Button("Make the report", elem_id="report-btn", scale=1)
         report_file = gr.File(
             label="Charts, settings, reward formula, probes, answers: opens offline anywhere",
@@ -235,33 +197,12 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "fn": demo.preset_values,
         "inputs": preset,
         "outputs": form,
-        "api_visibility": "private",
-        # not "hidden" (nor "full"): Gradio 6.31 then never shows a validator's message under
-        # these fields again (found with the browser test; "minimal" keeps them)
-        "show_progress": "minimal",
+        **QUIET,
     }
     preset.input(**fill)  # a user's pick; restoring a running run's form must not refill it
-    task.change(
-        demo.reward_rows,
-        task,
-        [builder, reward, builder_note],
-        api_visibility="private",
-        show_progress="minimal",
-    )
-    builder.input(
-        demo.compose_reward,
-        builder,
-        [reward, builder_note],
-        api_visibility="private",
-        show_progress="minimal",  # see ``fill``
-    )
-    reward.blur(
-        demo.follow_spec,
-        reward,
-        [builder, builder_note, task],
-        api_visibility="private",
-        show_progress="minimal",
-    )
+    task.change(demo.reward_rows, task, [builder, reward, builder_note], **QUIET)
+    builder.input(demo.compose_reward, builder, [reward, builder_note], **QUIET)
+    reward.blur(demo.follow_spec, reward, [builder, builder_note, task], **QUIET)
     score.click(
         demo.score_base,
         inputs_kwargs=inputs(
@@ -286,7 +227,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "signal_headline": headline,
         "signal": signal,
         "signal_chart": signals,
-        "step_table": table,
+        "step_table": step_table,
         "probes": probe_answers,
     }
     view = [parts[k] for k in VIEW]
@@ -353,9 +294,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         "fn": demo.form_now,
         "inputs": preset,
         "outputs": [preset, name, *form, probes, probe_every],
-        "api_visibility": "private",
-        "show_progress": "minimal",  # see ``fill``
+        **QUIET,
     }
     # a clicked answer goes to the token view (each table's own rows)
-    pickable = [(table, table), (probe_answers, probe_answers), (browse_table, browse_table)]
+    pickable = [(t, t) for t in (step_table, probe_answers, browse_table)]
     return {"run": run, "restore": restore, "pickable": pickable}

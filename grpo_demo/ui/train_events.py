@@ -22,7 +22,6 @@ from ..app.train_fields import (
     TRAIN_FIELDS,
     preset_form,
     run_form,
-    with_fields,
 )
 from ..learning_signal import verdict
 from ..lora_slots import BASE
@@ -33,7 +32,7 @@ from ..settings import ConfigError
 from ..tasks import TASKS
 from ..training.probes import DEFAULT_PROBES
 from . import train_views, views
-from .wiring import REFUSED, refusing, session
+from .wiring import REFUSED, refusing, session, takes
 
 if TYPE_CHECKING:
     from ..training import TrainingRun
@@ -193,7 +192,7 @@ class TrainEvents:
         return verdict(groups), views.groups_table(groups)
 
     # -- the run --------------------------------------------------------------------------------
-    @with_fields  # the Train fields by name (app/train_fields.py): the API's parameters
+    @takes(*((f.name, f.default) for f in TRAIN_FIELDS))  # app/train_fields.py: the API's
     def train(self, request: gr.Request = None, **values) -> Iterator[tuple]:
         """Start a GRPO run in the background and stream its progress until it ends.
 

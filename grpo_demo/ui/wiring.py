@@ -70,6 +70,24 @@ def refusals_under_fields(check: Callable[..., tuple[str, dict[str, str], bool]]
 GRADIO_FILLED = ("self", "request", "progress")
 
 
+def takes(*fields: str | tuple[str, Any]) -> Callable[[Callable], Callable]:
+    """A handler ``fn(self, request=None, [progress=...,] **values)`` shown with ``fields``
+    (a name, or (name, default)) as its keyword parameters: what Gradio's ``inputs_kwargs``,
+    the API page and ``inspect`` read. Gradio passes them by keyword and fills ``request``
+    and ``progress`` itself; the form behind the handler names each field once."""
+
+    def shown(handler: Callable) -> Callable:
+        own = inspect.signature(handler).parameters.values()
+        kept = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        named = [(f, inspect.Parameter.empty) if isinstance(f, str) else f for f in fields]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        extra = [inspect.Parameter(n, keyword, default=d) for n, d in named]
+        handler.__signature__ = inspect.Signature([*kept, *extra])
+        return handler
+
+    return shown
+
+
 def inputs(fn: Callable[..., Any], components: dict[str, Any]) -> dict[str, Any]:
     """``inputs_kwargs`` for ``fn``: its components by parameter name, in the order of its
     signature (the API's parameter order). A field without a parameter, or a parameter
