@@ -179,14 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:
-        codes = {ModelUnavailable: EXIT_MODEL, AdapterError: EXIT_ADAPTER}
-        codes[GenerationError] = EXIT_USAGE
-        for kind, code in codes.items():
-            if isinstance(exc, kind):
-                print(f"error: {exc}", file=sys.stderr)
-                return code
-        raise
+    except (ModelUnavailable, AdapterError, GenerationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, ModelUnavailable):
+            return EXIT_MODEL
+        return EXIT_ADAPTER if isinstance(exc, AdapterError) else EXIT_USAGE
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -218,19 +215,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         return _score(_resident(args), asked)
     if args.command in ("generate", "evaluate"):
-        _check_sampling(args)  # before the model loads: a typo costs no waiting
+        if args.command == "generate" and args.prompt is not None:
+            check_prompts(args.prompt)  # before the model loads: a typo costs no waiting
         run = _generate if args.command == "generate" else _evaluate
         resident = _resident(args)
         for name in args.adapters if args.command == "evaluate" else [args.adapter]:
             resident.get(name)  # an unknown adapter is refused before any sampling
         return run(resident, args)
-    return _list(_resident(args))
-
-
-def _check_sampling(args: argparse.Namespace) -> None:
-    """Flags are range-checked by argparse; the prompts are checked here."""
-    if args.command == "generate" and args.prompt is not None:
-        check_prompts(args.prompt)
+    print("\n".join(catalog_lines(_resident(args))))
+    return 0
 
 
 def _resident(args):
@@ -351,11 +344,6 @@ def _evaluate(resident, args) -> int:
         print("win rate against the base (own task reward, same prompt and seed):")
         print(result.wins.round(3).to_string(index=False))
     print("saved: " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def _list(resident) -> int:
-    print("\n".join(catalog_lines(resident)))
     return 0
 
 

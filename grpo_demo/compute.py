@@ -1,18 +1,14 @@
 """One thread for all of the model's tensor work: loading, sampling, training.
 
-Why: PyTorch's CPU kernels run on OpenMP, and OpenMP keeps one pool of helper threads per
-calling thread. Once a second thread has run parallel work (a request served by a Gradio
-worker thread, say) the process manages more OpenMP threads than there are cores, and
-libgomp stops spin-waiting between parallel regions: with a living thread that had served a
-request, a training step took 6.04 s instead of 4.15 s (2 cores, arms interleaved:
-BENCHMARKS.md). So every
-caller hands its work to this one thread and waits for the answer. A training run is itself a
-job on it; between the phases of a step it runs the jobs that queued meanwhile
-(``run_waiting``), so a request waits one phase, not one step.
-
-In a forked GPU worker (``gpu_calls``) the thread does not exist: only the forking thread
-survives a fork. There work runs inline on the caller, the worker's one call at a time, and the
-jobs the parent had queued stay the parent's.
+Why: PyTorch's CPU kernels run on OpenMP, which keeps one pool of helper threads per calling
+thread. Once a second thread has run parallel work (a request served by a Gradio worker thread)
+the process manages more OpenMP threads than cores and libgomp stops spin-waiting between
+parallel regions: with a living thread that had served a request, a training step took 6.04 s
+instead of 4.15 s (2 cores, arms interleaved: BENCHMARKS.md). So every caller hands its work to
+this thread and waits. A training run is a job on it that runs the jobs queued meanwhile
+between a step's phases (``run_waiting``): a request waits one phase, not one step. In a forked
+GPU worker the thread does not exist (only the forking thread survives a fork): work runs
+inline on the caller, and the jobs the parent had queued stay the parent's.
 """
 
 from __future__ import annotations

@@ -22,16 +22,6 @@ from .reward_spec import reward_func, task_from_spec
 from .settings import ConfigError, check_fields, setting, settings_of
 from .tasks import TASKS, Task
 
-__all__ = [
-    "GRPO_FIELDS",
-    "ConfigError",
-    "RunConfig",
-    "grpo_defaults",
-    "trl_loss_types",
-    "validate",
-]
-
-
 CPU_UPDATE_BATCH = 8
 """Completions per forward+backward on a CPU: a classroom step (32 x 48 tokens) peaked at
 7.2 GB RSS in one pass, 2.6 GB in four of 8 (BENCHMARKS.md)."""
@@ -198,11 +188,8 @@ class RunConfig:
         )
 
     def with_generations(self, num_generations: int) -> RunConfig:
-        """Set num_generations; if the batch is no longer whole groups, resize it to whole groups.
-
-        A form that edits num_generations alone cannot also fix the batch, so the batch follows
-        it (as many whole groups as fit in the current batch) instead of refusing the value.
-        """
+        """Set num_generations, the batch resized to as many whole groups as fit where it no
+        longer holds whole groups (a form that edits num_generations cannot also fix it)."""
         r = self.resolved()
         per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
         if num_generations < 2 or per_step % num_generations == 0:

@@ -1,10 +1,9 @@
 """The report's Table 1 protocol: N samples per model, reward median/mean/std, plus diversity.
 
-The report generated 1000 answers from the base and the tuned model and compared reward
-statistics. We do the same for the base and any adapters on the held-out eval prompts, and add
-what the report learned the hard way: diversity (distinct-1/2, longest run of one repeated
-word) and a collapse flag, so "reward went up" cannot hide "last last last ...".
-std is the population std (numpy's default), as a student's ``np.std`` would give.
+As the report did (1000 answers from the base and the tuned model), for the base and any
+adapters on the held-out eval prompts, plus what the report learned the hard way: diversity
+(distinct-1/2, longest run of one repeated word) and a collapse flag, so "reward went up" cannot
+hide "last last last ...". std is the population std (numpy's default), as ``np.std`` gives.
 """
 
 from __future__ import annotations
@@ -185,8 +184,8 @@ def evaluate(
 
     ``batch_size`` defaults to what suits the device: the batcher's bound on a CPU (a batch
     shared with other pages' requests; larger ones gain nothing on 2 cores), 500 on a GPU
-    (1000 x 48 tokens: 33.7 s at 50 vs 3.4 s at 500 on an
-    H100, as measured by an earlier session).
+    (1000 x 48 tokens: 33.7 s at 50 vs 3.4 s at 500 on an H100, as measured by an earlier
+    session).
     """
     import pandas as pd
 

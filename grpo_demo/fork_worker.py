@@ -96,12 +96,9 @@ def _run_one(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any, stop:
 
 
 class ForkWorker:
-    """``fn`` called as ``spaces.GPU`` calls it (see the module's docstring).
-
-    ``duration`` takes ``fn``'s arguments and returns the seconds the call would ask ZeroGPU
-    for; each call's figure is kept in ``requested`` (ZeroGPU computes it in the main process,
-    before the worker gets the call). ``forks`` counts the worker processes started.
-    """
+    """``fn`` called as ``spaces.GPU`` calls it. ``duration(*args)``: the seconds a call would
+    ask ZeroGPU for, kept in ``requested`` (ZeroGPU computes it in the main process, before the
+    worker gets the call); ``forks`` counts the worker processes started."""
 
     def __init__(self, fn: Callable[..., Any], duration: Callable[..., int] | None = None):
         self.fn, self.duration = fn, duration

@@ -1,21 +1,15 @@
 """Where the model's work runs: on this process's compute thread, or in a GPU worker process.
 
-On a ZeroGPU Space (``SPACES_ZERO_GPU`` set) the main process has no GPU. A function decorated
-with ``spaces.GPU`` runs in a forked worker that holds one for the call; its arguments and its
-result (each yield, for a generator) are pickled across, and nothing it changes in memory comes
-back. So the app's GPU work goes through a few entry points whose inputs and outputs are plain
-data (rows in, texts out; a run's request in, its events out; adapters travel as folders on
-disk), and ``on_gpu`` wraps each:
-
-- on ZeroGPU: ``spaces.GPU`` with a duration computed per call (capped), an exception's message
-  carried across as data (ZeroGPU passes on only its class name), and ZeroGPU's own refusals
-  (quota, no GPU) raised as ``GpuRefused`` in plain words;
-- with ``GRPO_DEMO_GPU_WORKER=fork``: ``fork_worker.ForkWorker``, the same contract on a CPU
-  (the test suite's harness; it also lets anyone try the ZeroGPU path locally);
-- anywhere else: not at all; the entry point runs where it is called, as it always did.
-
-An entry point is a module-level function made at import, and names the model it works on by a
-plain key (``ResidentModel.key``): the worker finds its own copy of that object by it.
+On a ZeroGPU Space (``SPACES_ZERO_GPU`` set) the main process has no GPU: a ``spaces.GPU``
+function runs in a forked worker that holds one for the call, its arguments and result (each
+yield, for a generator) pickled across, and nothing it changes in memory comes back. So the
+app's GPU work goes through a few module-level entry points, made at import, that take and
+return plain data (the model by its key, ``ResidentModel.key``; adapters as folders on disk).
+``on_gpu`` wraps each: on ZeroGPU in ``spaces.GPU`` with a duration computed per call (capped),
+an exception's message carried across as data (ZeroGPU passes on only its class name) and
+ZeroGPU's own refusals (quota, no GPU) raised as ``GpuRefused``; with
+``GRPO_DEMO_GPU_WORKER=fork`` in ``fork_worker.ForkWorker``, the same contract on a CPU (the
+tests' harness; it lets anyone try the ZeroGPU path locally); elsewhere not at all.
 """
 
 from __future__ import annotations
@@ -194,16 +188,3 @@ def _plain(gpu_fn: Callable[..., Any]) -> Callable[..., Any]:
             raise (_refused(exc) or exc) from None
 
     return call
-
-
-__all__ = [
-    "GpuEntry",
-    "GpuRefused",
-    "WorkerFailed",
-    "close_workers",
-    "crosses",
-    "on_gpu",
-    "prepare",
-    "seconds_for",
-    "where",
-]

@@ -1,12 +1,9 @@
 """PEFT adapter slots on the one shared model: the only module that names them or moves them.
 
-A slot is a named LoRA adapter inside one ``PeftModel``. Saved adapters sit in slots of
-their own name; users call the base ``"base"`` (PEFT's row name for it: ``"__base__"``); TRL
-trains the slot ``"default"`` and, with ``beta > 0``, copies it to ``"ref"`` as the KL
-reference. Here: the names, loading a saved adapter into its slot, attaching and dropping
-the training slots, folding a slot into the base weights for sampling (and restoring them
-bit for bit), and the bf16 writer of a trained slot. PEFT is imported inside the functions
-(it takes ~5 s).
+A slot is a named LoRA adapter inside one ``PeftModel``: saved adapters sit in slots of their
+own name; users call the base ``"base"`` (PEFT's row name for it: ``"__base__"``); TRL trains
+the slot ``"default"`` and, with ``beta > 0``, copies it to ``"ref"`` as the KL reference. PEFT
+is imported inside the functions (it takes ~5 s).
 """
 
 from __future__ import annotations
@@ -157,10 +154,7 @@ def merged_slot(model, slot: str) -> Iterator[None]:
 
     A LoRA layer costs four extra small ops per linear per token; merged, a rollout runs at
     base-model speed. The weights come back from a copy, not by subtracting the delta, so the
-    shared base never drifts by rounding.
-    Relies on PEFT's ``LoraLayer.merge``, ``get_base_layer`` and ``merged_adapters``
-    (checked by ``training.trl_hooks.check_hooks``).
-    """
+    shared base never drifts by rounding (the PEFT internals used: ``trl_hooks.HOOKS``)."""
     from peft.tuners.lora import LoraLayer
 
     layers = [m for m in model.modules() if isinstance(m, LoraLayer) and slot in m.lora_A]

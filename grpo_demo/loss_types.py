@@ -1,15 +1,11 @@
 """What TRL's loss settings mean, in plain words: one line per choice, for a teacher.
 
-Three GRPOConfig fields choose how GRPO turns rewards into an update: ``loss_type`` (how the
-token losses are added up), ``scale_rewards`` (how rewards become advantages) and
-``importance_sampling_level`` (what the new/old probability ratio is taken over). The
-explained values here are the choices ``RunConfig`` offers (``grpo_demo/config.py``): a value
-without an explanation cannot be chosen. Pure data: no project imports, no torch, no gradio.
-
-Worth knowing when reading them: this demo uses each batch of answers for one update (TRL's
-``num_iterations=1``), so the new/old ratio is 1 during a step (close to 1 with vLLM rollouts)
-and the clip hardly acts; what the choices change here is how much each token and each answer
-weighs in the update.
+Three GRPOConfig fields choose how GRPO turns rewards into an update: ``loss_type``,
+``scale_rewards`` and ``importance_sampling_level``. The explained values are the choices
+``RunConfig`` offers: a value without an explanation cannot be chosen. Pure data. This demo uses
+each batch of answers for one update (TRL's ``num_iterations=1``), so the new/old ratio is 1
+during a step (close to 1 with vLLM rollouts) and the clip hardly acts; what the choices change
+here is how much each token and each answer weighs in the update.
 """
 
 from __future__ import annotations

@@ -23,12 +23,7 @@ def longest_run(words: list[str]) -> int:
     >>> longest_run("we went last last last week".split())
     3
     """
-    best = run = 0
-    prev = None
-    for w in (w.lower() for w in words):
-        run = run + 1 if w == prev else 1
-        best, prev = max(best, run), w
-    return best
+    return max((len(list(run)) for _, run in itertools.groupby(map(str.lower, words))), default=0)
 
 
 def loops(text: str) -> bool:

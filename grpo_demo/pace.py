@@ -1,9 +1,8 @@
 """How long a training step takes on this machine: measured by the runs here, remembered.
 
-The Train tab promises a time ("≈ 4 min for the whole run") before a run starts and an ETA
-while it runs; both must come from the same measured figure, or they disagree in front of a
-class. The figure is seconds per step for a step size (completion tokens a step), taken from
-the runs on this machine and kept in the cache folder, so the next app start begins with it.
+The Train tab's time before a run ("≈ 4 min for the whole run") and its ETA during it come from
+one figure, or they disagree in front of a class: seconds per step for a step size (completion
+tokens a step), from the runs on this machine, kept in the cache folder for the next start.
 Before any run here, the figure ``bench.classroom`` measured on a 2-core CPU is used, and the
 hint says so.
 """
@@ -60,11 +59,9 @@ def step_seconds(
 ) -> tuple[float, str]:
     """(seconds a step of ``tokens`` completion tokens takes, where the figure comes from).
 
-    A step's cost is not proportional to its tokens (the optimizer, the prompts, the probes
-    cost the same at any length), so a figure is only scaled from a run of a similar size;
-    without one, the 2-core measurement is used (``gpu``: the GPU estimate) and the source
-    says so.
-    """
+    A step's cost is not proportional to its tokens (the optimizer, the prompts, the probes cost
+    the same at any length), so a figure is only scaled from a run of a similar size; else the
+    2-core measurement (``gpu``: the GPU estimate) is used, and the source says so."""
     runs = _read(path or pace_file()).get(f"{machine()} {model}")
     near = []
     if isinstance(runs, dict):

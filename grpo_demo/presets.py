@@ -49,9 +49,7 @@ PRESETS: dict[str, Preset] = {
         "Wider clip range and a larger learning rate.",
     ),
     "config_3": Preset(
-        "four-letter",
-        _CONFIG_3,
-        "The report's best: words closer to four letters, meaning kept.",
+        "four-letter", _CONFIG_3, "The report's best: words closer to four letters, meaning kept."
     ),
     "config_4": Preset(
         "four-letter",
@@ -105,14 +103,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "classroom-long-answer": Preset(
         "long-answer-varied",
-        {
-            "max_steps": 15,
-            "learning_rate": 1e-3,
-            "num_generations": 8,
-            "per_device_train_batch_size": 32,
-            "max_completion_length": 64,
-            "beta": 0.0,
-        },
+        {**_CLASSROOM_FOUR_LETTER, "learning_rate": 1e-3, "max_completion_length": 64, "beta": 0.0},
         "Sized for a 2-core CPU: 4 prompts x 8 completions, 64 tokens; longer answers "
         "where looping a phrase or stuttering does not pay.",
         from_report=False,
@@ -120,10 +111,9 @@ PRESETS: dict[str, Preset] = {
     "classroom-hack": Preset(
         "four-letter",
         {
+            **_CLASSROOM_FOUR_LETTER,
             "max_steps": 25,
             "learning_rate": 5e-3,
-            "num_generations": 8,
-            "per_device_train_batch_size": 32,
             "max_completion_length": 32,
             "beta": 0.0,
         },

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+from . import measures
 from .metrics import MAX_RUN, loops
 from .rewards import real_words
 
@@ -35,14 +36,13 @@ def drops_apostrophe(text: str) -> bool:
 
 
 def mean_words(texts: Iterable[str]) -> float:
-    """Real words (punctuation stripped) per completion, to one decimal: a shrinking answer
-    is the other way to a better four-letter mean.
+    """``measures.mean_words`` to one decimal: a shrinking answer is the other way to a better
+    four-letter mean.
 
     >>> mean_words(["one two three", "four"])
     2.0
     """
-    counts = [len(real_words(t)) for t in texts]
-    return round(sum(counts) / len(counts), 1) if counts else 0.0
+    return round(measures.mean_words(list(texts)), 1)
 
 
 class Check(NamedTuple):

@@ -92,10 +92,10 @@ def four_letter_words(completions: list[str], **kwargs) -> list[float]:
     >>> four_letter_words([" Tall trees, big sky.", "!!!"])
     [-0.75, -4.0]
     """
-    out = []
-    for words in map(real_words, completions):
-        out.append(-sum(abs(4 - len(w)) for w in words) / len(words) if words else -4.0)
-    return out
+    return [
+        -sum(abs(4 - len(w)) for w in words) / len(words) if words else -4.0
+        for words in map(real_words, completions)
+    ]
 
 
 def distinct_words(completions: list[str], **kwargs) -> list[float]:
@@ -113,11 +113,10 @@ def no_repeats(completions: list[str], **kwargs) -> list[float]:
     >>> no_repeats(["we we we go", "a new day"])
     [-2.0, 0.0]
     """
-    out = []
-    for words in map(real_words, completions):
-        lower = [w.lower() for w in words]
-        out.append(0.0 - sum(a == b for a, b in itertools.pairwise(lower)))
-    return out
+    return [
+        0.0 - sum(a.lower() == b.lower() for a, b in itertools.pairwise(real_words(c)))
+        for c in completions
+    ]
 
 
 def no_long_runs(completions: list[str], **kwargs) -> list[float]:
@@ -129,11 +128,10 @@ def no_long_runs(completions: list[str], **kwargs) -> list[float]:
     >>> no_long_runs(["girl girl girl girl rock", "so so good", "a new day"])
     [-2.0, 0.0, 0.0]
     """
-    out = []
-    for words in map(real_words, completions):
-        lower = [w.lower() for w in words]
-        out.append(0.0 - sum(max(0, len(list(run)) - 2) for _, run in itertools.groupby(lower)))
-    return out
+    return [
+        0.0 - sum(max(0, len(list(run)) - 2) for _, run in itertools.groupby(map(str.lower, ws)))
+        for ws in map(real_words, completions)
+    ]
 
 
 def four_letter_diverse(completions: list[str], **kwargs) -> list[float]:

@@ -1,21 +1,18 @@
 """Sample requests of many pages merged into one batched ``generate``, each row on its own terms.
 
-A row is one completion to sample: its prompt, adapter, temperature, top-p, length and seed.
-Rows of different requests share one forward pass per token; what a row gets never depends on
-who shares its batch: its token is drawn from its own random stream (a ``torch.Generator``
-seeded by the row), with its own temperature and top-p, and it stops at its own length. Only
-the arithmetic is shared: padding and batch shape change the logits by rounding (in fp32 by
-~1e-6), which flips a draw only where two tokens tie to that precision (README says how often).
+A row (prompt, adapter, temperature, top-p, length, seed) draws its tokens from its own random
+stream (a ``torch.Generator`` seeded by the row) and stops at its own length, so what it gets never
+depends on who shares its batch. Only the arithmetic is shared: padding and batch shape change the
+logits by rounding (in fp32 by ~1e-6), which flips a draw only where two tokens tie to that
+precision (README says how often). The draw is torch's exponential race (``torch.multinomial``'s
+algorithm: per row the token with the largest ``p_i / E_i``, ``E_i = -log U_i`` from float64
+uniforms of the row's generator), in a logits processor that leaves one finite score per row, so
+HF's greedy loop takes exactly that token.
 
-The draw is torch's exponential race (``torch.multinomial``'s algorithm: per row the token
-with the largest ``p_i / E_i``, ``E_i`` exponential) with ``E_i = -log U_i`` from float64
-uniforms of the row's generator, in a logits processor that leaves one finite score per row,
-so HF's greedy loop takes exactly that token.
-
-``RowBatcher`` queues requests (``Ticket``) before the compute thread: a job takes the waiting
-ones in order up to a row and token bound, runs them as one batch (between two phases of a run:
-one batch, not one job each) in the context of the request that leads it (ZeroGPU charges
-that page's visitor), and queues itself again while requests remain.
+``RowBatcher`` queues requests (``Ticket``) before the compute thread: a job runs the waiting ones,
+in order up to a row and token bound, as one batch (between two phases of a run: one batch, not
+one job each) in the context of the request that leads it (ZeroGPU charges that page's visitor),
+and queues itself again while requests remain.
 """
 
 from __future__ import annotations
@@ -206,11 +203,8 @@ class BatchPace:
 
 
 class RowBatcher:
-    """Requests queued in front of the compute thread and run there as shared batches.
-
-    ``run`` samples a list of rows (on the compute thread); requests are taken in order while
-    the batch stays within ``max_rows`` and ``max_tokens`` (rows x the longest length).
-    """
+    """Requests queued in front of the compute thread and run there (``run``) as shared batches,
+    taken in order while within ``max_rows`` and ``max_tokens`` (rows x the longest length)."""
 
     def __init__(
         self,
@@ -266,7 +260,7 @@ class RowBatcher:
         if waiting + len(ticket.rows) > self.max_waiting_rows:
             raise Busy(
                 f"busy: {len(self._waiting)} requests are waiting for the model - about "
-                f"{self._seconds_until_all():.0f} s; try again"
+                f"{self._ahead(self._waiting):.0f} s; try again"
             )
 
     def cancel(self, ticket: Ticket) -> bool:
@@ -300,11 +294,14 @@ class RowBatcher:
                 return None, 0.0
             if place is None:  # running
                 return None, self._running_left()
-            batches = self._pack(self._waiting[:place])
-            ahead = self._running_left() + sum(
-                self.pace.seconds(rows, steps) + gap for rows, steps in batches
-            )
-            return place, ahead
+            return place, self._ahead(self._waiting[:place], gap)
+
+    def _ahead(self, tickets: list[Ticket], gap: float = 0.0) -> float:
+        """Seconds until these requests are answered: the running batch's rest, then the
+        batches they fill, ``gap`` before each."""
+        return self._running_left() + sum(
+            self.pace.seconds(rows, steps) + gap for rows, steps in self._pack(tickets)
+        )
 
     def _running_left(self) -> float:
         if not self._running or self._running[0].started is None:
@@ -313,10 +310,6 @@ class RowBatcher:
         steps = max(t.longest for t in self._running)
         spent = time.perf_counter() - self._running[0].started
         return max(self.pace.seconds(rows, steps) - spent, 0.0)
-
-    def _seconds_until_all(self) -> float:
-        batches = self._pack(self._waiting)
-        return self._running_left() + sum(self.pace.seconds(r, s) for r, s in batches)
 
     def _pack(self, tickets: list[Ticket]) -> list[tuple[int, int]]:
         """(rows, longest) of the batches these requests make, in order."""

@@ -1,14 +1,11 @@
 """Every setting a user can type, defined once: its type, range and help text.
 
-``RunConfig`` (a training run), ``SamplingParams`` (a generation request) and the evaluation
-size declare their fields with :func:`setting`. From that one definition come the checks
-(:meth:`Setting.parse`), the CLI flags (:func:`add_arguments`), the Gradio widget ranges
-(:meth:`Setting.widget`) and README's limits table (``grpo_demo.limits``), so the four can no
-longer disagree. A test compares README with the generated table. A setting is a bounded
-number (``int``/``float``), a switch (``bool``) or one of named ``choices`` (``str``).
-
-Where the app asks for less than the package allows (``app_maximum``), the reason is that one
-request holds the shared model for every visitor; that cap is part of the same definition.
+``RunConfig``, ``SamplingParams`` and the evaluation size declare their fields with
+:func:`setting`; the checks (:meth:`Setting.parse`), the CLI flags (:func:`add_arguments`), the
+Gradio widget ranges (:meth:`Setting.widget`) and README's limits table (``grpo_demo.limits``)
+all come from it, so they cannot disagree. A setting is a bounded number (``int``/``float``), a
+switch (``bool``) or one of named ``choices`` (``str``). The app's lower cap (``app_maximum``)
+is there because one request holds the shared model for every visitor.
 """
 
 from __future__ import annotations
@@ -181,36 +178,17 @@ def add_arguments(
     aliases: dict[str, str] | None = None,
     notes: dict[str, str] | None = None,
 ) -> None:
-    """One flag per setting with its help, range and default.
-
-    ``defaults`` are the values a flag left out stands for; a flag without one defaults to
-    ``None`` and its ``notes`` entry says what ``None`` means (e.g. "the preset's").
-    """
+    """One flag per setting with its help, range and ``defaults``; a flag without one defaults
+    to ``None`` and its ``notes`` entry says what ``None`` means (e.g. "the preset's")."""
     for name, spec in specs.items():
         flags = [*([aliases[name]] if aliases and name in aliases else []), spec.flag]
         default = (defaults or {}).get(name)
         shown = (notes or {}).get(name) or f"default {default}"
+        help = f"{spec.help} [{spec.allowed()}; {shown}]"
         if spec.kind is bool:
-            parser.add_argument(
-                *flags,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                help=f"{spec.help} ({shown})",
-            )
-            continue
-        if spec.kind is str:  # argparse refuses anything else, listing the choices
-            parser.add_argument(
-                *flags,
-                type=str.strip,
-                choices=spec.choices,
-                default=default,
-                help=f"{spec.help} [{spec.allowed()}; {shown}]",
-            )
-            continue
-        parser.add_argument(
-            *flags,
-            type=_cli_type(spec),
-            default=default,
-            metavar=spec.kind.__name__.upper(),
-            help=f"{spec.help} [{spec.allowed()}; {shown}]",
-        )
+            kind, help = {"action": argparse.BooleanOptionalAction}, f"{spec.help} ({shown})"
+        elif spec.kind is str:  # argparse refuses anything else, listing the choices
+            kind = {"type": str.strip, "choices": spec.choices}
+        else:
+            kind = {"type": _cli_type(spec), "metavar": spec.kind.__name__.upper()}
+        parser.add_argument(*flags, default=default, help=help, **kind)

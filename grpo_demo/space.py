@@ -1,18 +1,13 @@
-"""Running as, and deploying to, a Hugging Face Space.
+"""Running as, and deploying to, a Hugging Face Space (``SPACE_ID`` is set there).
 
 A Space installs ``requirements.txt`` and runs ``app.py``; the bundled model arrives by itself
 (``bundled``) and the shipped adapters are stored in bf16, under the 10 MB a Space takes as a
-plain file. What changes on a Space (``SPACE_ID`` is set there):
-
-- the app binds 0.0.0.0 (the Space's proxy must reach it);
-- one training run at a time for every visitor (as everywhere), and run sizes capped
-  (``RunCaps``) so a run finishes in a few minutes on the Space's hardware;
-- on GPU hardware the model and training use the GPU (``models.load_base``, TRL); on ZeroGPU
-  (the free accounts' only Gradio hardware) that GPU lives in a worker process for each call
-  (``gpu_calls``), and a run must fit one call and a visitor's daily quota.
-
-``deploy`` uploads only what a Space needs (``space_files``) with ``huggingface_hub``; the
-token comes from ``HF_TOKEN`` or ``huggingface-cli login``, never from a file in the repo.
+plain file. On a Space the app binds 0.0.0.0 (the proxy must reach it), run sizes are capped
+(``RunCaps``) so a run finishes in a few minutes, and GPU hardware is used; on ZeroGPU (the free
+accounts' only Gradio hardware) that GPU lives in a worker process for each call
+(``gpu_calls``), and a run must fit one call and a visitor's daily quota. ``deploy`` uploads
+only what a Space needs (``space_files``); the token comes from ``HF_TOKEN`` or
+``huggingface-cli login``, never from a file in the repo.
 """
 
 from __future__ import annotations
@@ -58,14 +53,11 @@ class RunCaps:
 
     def check(self, resolved: dict) -> None:
         """Refuse (never shrink silently) a run bigger than the caps, naming the setting."""
-        per_step = resolved["per_device_train_batch_size"] * resolved["gradient_accumulation_steps"]
+        r = resolved
+        per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
         for name, value, cap in (
-            ("max_steps", resolved["max_steps"], self.max_steps),
-            (
-                "max_completion_length",
-                resolved["max_completion_length"],
-                self.max_completion_length,
-            ),
+            ("max_steps", r["max_steps"], self.max_steps),
+            ("max_completion_length", r["max_completion_length"], self.max_completion_length),
             ("completions per step", per_step, self.completions_per_step),
         ):
             if value > cap:
@@ -161,10 +153,10 @@ def readme_for(name: str, root: Path = ROOT) -> str:
     if not sep:
         raise ConfigError("README.md must start with the Space's front matter")
     chosen = target(name)
-    lines = [ln for ln in head.splitlines() if not ln.startswith("suggested_hardware:")]
     lines = [
         f'python_version: "{chosen.python_version}"' if ln.startswith("python_version:") else ln
-        for ln in lines
+        for ln in head.splitlines()
+        if not ln.startswith("suggested_hardware:")
     ]
     return "---\n" + "\n".join([*lines, f"suggested_hardware: {chosen.hardware}"]) + sep + body
 
@@ -172,11 +164,8 @@ def readme_for(name: str, root: Path = ROOT) -> str:
 def requirements_for(name: str, root: Path = ROOT) -> str:
     """``requirements.txt`` for the target: its replaced lines, its extra packages."""
     chosen = target(name)
-    out = []
-    for line in (root / "requirements.txt").read_text().splitlines():
-        new = chosen.requirements.get(line.strip(), line)
-        if new:
-            out.append(new)
+    lines = (root / "requirements.txt").read_text().splitlines()
+    out = [new for line in lines if (new := chosen.requirements.get(line.strip(), line))]
     return "\n".join([*out, *chosen.extra_requirements]) + "\n"
 
 

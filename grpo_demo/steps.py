@@ -66,17 +66,8 @@ def step_event(
     """A StepEvent with its diversity and collapse flag measured on the step's completions
     (a live step and one read back from ``steps.jsonl`` are judged alike)."""
     div = diversity([r.completion for r in rows])
-    return StepEvent(
-        step,
-        max_steps,
-        elapsed,
-        metrics,
-        rows,
-        div["distinct_1"],
-        looks_collapsed(div),
-        distinct_2=div["distinct_2"],
-        **extra,
-    )
+    d1, d2 = div["distinct_1"], div["distinct_2"]
+    return StepEvent(step, max_steps, elapsed, metrics, rows, d1, looks_collapsed(div), d2, **extra)
 
 
 def collapse_step(history: list[StepEvent]) -> int | None:
@@ -100,15 +91,8 @@ def step_record(event: StepEvent) -> dict[str, Any]:
 def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
     """A saved step back as a StepEvent (what the step browser and the report show)."""
     rows = [StepCompletion(**c) for c in data["completions"]]
-    return step_event(
-        data["step"],
-        max_steps,
-        0.0,
-        data["metrics"],
-        rows,
-        probes=data.get("probes"),
-        probe_means=data.get("probe_means"),
-    )
+    probes = {k: data.get(k) for k in ("probes", "probe_means")}
+    return step_event(data["step"], max_steps, 0.0, data["metrics"], rows, **probes)
 
 
 def step_from_history(h: dict[str, Any], max_steps: int) -> StepEvent:

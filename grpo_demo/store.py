@@ -1,11 +1,10 @@
 """The adapter folder format, end to end: names, validation, discovery, clean-up, saving.
 
-An adapter lives in ``checkpoints/<base>/<name>/`` as a standard PEFT folder
-(``adapter_config.json`` + ``adapter_model.safetensors``) plus ``run.json`` (how it was
-trained) and a model card (``README.md``). This module is the only one that knows that
-layout: training hands it plain data and a function that writes the weights; the resident
-model asks it which folders are safe to load. Nothing here uses PEFT or TRL (the slot names
-come from ``lora_slots``; torch only to list the attribute names an adapter cannot take).
+An adapter is ``checkpoints/<base>/<name>/``: a standard PEFT folder (``adapter_config.json`` +
+``adapter_model.safetensors``) plus ``run.json`` (how it was trained) and a model card
+(``README.md``). Only this module knows that layout: training hands it plain data and a function
+that writes the weights; the resident model asks it which folders are safe to load. No PEFT or
+TRL here (torch only to list the attribute names an adapter cannot take).
 """
 
 from __future__ import annotations
@@ -211,11 +210,10 @@ def save_adapter(
 ) -> AdapterInfo:
     """Write a whole adapter folder to a temp dir, check it, then rename it into place.
 
-    ``write_weights(folder)`` writes the PEFT files; ``record`` becomes ``run.json`` (it must
-    hold ``name``, ``base`` and ``base_model``) and the model card. A folder of that name that
-    appeared meanwhile is replaced with ``overwrite``, else the new one gets a time suffix: a
-    finished run is never thrown away.
-    """
+    ``write_weights(folder)`` writes the PEFT files; ``record`` (with ``name``, ``base`` and
+    ``base_model``) becomes ``run.json`` and the model card. A folder of that name that appeared
+    meanwhile is replaced with ``overwrite``, else the new one gets a time suffix: a finished
+    run is never thrown away."""
     root.mkdir(parents=True, exist_ok=True)
     target = root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))

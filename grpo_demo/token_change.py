@@ -1,10 +1,9 @@
 """What training changed inside one text: each token's log-probability under two models.
 
-The same prompt + completion is scored by two models (the base and an adapter, or two
-adapters) in one forward pass with one batch row per model, so the difference is the
-models', not the dice: no sampling. A token the adapter made likelier has ``delta > 0``.
-Runs on the compute thread like every other use of the resident model, through a GPU entry
-point (``LOGPROBS``: ids and adapter folders in, log-probs out).
+The same prompt + completion is scored by two models (the base and an adapter, or two adapters)
+in one forward pass, one batch row per model, so the difference is the models', not the dice. A
+token the adapter made likelier has ``delta > 0``. Runs on the compute thread through a GPU
+entry point (``LOGPROBS``: ids and adapter folders in, log-probs out).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .adapters import BASE, AdapterError, AdapterInfo, ResidentModel
+from .adapters import BASE, AdapterInfo, ResidentModel
 from .generation import GenerationError, check_prompts
 from .gpu_calls import on_gpu
 
@@ -109,11 +108,7 @@ def token_changes(
 
 
 def _logprobs_on_gpu(
-    key: int,
-    ids: list[list[int]],
-    start: int,
-    slots: list[str],
-    infos: list[AdapterInfo],
+    key: int, ids: list[list[int]], start: int, slots: list[str], infos: list[AdapterInfo]
 ) -> tuple[list[list[float]], float]:
     """The token view's entry point: token ids in (a row per model), log-probs out."""
     import torch
@@ -131,6 +126,3 @@ def _logprobs_seconds(*_: object) -> float:
 
 
 LOGPROBS = on_gpu(_logprobs_on_gpu, _logprobs_seconds)
-
-
-__all__ = ["AdapterError", "TextChange", "TokenChange", "check_pair", "token_changes"]

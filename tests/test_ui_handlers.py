@@ -69,6 +69,42 @@ def test_an_events_validator_puts_each_forms_message_under_its_field(demo):
     assert checks[0]["message"].startswith("Prompt: ") and "num_samples" in checks[2]["message"]
 
 
+def counted(demo, form: str) -> list:
+    """Each run of the named form's check, from here on (its calls, in a list)."""
+    checked = demo._forms[form]
+    calls, check = [], checked.form
+
+    def counting(**values):
+        calls.append(values)
+        return check(**values)
+
+    checked.form = counting
+    return calls
+
+
+def test_a_click_is_checked_once_and_its_handler_takes_the_typed_request(demo):
+    """Generate: its validator checks, the handler takes that request. Start: its marks check,
+    the validator and the handler take it. A changed form or an API call without a validator
+    is checked by the handler itself (once)."""
+    values = dict(
+        prompt="Fill that sentence", adapter="base", num_samples=1, max_new_tokens=4,
+        temperature=1.0, seed=0,
+    )  # fmt: skip
+    calls = counted(demo, "generate")
+    checks = demo.validator("generate", {k: i for i, k in enumerate(values)})(**values)
+    assert all(c["is_valid"] for c in checks)
+    assert len(served(demo.generate(**values))[1]) == 1 and len(calls) == 1
+    assert len(served(demo.generate(**{**values, "seed": 1}))[1]) == 1 and len(calls) == 2
+
+    form = {**TRAIN, "name": "checked-once", "max_steps": 1}
+    calls = counted(demo, "train")
+    assert demo.start_check(**form) == ("", {}, True)
+    checks = demo.validator("train", {k: i for i, k in enumerate(form)})(**form)
+    assert all(c["is_valid"] for c in checks)
+    assert "finished" in list(demo.train(**form))[-1][0]
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize(
     "args",
     [

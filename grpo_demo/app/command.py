@@ -1,17 +1,11 @@
-"""The Train form as a command line (``python -m grpo_demo train ...`` for the same run), and
-the run's settings as the CLI prints them before it trains.
-
-The command names the preset and only what the form changed from it (each setting by its
-CLI flag, from the same ``Setting`` the form checked), quoted for a POSIX shell, so a teacher
-can paste it into a terminal or a lab sheet. Parsing it back gives the form's run: a test
-checks that round trip.
-"""
+"""The Train form as a command line (``python -m grpo_demo train ...``: the preset and what the
+form changed from it, quoted for a POSIX shell, for a terminal or a lab sheet; a test parses
+it back), and the run's settings as the CLI prints them before it trains."""
 
 from __future__ import annotations
 
 import dataclasses
 import shlex
-from typing import Any
 
 from ..config import SETTINGS, RunConfig
 from ..models import native_bf16
@@ -33,10 +27,6 @@ def quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def _flag_value(value: Any) -> str:
-    return format_number(value) if isinstance(value, int | float) else str(value)
-
-
 def train_command(asked: TrainRequest, overwrite: bool = False) -> str:
     """The CLI's ``train`` for ``asked``: preset, name, then each setting that differs."""
     config, preset = asked.config, from_preset(asked.preset)
@@ -52,7 +42,8 @@ def train_command(asked: TrainRequest, overwrite: bool = False) -> str:
         if spec.kind is bool:
             parts.append(spec.flag if value else f"--no-{spec.flag[2:]}")
         else:
-            parts += [spec.flag, _flag_value(value)]
+            number = isinstance(value, int | float)
+            parts += [spec.flag, format_number(value) if number else str(value)]
     for prompt in asked.probes:
         parts += ["--probe", prompt]
     if asked.probes:

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from ..adapters import BASE
@@ -150,14 +151,6 @@ class CheckedOnce:
 
 
 # -- the Playground -------------------------------------------------------------------------------
-def sampling(
-    values: Mapping[str, Any], fields: Fields, *, app: bool = True
-) -> SamplingParams | None:
-    """Sampling settings within the app's caps (one request holds the shared model)."""
-    typed = {k: fields.parse(SAMPLING[k], v, app=app) for k, v in values.items()}
-    return SamplingParams(**typed) if fields.ok(*typed) else None
-
-
 @dataclass(frozen=True)
 class SampleRequest:
     prompt: str
@@ -166,15 +159,16 @@ class SampleRequest:
 
 
 def compare(*, prompt, num_samples, max_new_tokens, temperature, seed) -> SampleRequest:
-    """One prompt through every model: the prompt and the sampling settings."""
+    """One prompt through every model: the prompt and the sampling settings, within the app's
+    caps (one request holds the shared model)."""
     fields = Fields()
     text = fields.take("prompt", check_prompts, [prompt or ""])
     values = dict(
         num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed
     )
-    params = sampling(values, fields)
+    typed = {k: fields.parse(SAMPLING[k], v) for k, v in values.items()}
     fields.done()
-    return SampleRequest(text[0], params)
+    return SampleRequest(text[0], SamplingParams(**typed))
 
 
 def generate(state: AppState, *, adapter, **sampled) -> SampleRequest:
@@ -246,32 +240,34 @@ def train(state: AppState, **values: Any) -> TrainRequest:
     """Start's form: every field checked before anything starts, each refusal under its field.
     Another run going is no field's fault: ``BusyError`` says whose run it is and for how long
     (a validator lets it through to the handler, which refuses the click as a whole)."""
-    if (busy := busy_refusal(state)) is not None:
-        raise BusyError(busy)
+    if (run := state.running) is not None:
+        left = state.seconds_left(run)
+        wait = f", about {clock(left)} left" if left is not None else ""
+        who = "the teacher" if state.has_teacher_key else run.owner
+        raise BusyError(
+            f"Start refused: the run {run.name!r} is going (step {len(run.history)} of "
+            f"{run.config.max_steps}{wait}, started by {who}); one run at a time on this "
+            "machine: press Start again when it ends."
+        )
     values = complete(values)
-    fields = Fields()
-    clean = (values["name"] or "").strip()
-    fields.take("name", check_new_name, state.resident.adapter_dir, clean)
-    asked = _run_form(fields, state, values)
-    if state.has_teacher_key and not state.is_teacher(values["teacher_key"]):
-        fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
-    fields.done()
-    return dataclasses.replace(asked, name=clean)
+    teacher = not state.has_teacher_key or state.is_teacher(values["teacher_key"])
+    return _run_form(state, values, partial(check_new_name, state.resident.adapter_dir), teacher)
 
 
-def command(state: AppState, *, name="", teacher_key="", **values) -> TrainRequest:
+def command(state: AppState, *, teacher_key="", **values) -> TrainRequest:
     """The Train form as the CLI would run it: the run's own rules only (no busy trainer,
     no teacher key, an existing name allowed: the command line says ``--overwrite``)."""
+    return _run_form(state, values, check_adapter_name)
+
+
+def _run_form(
+    state: AppState, values: Mapping[str, Any], check_name: Callable, teacher: bool = True
+) -> TrainRequest:
+    """The Train form but for the busy trainer: name, settings, preset, task or reward,
+    probes; ``teacher``: whether the key (if any) was right."""
     fields = Fields()
-    clean = (name or "").strip()
-    fields.take("name", check_adapter_name, clean)
-    asked = _run_form(fields, state, values)
-    fields.done()
-    return dataclasses.replace(asked, name=clean)
-
-
-def _run_form(fields: Fields, state: AppState, values: Mapping[str, Any]) -> TrainRequest:
-    """The run's part of the Train form: settings, preset, task or reward, probes."""
+    name = (values.get("name") or "").strip()
+    fields.take("name", check_name, name)
     typed = {k: values.get(k) for k in NUMBER_RUN_FIELDS}
     typed |= {k: values[k] for k in LOSS_RUN_FIELDS if values.get(k) not in (None, "")}
     config = run_config(
@@ -286,22 +282,10 @@ def _run_form(fields: Fields, state: AppState, values: Mapping[str, Any]) -> Tra
     prompts, every = probe_fields(
         fields, (values.get("probes") or "").splitlines(), values.get("probe_every", 1)
     )
-    return TrainRequest(config, "", values["preset"], prompts, every)
-
-
-def busy_refusal(state: AppState) -> str | None:
-    """Why Start cannot go while another run is going (who started it, time left)."""
-    run = state.running
-    if run is None:
-        return None
-    left = state.seconds_left(run)
-    wait = f", about {clock(left)} left" if left is not None else ""
-    who = "the teacher" if state.has_teacher_key else run.owner
-    return (
-        f"Start refused: the run {run.name!r} is going (step {len(run.history)} of "
-        f"{run.config.max_steps}{wait}, started by {who}); one run at a time on this machine: "
-        "press Start again when it ends."
-    )
+    if not teacher:
+        fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
+    fields.done()
+    return TrainRequest(config, name, values["preset"], prompts, every)
 
 
 def adapter_name(name: str) -> str:

@@ -1,11 +1,6 @@
-"""Runs side by side: every run's curves in one long table, and the settings that differ.
-
-A run is the one going (read from memory) or any saved adapter (its ``steps.jsonl``, or
-``run.json``'s history for runs saved before steps were kept, as ``report.read_steps`` reads
-them). The lesson this serves is a comparison ("a
-high learning rate hacks the reward", "Dr. GRPO vs GRPO"), so fewer than two runs is refused,
-and the settings table says which rows differ.
-"""
+"""Runs side by side (the one going, or any saved adapter): every run's curves in one long
+table, and their settings. The lesson is a comparison ("a high learning rate hacks the
+reward", "Dr. GRPO vs GRPO"): fewer than two runs is refused, the rows that differ marked."""
 
 from __future__ import annotations
 
@@ -108,8 +103,7 @@ def settings(state: AppState, names: list[str]) -> pd.DataFrame:
     rows = []
     for key in keys:
         values = [_shown(records[n].get(key)) for n in names]
-        rows.append({"setting": key, **dict(zip(names, values, strict=True))})
-        rows[-1]["differs"] = len(set(values)) > 1
+        rows.append([key, *values, len(set(values)) > 1])
     table = pd.DataFrame(rows, columns=["setting", *names, "differs"])
     # the settings that differ first (that is what the overlay explains), then the facts
     order = table["differs"].map({True: 0, False: 2}) - table["setting"].isin(SHOWN) * -1

@@ -1,12 +1,6 @@
-"""What the app keeps between requests, for every user: one resident model, one trainer.
-
-``AppState`` loads the base model in the background (the page is served meanwhile), holds
-the one ``TrainingManager``, lists the adapters, knows this machine's pace (the time hint and
-the ETA), the run caps of a Space, the teacher key and who may stop a run, and where a run's
-steps are read from (memory while it runs, ``steps.jsonl`` after); it samples, evaluates and
-scores the base for the pages. No Gradio here: the handlers in ``ui/`` and the tests use it
-alike.
-"""
+"""What the app keeps between requests, for every user: one resident model (loaded in the
+background while the page is served), one trainer, this machine's pace, the teacher key. No
+Gradio here: the handlers in ``ui/`` and the tests use it alike."""
 
 from __future__ import annotations
 
@@ -136,15 +130,6 @@ class AppState:
         """Queue a page's request (one at a time per page; ``Busy`` past the class's cap)."""
         return submit(self.resident, prompts, adapters, params, owner=page)
 
-    def sampling_seconds(self, rows: int, tokens: int) -> float:
-        """About how long ``rows`` answers of ``tokens`` take in the batcher's batches, from
-        its measured pace (and a training phase under way, which finishes first)."""
-        batcher, run = self.resident.batcher, self.blocking
-        full, rest = divmod(rows, batcher.max_rows)
-        seconds = full * batcher.pace.seconds(batcher.max_rows, tokens)
-        seconds += batcher.pace.seconds(rest, tokens) if rest else 0.0
-        return seconds + ((run.phases.left() or 0.0) if run else 0.0)
-
     def standing(self, pending: Pending) -> str:
         """Where a waiting request stands, in words: its place and the seconds to its answer,
         from the measured batch pace (and the training run's phases, which come first)."""
@@ -176,8 +161,13 @@ class AppState:
         return result, save(result, self.results.new_folder("eval"))
 
     def evaluation_seconds(self, adapters: list[str], num_samples: int) -> float:
-        """About how long ``evaluate`` samples, from the batcher's measured pace."""
-        return self.sampling_seconds(num_samples * len(adapters), EVAL_TOKENS)
+        """About how long ``evaluate`` samples, from the batcher's measured pace (and a
+        training phase under way, which finishes first)."""
+        batcher, run = self.resident.batcher, self.blocking
+        full, rest = divmod(num_samples * len(adapters), batcher.max_rows)
+        seconds = full * batcher.pace.seconds(batcher.max_rows, EVAL_TOKENS)
+        seconds += batcher.pace.seconds(rest, EVAL_TOKENS) if rest else 0.0
+        return seconds + ((run.phases.left() or 0.0) if run else 0.0)
 
     def score_base(
         self, task: Task, prompts: int, num_generations: int, max_new_tokens: int, seed: int = 0

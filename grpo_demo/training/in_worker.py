@@ -1,13 +1,12 @@
 """A training run whose GPU work happens in another process (ZeroGPU, or the fork harness).
 
-The worker gets the run's request as plain data (``RunJob``), trains on its own copy of the
-resident model (a ``TrainingRun`` as anywhere: TRL, the probes, the adapter folder written and
-``pace.json`` kept), and streams what happened as ``RunNews``: each step's event with the
-base's probe answers, then the end. The main process's ``WorkerRun`` publishes that news as its
-own history, so every page watches it as it watches a run here, and at the end loads the saved
-adapter from its folder on disk. Nothing else crosses: the worker's memory never comes back.
-Stop crosses as a file: the worker looks for it while it waits for the next step, and the run
-ends after that step (its adapter saved, as a stopped run's is).
+The worker gets the run's request as plain data (``RunJob``), trains its own copy of the
+resident model (a ``TrainingRun`` as anywhere: the adapter folder written, ``pace.json`` kept)
+and streams ``RunNews``: each step's event with the base's probe answers, then the end. The main
+process's ``WorkerRun`` publishes that news as its own history, so every page watches it as any
+run, and at the end loads the saved adapter from its folder. Nothing else crosses (the worker's
+memory never comes back) but a stop, as a file the worker looks for while it waits for the next
+step: the run ends after that step, its adapter saved.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
 """One GRPO run as a job on the compute thread: events, a stop flag, one run at a time, a save.
 
-Simplifications, stated: the loss, sampling and advantages are TRL's own (nothing hand-written
-here); this module (1) hands the run to the compute thread and waits for it in a watcher
-thread of its own (so a caller never blocks), (2) publishes one ``StepEvent`` per
-optimizer step with the step's completions (prompt, each reward, advantage), (3) honours a
-stop flag at the end of the current step and (4) hands the trained weights and a plain
-record of the run to the adapter store. How TRL is driven lives in ``trl_backend``.
+The loss, sampling and advantages are TRL's own (driven by ``trl_backend``). Here the run is
+handed to the compute thread and waited for in a watcher thread (a caller never blocks), one
+``StepEvent`` per optimizer step is published with the step's completions, a stop flag is
+honoured at the end of the current step, and the trained weights and a record of the run go to
+the adapter store.
 """
 
 from __future__ import annotations
@@ -180,16 +179,8 @@ class TrainingRun:
             )
         except Exception as exc:  # report, don't swallow: the traceback goes to the log
             traceback.print_exc()
-            self._publish(
-                RunEnded(
-                    self.name,
-                    None,
-                    self.stopping,
-                    steps,
-                    time.time() - self.started_at,
-                    f"{type(exc).__name__}: {exc}",
-                )
-            )
+            error, seconds = f"{type(exc).__name__}: {exc}", time.time() - self.started_at
+            self._publish(RunEnded(self.name, None, self.stopping, steps, seconds, error))
 
 
 class TrainingManager:
@@ -339,14 +330,9 @@ def _step_event(
     for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
         scores = {name: float(vals[i]) for name, vals in rewards.items()}
         rows.append(StepCompletion(p, c, scores, task.score(scores), float(advantages[i])))
-    return step_event(
-        step,
-        cfg.max_steps,
-        elapsed,
-        trl_backend.step_metrics(logs, task.reward_funcs),
-        rows,
-        logged={k: float(v) for k, v in logs.items() if isinstance(v, int | float)},
-    )
+    metrics = trl_backend.step_metrics(logs, task.reward_funcs)
+    logged = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
+    return step_event(step, cfg.max_steps, elapsed, metrics, rows, logged=logged)
 
 
 def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:

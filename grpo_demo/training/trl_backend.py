@@ -1,11 +1,10 @@
 """The only module that drives TRL: its config, its trainer and what it logs.
 
 Everything else talks to a run through ``RunConfig``, ``StepEvent`` and the adapter store;
-PEFT's slots (attach, merge, save) are ``lora_slots``'s; what is relied on beyond the
-libraries' public API is listed once in ``trl_hooks`` and checked when a run starts (the tests
-prove each one fires, by spies). Also relied on: TRL's
-metric names (mapped once, in ``METRICS``), and that TRL trains the PEFT adapter
-``"default"`` and copies it to ``"ref"`` when ``beta > 0`` (``lora_slots.TRL_SLOTS``).
+PEFT's slots are ``lora_slots``'s. What is relied on beyond the libraries' public API is listed
+once in ``trl_hooks`` and checked when a run starts (the tests prove each one fires, by spies);
+also relied on: TRL's metric names (mapped once, in ``METRICS``), and that TRL trains the PEFT
+adapter ``"default"`` and copies it to ``"ref"`` when ``beta > 0`` (``lora_slots.TRL_SLOTS``).
 """
 
 from __future__ import annotations
@@ -90,11 +89,10 @@ def make_trainer(
     riders: Riders = lambda step: [],
     on_riders: OnRiders = lambda step, texts: None,
 ):
-    """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at
-    the end of the current step. Waiting requests
-    are let in between a step's rollouts and its update, and after the step
-    (``after_step``: by default ``let_requests_in`` again). ``riders(step)``: rows sampled in
-    that step's rollout batch (the probes), their texts to ``on_riders``."""
+    """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at the
+    end of the current step. Waiting requests are let in between a step's rollouts and its
+    update, and after the step (``after_step``, by default ``let_requests_in``).
+    ``riders(step)``: rows sampled in that step's rollout batch, their texts to ``on_riders``."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
@@ -142,13 +140,9 @@ class ResidentSteps:
         on_riders: OnRiders = lambda step, texts: None,
         **kw,
     ):
-        self._on_log = on_log
-        self._riders, self._on_riders = riders, on_riders
-        self._on_phase = on_phase
-        self._let_requests_in = let_requests_in
-        self._prepared = None
-        self._merged_rollouts = merged_rollouts
-        self._bf16_rollouts = bf16_rollouts
+        self._on_log, self._on_phase, self._let_requests_in = on_log, on_phase, let_requests_in
+        self._riders, self._on_riders, self._prepared = riders, on_riders, None
+        self._merged_rollouts, self._bf16_rollouts = merged_rollouts, bf16_rollouts
         super().__init__(*args, **kw)
         self._bf16 = None  # lora_slots.Bf16Weights, where a phase runs under bf16 autocast
         if bf16_weights and (bf16_rollouts or self.args.bf16) and not self.use_vllm:

@@ -78,18 +78,13 @@ def _missing(what: str) -> TrainingError:
     )
 
 
-def _owners() -> dict[str, type]:
-    from peft.tuners.lora import Linear, LoraLayer
-    from trl import GRPOTrainer
-
-    return {"GRPOTrainer": GRPOTrainer, "LoraLayer": LoraLayer, "Linear": Linear}
-
-
 def check_hooks() -> None:
     """Fail before a run starts if a TRL/PEFT internal in ``HOOKS`` is gone."""
+    from peft.tuners.lora import Linear, LoraLayer
     from transformers import Trainer
+    from trl import GRPOTrainer
 
-    owners = _owners()
+    owners = {"GRPOTrainer": GRPOTrainer, "LoraLayer": LoraLayer, "Linear": Linear}
     for hook in HOOKS:
         if hook.name == "_logs":
             continue  # an instance attribute: ``_check_logs`` once the trainer exists

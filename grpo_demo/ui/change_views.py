@@ -29,10 +29,8 @@ PANELS = (REWARD, "distinct-1", "distinct-2", "entropy")
 
 def tint(delta: float) -> str:
     """Green for a token made likelier, red for less likely, white for no change."""
-    strength = min(abs(delta) / CAP, 1.0)
-    if delta >= 0:
-        return f"rgba(34, 197, 94, {0.75 * strength:.2f})"
-    return f"rgba(239, 68, 68, {0.75 * strength:.2f})"
+    rgb = "34, 197, 94" if delta >= 0 else "239, 68, 68"
+    return f"rgba({rgb}, {0.75 * min(abs(delta) / CAP, 1.0):.2f})"
 
 
 def token_html(change: TextChange) -> str:

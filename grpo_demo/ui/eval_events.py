@@ -27,20 +27,18 @@ class EvaluateEvents:
             asked = self.asked("evaluate", request, adapters=adapters, num_samples=num_samples)
         models, n = asked.adapters, asked.num_samples
         total_completions = n * len(models)
-        guess = self.state.evaluation_seconds(models, n)
-        progress(
-            0,
-            desc=f"0/{total_completions} completions; sampling {models[0]}, about "
-            f"{rough(guess)} left (this machine's measured pace)",
-        )
+        guess = rough(self.state.evaluation_seconds(models, n))
+        first = f"sampling {models[0]}, about {guess} left (this machine's measured pace)"
+        progress(0, desc=f"0/{total_completions} completions; {first}")
         started = time.perf_counter()
 
         def on_progress(done: int, total: int) -> None:
-            # the bar moves per batch (shared with other pages' requests), names the model and
-            # estimates the rest from the batches so far
+            # the bar moves per batch (shared with other pages' requests), names the model
+            # (``sample`` goes model by model) and estimates the rest from the batches so far
             spent = time.perf_counter() - started
             left = f", about {rough(spent * (total - done) / done)} left" if done else ""
-            nxt = "done" if done == total else f"sampling {sampling_now(models, done, total)}"
+            now = models[min(done * len(models) // total, len(models) - 1)]
+            nxt = "done" if done == total else f"sampling {now}"
             progress(
                 done / total,
                 desc=f"{done * total_completions // total}/{total_completions} completions; "
@@ -63,8 +61,3 @@ class EvaluateEvents:
             str(paths["histogram"]),
             [str(p) for p in paths.values()],
         )
-
-
-def sampling_now(models: list[str], done: int, total: int) -> str:
-    """The model whose batches come next (``sample`` goes model by model, in order)."""
-    return models[min(done * len(models) // total, len(models) - 1)]

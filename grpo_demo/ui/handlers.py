@@ -1,12 +1,6 @@
-"""Every tab's handlers in one object, ``Demo``, over one ``AppState`` (the tabs' builders
-wire their events to it), plus the header and the validators the events share.
-
-The state (model, trainer, pace, caps) lives in ``app.state``; the rules of every form in
-``app.forms``; each tab's handlers in ``play_events``, ``train_events``, ``eval_events`` and
-``change_events``.
-Handler parameter names are the public API names (``gradio_client`` keywords) and the keys
-of the events' ``inputs_kwargs``, so they are part of the contract documented in README.
-"""
+"""Every tab's handlers (``*_events``) in one object, ``Demo``, over one ``AppState``, plus
+the header and the validators the events share. Handler parameter names are the API's
+(``gradio_client`` keywords) and the events' ``inputs_kwargs`` keys: a contract (README)."""
 
 from __future__ import annotations
 
@@ -59,10 +53,6 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         """The click's typed request: kept by its validator, else checked now (one check)."""
         return self._forms[form].take(session(request), values)
 
-    def checked(self, form: str, request: gr.Request | None, **values):
-        """The named form checked, its typed request kept for this click's handler."""
-        return self._forms[form].check(session(request), values)
-
     # -- the header and the adapter lists ----------------------------------------------------
     def header(self) -> str:
         state = self.state
@@ -103,11 +93,9 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         names = self.state.adapter_names()
         if known == names:
             return gr.skip(), gr.skip(), gr.skip(), known
-        new = [n for n in names if n not in (known or [])]
+        new, chosen = [n for n in names if n not in (known or [])], chosen or []
         keep = play if play in names else BASE
-        evaluate = [n for n in (chosen or []) if n in names] + [
-            n for n in new if n not in (chosen or [])
-        ]
+        evaluate = [n for n in chosen if n in names] + [n for n in new if n not in chosen]
         return (
             gr.update(choices=names, value=keep),
             gr.update(choices=names, value=evaluate),

@@ -46,10 +46,6 @@ class PlaygroundEvents:
 
     state: AppState
 
-    def _busy_note(self) -> str:
-        run = self.state.blocking
-        return f" (served between phases of the training run `{run.name}`)" if run else ""
-
     def queue_note(self, **_fields) -> str:
         """Shown at once when a request is sent: is it queued behind training, for how long?"""
         run = self.state.blocking
@@ -65,12 +61,8 @@ class PlaygroundEvents:
 
     @takes("prompt", "adapter", *SAMPLED)
     async def generate(self, request: gr.Request = None, progress=PROGRESS, **values):
-        """Sample completions from one adapter (or the base) and score each with every reward.
-
-        While the request waits its place and seconds left show as the event's progress;
-        then the highlighted text, the completions table, every reward's score, a status
-        line and the rows behind them (for this session's CSV).
-        """
+        """Sample completions from one adapter (or the base) and score each with every reward:
+        the highlighted text, the tables, a status line and the rows for this session's CSV."""
 
         def ask() -> tuple[forms.SampleRequest, Pending]:
             asked = self.asked("generate", request, **values)
@@ -82,13 +74,14 @@ class PlaygroundEvents:
             asked, done, pending = await self._served(ask, progress)
         except GpuRefused as exc:  # under the buttons, where the answer's status goes
             return refused_gpu(exc)
-        tasks = self.state.tasks()
+        tasks, run = self.state.tasks(), self.state.blocking
+        between = f" (served between phases of the training run `{run.name}`)" if run else ""
         return (
             views.highlight(done),
             views.completions_table(done, tasks),
             views.scores_table(done),
             f"{len(done)} completions from `{asked.adapter}` in "
-            f"{time.perf_counter() - start:.1f} s{self._busy_note()}{shared(pending)}",
+            f"{time.perf_counter() - start:.1f} s{between}{shared(pending)}",
             views.records(done, asked.params, tasks),
         )
 
@@ -120,12 +113,9 @@ class PlaygroundEvents:
         )
 
     async def _served(self, ask: Callable[[], tuple[forms.SampleRequest, Pending]], progress):
-        """Run ``ask`` (the form, then the queued request) off the event loop; while the
-        request waits, its place and seconds left as the event's progress (a progress
-        message, sent only when the line changes: no output is rebuilt); then the request,
-        its completions and its ``Pending`` (which batch it ran in). A refusal (a form,
-        ``Busy``) is raised as the page's error: nothing else on the page changes. A page
-        that goes away frees its place."""
+        """``ask`` (the form, then the queued request) off the event loop, then its completions
+        and ``Pending``. While it waits, its place as the event's progress, sent only when the
+        line changes (no output is rebuilt); a page that goes away frees its place."""
         with refusing():
             asked, pending = await anyio.to_thread.run_sync(ask)
         future, shown = asyncio.wrap_future(pending.ticket.future), None

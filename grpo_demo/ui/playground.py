@@ -47,11 +47,14 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             with gr.Row():
                 go = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                 cmp = gr.Button("Compare all", elem_id="compare-btn")
-    with gr.Row():
-        num_samples = number("num_samples", 4, "Samples", elem_id="num-samples")
-        max_new_tokens = number("max_new_tokens", 40, "Max new tokens", elem_id="max-new")
-        temperature = number("temperature", 1.0, "Temperature", elem_id="temperature")
-        seed = number("seed", 0, "Seed", elem_id="seed")
+    with gr.Row():  # Compare's fields by name (Generate's but the model)
+        sampled = {
+            "prompt": prompt,
+            "num_samples": number("num_samples", 4, "Samples", elem_id="num-samples"),
+            "max_new_tokens": number("max_new_tokens", 40, "Max new tokens", elem_id="max-new"),
+            "temperature": number("temperature", 1.0, "Temperature", elem_id="temperature"),
+            "seed": number("seed", 0, "Seed", elem_id="seed"),
+        }
     gr.Examples(EXAMPLES, inputs=prompt, label="Examples (the report's first)")
     status = gr.Markdown(elem_id="generate-status")
     with gr.Tabs() as results:
@@ -90,13 +93,6 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     samples = gr.State([])
     latest = gr.State([])
     download = gr.DownloadButton("Download this session's samples (CSV)", visible=False)
-    sampled = {
-        "prompt": prompt,
-        "num_samples": num_samples,
-        "max_new_tokens": max_new_tokens,
-        "temperature": temperature,
-        "seed": seed,
-    }
     one = inputs(demo.generate, {**sampled, "adapter": adapter})  # in the API's order
     sampled = inputs(demo.compare, sampled)
     shared = dict(status=status, tabs=results, latest=latest, samples=samples, download=download)
@@ -109,13 +105,10 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
 
 
 def sample_event(demo, button, api_name: str, fields: dict, outputs: list, **at) -> None:
-    """One sampling button (``api_name``: its handler's name and its endpoint's). The
-    validator runs first: a wrong field gets its message under it and nothing else changes
-    (the last good results stay); then the status says at once whether the request waits
-    behind a training phase; then the results tab ``at["tab"]`` opens and the handler
-    samples (progress shown on ``at["busy"]``); then the results join the session's CSV. No
-    queue of Gradio's own: every request is a job on the one compute thread, which
-    serialises them (and lets them in between training phases)."""
+    """One sampling button (``api_name``: its handler's and its endpoint's name): the
+    validator first (a wrong field's message under it, the last good results kept), the
+    queue note at once, the results tab, the samples, the session's CSV. No Gradio queue:
+    the one compute thread serialises the jobs (and lets them in between training phases)."""
     button.click(
         demo.queue_note,
         inputs_kwargs=fields,
@@ -123,7 +116,9 @@ def sample_event(demo, button, api_name: str, fields: dict, outputs: list, **at)
         validator=demo.validator(api_name, fields),
         api_visibility="private",
         concurrency_limit=None,
-    ).success(show(at["tab"]), None, at["tabs"], api_visibility="private", queue=False).success(
+    ).success(
+        lambda: gr.Tabs(selected=at["tab"]), None, at["tabs"], api_visibility="private", queue=False
+    ).success(
         getattr(demo, api_name),
         inputs_kwargs=fields,
         outputs=outputs,
@@ -136,8 +131,3 @@ def sample_event(demo, button, api_name: str, fields: dict, outputs: list, **at)
         [at["samples"], at["download"]],
         api_visibility="private",
     )
-
-
-def show(tab: str):
-    """An event function selecting one results tab (Generate and Compare show their own)."""
-    return lambda: gr.Tabs(selected=tab)

@@ -19,6 +19,7 @@ from .train_views import (
     STEP_FIXED,
     STEP_WIDTHS,
     before_now,
+    progress_text,
 )
 from .views import SCORE_BASE_FIXED, SCORE_BASE_LABEL, SCORE_BASE_WIDTHS, builder_rows
 from .widgets import pick, table
@@ -29,6 +30,8 @@ QUIET = {"api_visibility": "private", "show_progress": "minimal"}
 """A form helper's event: no API endpoint, a light progress mark. Not "hidden" (nor "full"):
 Gradio 6.31 then never shows a validator's message under these fields again (found with the
 browser test; "minimal" keeps them)."""
+WATCH = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
+"""Every page's own events (its timer, its Start check): no endpoint, no limit, no spinner."""
 SCROLL_TO_ANSWER = """() => setTimeout(() => {
   const wrong = document.querySelector('.refused'), box = document.getElementById('start-refusals');
   const at = wrong || (box?.innerText.trim() ? box : document.getElementById('train-progress'));
@@ -96,7 +99,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         yes = gr.Button("Yes, stop it", variant="stop", elem_id="stop-yes", scale=0)
         no = gr.Button("Keep running", elem_id="stop-no", scale=0)
     stop_note = gr.Markdown(elem_id="stop-note")
-    progress = gr.Markdown(demo.progress_now(), elem_id="train-progress")
+    progress = gr.Markdown(progress_text(demo.state.current), elem_id="train-progress")
     warning = gr.Markdown(elem_id="collapse-warning")
     with gr.Row(elem_id="run-view", equal_height=False):
         with gr.Column(scale=3, min_width=300):
@@ -193,13 +196,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     )
 
     form = [*(field[n] for n in PRESET_FIELDS), remark]  # what a preset pick fills
-    fill = {
-        "fn": demo.preset_values,
-        "inputs": preset,
-        "outputs": form,
-        **QUIET,
-    }
-    preset.input(**fill)  # a user's pick; restoring a running run's form must not refill it
+    # a user's pick; restoring a running run's form must not refill it
+    preset.input(demo.preset_values, preset, form, **QUIET)
     task.change(demo.reward_rows, task, [builder, reward, builder_note], **QUIET)
     builder.input(demo.compose_reward, builder, [reward, builder_note], **QUIET)
     reward.blur(demo.follow_spec, reward, [builder, builder_note, task], **QUIET)
@@ -207,12 +205,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         demo.score_base,
         inputs_kwargs=inputs(
             demo.score_base,
-            {
-                "task": task,
-                "reward": reward,
-                "num_generations": field["num_generations"],
-                "max_completion_length": field["max_completion_length"],
-            },
+            {n: field[n] for n in ("task", "reward", "num_generations", "max_completion_length")},
         ),
         outputs=[score_verdict, score_table],
         api_name="score_base",
@@ -250,9 +243,7 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         refusals_under_fields(demo.start_check, fields),
         inputs_kwargs=fields,
         outputs=[refusals, *fields.values(), go],
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="hidden",
+        **WATCH,
     ).then(None, js=SCROLL_TO_ANSWER)
     run = go.change(
         demo.train,
@@ -274,22 +265,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     seen = gr.State(None)
     shown = gr.State(None)  # the progress line this page shows
     timer = gr.Timer(2.0)
-    timer.tick(
-        demo.training_tick,
-        [seen, shown],
-        [progress, seen, shown],
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="hidden",
-    )
-    seen.change(
-        demo.training_view,
-        probes,
-        view,
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="hidden",
-    )
+    timer.tick(demo.training_tick, [seen, shown], [progress, seen, shown], **WATCH)
+    seen.change(demo.training_view, probes, view, **WATCH)
     restore = {
         "fn": demo.form_now,
         "inputs": preset,

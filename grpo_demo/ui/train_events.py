@@ -54,13 +54,9 @@ SCORE_PROMPTS = 2  # groups "Score the base first" samples (the form's answers a
 
 def view(**parts) -> tuple:
     """The run view's outputs by name; a part not given is left as it is (``gr.skip``)."""
-    unknown = set(parts) - set(VIEW)
-    if unknown:
+    if unknown := set(parts) - set(VIEW):
         raise KeyError(f"not in the run view: {', '.join(sorted(unknown))}")
     return tuple(parts.get(name, gr.skip()) for name in VIEW)
-
-
-PLOT_FORMAT = "webp"  # gr.Plot's own default
 
 
 def drawn(figure) -> PlotData:
@@ -69,7 +65,7 @@ def drawn(figure) -> PlotData:
     ``savefig``, BENCHMARKS.md); handed this, it sends it as it is."""
     import matplotlib.pyplot as plt
 
-    data = PlotData(type="matplotlib", plot=encode_plot_to_base64(figure, PLOT_FORMAT))
+    data = PlotData(type="matplotlib", plot=encode_plot_to_base64(figure, "webp"))  # gr.Plot's own
     plt.close(figure)
     return data
 
@@ -85,32 +81,28 @@ class TrainEvents:
     state: AppState
     _figures: tuple = (None, None, None)  # (run, step) -> the two charts, drawn once a step
     _drawing: threading.Lock  # made by Demo
+    _forms: dict[str, forms.CheckedOnce]  # made by Demo
 
     # -- the form -----------------------------------------------------------------------------
     def preset_values(self, preset: str, timed: bool = True):
         """Fill the task and editable hyper-parameters from a preset; show its hint and time.
-
         The time needs TRL's defaults, so it waits for the model load (which imports TRL):
-        the page's first render passes ``timed=False``, and a load event fills it in.
-        """
+        the page's first render passes ``timed=False``, and a load event fills it in."""
         if preset not in PRESETS:
             raise gr.Error(f"unknown preset {preset!r}", print_exception=False)
         p = PRESETS[preset]
         if timed or any(f not in p.values for f in NUMBER_RUN_FIELDS):
             self.state.wait_loaded()  # TRL's defaults: never import it mid-load
         origin = "the report" if p.from_report else "this demo"
-        timing = self.expected_time(preset) if timed else ""
-        remark = f"**{preset}** (from {origin}): {p.remark} {timing}"
+        remark = f"**{preset}** (from {origin}): {p.remark} "
+        if timed:  # from the same measured pace as the ETA
+            tokens, per_step, minutes, source = self.state.preset_time(preset)
+            remark += (
+                f"*Up to {tokens} completion tokens a step: ≈ {per_step:.0f} s a step, ≈ "
+                f"{minutes:.0f} min for the whole run ({source}).*"
+            )
         values = preset_form(preset)
         return (*(values[f] for f in PRESET_FIELDS), remark)
-
-    def expected_time(self, preset: str) -> str:
-        """Up to how long the preset runs here, from the same measured pace as the ETA."""
-        tokens, per_step, minutes, source = self.state.preset_time(preset)
-        return (
-            f"*Up to {tokens} completion tokens a step: ≈ {per_step:.0f} s a step, ≈ "
-            f"{minutes:.0f} min for the whole run ({source}).*"
-        )
 
     def form_now(self, preset: str):
         """A page opened mid-run shows the running run's settings, else the preset's."""
@@ -133,7 +125,7 @@ class TrainEvents:
         message for under that field, whether the run may start). Another run going is said
         in the box alone, in plain words: no field is at fault."""
         try:
-            self.checked("train", request, **values)  # kept for Start's handler
+            self._forms["train"].check(session(request), values)  # kept for Start's handler
             return "", {}, True
         except forms.FormError as exc:
             wrong = exc.errors
@@ -240,9 +232,6 @@ class TrainEvents:
         mine = run is not None and run.owner_session == session(request)
         prompts = [p for p in (probes or "").splitlines() if p.strip()] or DEFAULT_PROBES
         return self._view(run, prompts, mine)
-
-    def progress_now(self) -> str:
-        return train_views.progress_text(self.state.current)
 
     def _progress(self, run: TrainingRun | None, mine: bool) -> str:
         estimate = self.state.seconds_per_step(run.config) if run else None

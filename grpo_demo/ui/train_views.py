@@ -47,12 +47,9 @@ of ~390) draws them at 18-19 px, the projector's least (the browser test measure
 
 # -- before vs now ---------------------------------------------------------------------------
 def coloured_words(text: str, n: int | None) -> str:
-    """``text`` as HTML, each phrase of ``split(" ")`` tinted by its distance from ``n`` letters.
-
-    The leading space every answer starts with is an empty phrase (−``n`` in the report's
-    formula); it is left out here, as it costs every answer the same. Later empty phrases (a
-    doubled space) are shown as ␣.
-    """
+    """``text`` as HTML, each phrase of ``split(" ")`` tinted by its distance from ``n`` letters;
+    a later empty phrase (a doubled space) as ␣. The leading one (−``n`` in the report's
+    formula) costs every answer the same: left out."""
     if n is None:
         return html.escape(text.strip())
     phrases = report_phrases(text)
@@ -89,12 +86,10 @@ def _at(values: list | None, i: int):
 
 def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -> str:
     """Each fixed prompt: the base model's answer and the latest probed step's, side by side,
-    under one large plain number per side (e.g. "4-letter words: 18 % → 41 %", and for a
-    letter task the report's own "letters from 4 a word: 2.4 → 1.8", which moves with what
-    the reward pays even while the share of exact 4-letter words lags). The number
-    counts all answers of step 1 (sampled before any update: the base) and of the latest
-    step, so two answers' dice do not decide it; beside it, the number at every step (one
-    step is noisy, the direction over steps is not)."""
+    under one large plain number per side ("4-letter words: 18 % → 41 %"; for a letter task
+    also the report's "letters from 4 a word: 2.4 → 1.8", which moves with what the reward
+    pays while exact 4-letter words lag) over all answers of step 1 (the base) and of the
+    latest step, so two answers' dice do not decide it; beside it, the number at every step."""
     base = run.base_probes if run and run.base_probes else []
     probed = [e for e in run.history if e.probes] if run else []
     now = probed[-1] if probed else None
@@ -115,16 +110,13 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
         else ""
     )
     now_title = f"now (step {now.step})" if now else "now"
-    rows = []
-    for i, prompt in enumerate(shown):
-        rows.append(
-            f'<div class="bn-prompt">“{html.escape(prompt)}”</div><div class="bn-row">'
-            + _card(_at(base, i), task, n, "before (base)", _at(run and run.base_probe_means, i))
-            + _card(_at(now and now.probes, i), task, n, now_title, _at(now and now.probe_means, i))
-            + "</div>"
-        )
-    if not rows:
-        rows = ["<p>No before-vs-now prompts: add one or more under Settings, then Start.</p>"]
+    rows = [
+        f'<div class="bn-prompt">“{html.escape(prompt)}”</div><div class="bn-row">'
+        + _card(_at(base, i), task, n, "before (base)", _at(run and run.base_probe_means, i))
+        + _card(_at(now and now.probes, i), task, n, now_title, _at(now and now.probe_means, i))
+        + "</div>"
+        for i, prompt in enumerate(shown)
+    ] or ["<p>No before-vs-now prompts: add one or more under Settings, then Start.</p>"]
     legend = (
         " ".join(
             f'<mark style="background:{c}">{k.replace("right length", f"{n} characters")}</mark>'
@@ -181,22 +173,16 @@ def steady_limits(values: list[float], min_span: float) -> tuple[float, float] |
     return round(low - pad, 3), round(high + pad, 3)
 
 
-def _span(values: list[float]) -> float:
-    """At least 1 reward unit, or a fifth of the values' size (word counts run to 40)."""
-    finite = [abs(v) for v in values if v == v]
-    return max(1.0, 0.2 * max(finite, default=0.0))
-
-
 def reward_figure(history: list[StepEvent], task: Task | None) -> Figure:
-    """Top: the weighted total GRPO maximises; bottom: each term, unweighted.
-
-    Markers make the first step visible (one point draws no line).
-    """
+    """Top: the weighted total GRPO maximises; bottom: each term, unweighted (markers: one
+    point draws no line)."""
     steps = [e.step for e in history]
     fig, (total, terms) = panels(REWARD_FIGSIZE, 2, 1, steps, CHART_FONT)
     rewards = [e.reward for e in history]
     total.plot(steps, rewards, "o-", color="#4f46e5")
-    if limits := steady_limits(rewards, _span(rewards)):
+    # at least 1 reward unit, or a fifth of the values' size (word counts run to 40)
+    span = max(1.0, 0.2 * max((abs(v) for v in rewards if v == v), default=0.0))
+    if limits := steady_limits(rewards, span):
         total.set_ylim(*limits)
     formula = f"= {task.formula(LABELS)}" if task else ""
     total.set_title(f"total reward {formula}", fontsize=CHART_FONT["title"], wrap=True)
@@ -255,18 +241,14 @@ def signal_view(history: list[StepEvent], beta: float | None) -> str:
     if not history:
         return ""
     last = history[-1]
-    rows = signal_lines(last.metrics, beta)
-    rows.append(
-        (
-            "distinct-2",
-            f"{last.distinct_2:.3f} (step 1: {history[0].distinct_2:.3f})",
-            "share of different word pairs in this step's answers, which no reward here pays "
-            "for: when it falls while the reward climbs, the model is gaming the reward",
-        )
+    pairs = (
+        "distinct-2",
+        f"{last.distinct_2:.3f} (step 1: {history[0].distinct_2:.3f})",
+        "share of different word pairs in this step's answers, which no reward here pays "
+        "for: when it falls while the reward climbs, the model is gaming the reward",
     )
-    lines = ["| | value | what it means |", "|---|---|---|"]
-    lines += [f"| {k} | {v} | {note} |" for k, v, note in rows]
-    return "\n".join(lines)
+    rows = [f"| {k} | {v} | {note} |" for k, v, note in [*signal_lines(last.metrics, beta), pairs]]
+    return "\n".join(["| | value | what it means |", "|---|---|---|", *rows])
 
 
 # -- the latest step ------------------------------------------------------------------------------
@@ -282,28 +264,12 @@ def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFram
     columns = [*STEP_FIXED, *(LABELS.get(t, t) for t in terms)]
     if event is None:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame(
-        [
-            [
-                c.prompt,
-                c.completion,
-                round(c.reward, 3),
-                round(c.advantage, 3),
-                *(round(c.rewards.get(t, float("nan")), 3) for t in terms),
-            ]
-            for c in event.completions
-        ],
-        columns=columns,
-    )
-
-
-def task_name(run: TrainingRun) -> str:
-    """What the run optimises: its task, or its custom reward (never the preset's task)."""
-    return (
-        f"custom reward {run.config.task_spec.formula(LABELS)}"
-        if run.config.reward
-        else (run.config.task)
-    )
+    rows = [
+        [c.prompt, c.completion, round(c.reward, 3), round(c.advantage, 3)]
+        + [round(c.rewards.get(t, float("nan")), 3) for t in terms]
+        for c in event.completions
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def progress_text(
@@ -343,8 +309,11 @@ def progress_text(
         state, eta = ("stopped" if run.ended.stopped else "finished") + saved, ""
     reward = f" · reward {run.history[-1].reward:.3f}" if run.history else ""
     speed = f" · {per_step:.1f} s/step" if done else ""
+    # what the run optimises: its task, or its custom reward (never the preset's task)
+    config = run.config
+    aim = f"custom reward {config.task_spec.formula(LABELS)}" if config.reward else config.task
     return (
-        f"**`{run.name}`** ({task_name(run)}) — step {done}/{total} · {state} · "
+        f"**`{run.name}`** ({aim}) — step {done}/{total} · {state} · "
         f"elapsed {clock(elapsed)}{eta}{speed}{reward}{who}"
     )
 

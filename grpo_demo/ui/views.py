@@ -59,12 +59,9 @@ def phrase_label(word: str, contribution: float) -> str:
 
 
 def highlight(completions: list[Completion]) -> list[tuple[str, str | None]]:
-    """Each completion after its prompt, every phrase of ``split(" ")`` coloured.
-
-    A trailing or doubled space is an empty phrase, worth -4 in the report's reward: it is
-    shown as "␣" so the penalty is visible. The leading space almost every answer starts with
-    is one too, but it costs every answer alike; it is left out (the label says so).
-    """
+    """Each completion after its prompt, every phrase of ``split(" ")`` coloured; an empty
+    phrase (a trailing or doubled space, -4 in the report's reward) shown as "␣". The leading
+    one almost every answer starts with costs them all alike: left out (the label says so)."""
     pieces: list[tuple[str, str | None]] = []
     for i, c in enumerate(completions, 1):
         pieces += [(f"#{i} {c.adapter}: ", None), (c.prompt, "prompt"), (" → ", None)]
@@ -93,21 +90,12 @@ def completions_table(
     completions: list[Completion], tasks: dict[str, Task | None] | None = None
 ) -> pd.DataFrame:
     """What students read: each completion with the report's two rewards and its task's."""
-    tasks = tasks or {}
-    return pd.DataFrame(
-        [
-            [
-                i,
-                c.adapter,
-                c.text,
-                round(c.rewards["four_letter"], 3),
-                round(c.rewards["word_count"], 3),
-                task_score(c, tasks),
-            ]
-            for i, c in enumerate(completions, 1)
-        ],
-        columns=COMPLETION_COLUMNS,
-    )
+    shown = ("four_letter", "word_count")
+    rows = [
+        [i, c.adapter, c.text, *(round(c.rewards[k], 3) for k in shown), task_score(c, tasks or {})]
+        for i, c in enumerate(completions, 1)
+    ]
+    return pd.DataFrame(rows, columns=COMPLETION_COLUMNS)
 
 
 SCORE_COLUMNS = ["#", "model", *LABELS.values()]
@@ -178,11 +166,8 @@ def _task_line(task: Task | None) -> str:
 
 
 def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task | None]) -> str:
-    """One column per model, same prompt and seed; each card scored by its own task.
-
-    The best card of each column (by that model's own task reward; the base has none) is
-    outlined, so a long-answer column is not judged by four-letter words.
-    """
+    """One column per model, same prompt and seed; each card scored by its own task, and the
+    best of a column by it outlined (a long-answer column is not judged by four-letter words)."""
     cols = []
     for adapter, cs in by_adapter.items():
         scores = [task_score(c, tasks) for c in cs]
@@ -268,14 +253,8 @@ def builder_rows(task: Task | None) -> pd.DataFrame:
     for name, info in TERMS.items():
         used = next((label for label in weights if label.split("[")[0] == name), None)
         params = dict(parse_term(used)[0].params) if used else info.defaults
-        rows.append(
-            [
-                name,
-                weights.get(used, 0.0) if used else 0.0,
-                ", ".join(f"{k}={v:g}" for k, v in params.items()),
-                info.doc.replace("``", "'"),
-            ]
-        )
+        shown = ", ".join(f"{k}={v:g}" for k, v in params.items())
+        rows.append([name, weights.get(used, 0.0), shown, info.doc.replace("``", "'")])
     return pd.DataFrame(rows, columns=BUILDER_COLUMNS)
 
 
@@ -307,19 +286,12 @@ def groups_table(groups: list[Group]) -> pd.DataFrame:
     """Each base completion with every term, the weighted total and GRPO's advantage."""
     labels = list(groups[0].terms) if groups else []
     columns = [*SCORE_BASE_FIXED, *(LABELS.get(x, x) for x in labels)]
-    rows = []
-    for i, g in enumerate(groups, 1):
-        mark = f"{i} (tied)" if g.tied else str(i)
-        for j, text in enumerate(g.completions):
-            rows.append(
-                [
-                    mark,
-                    text,
-                    round(g.totals[j], 3),
-                    g.advantages[j],
-                    *(round(g.terms[x][j], 3) for x in labels),
-                ]
-            )
+    rows = [
+        [f"{i} (tied)" if g.tied else str(i), text, round(g.totals[j], 3), g.advantages[j]]
+        + [round(g.terms[x][j], 3) for x in labels]
+        for i, g in enumerate(groups, 1)
+        for j, text in enumerate(g.completions)
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -339,40 +311,28 @@ TABLE1_COLUMNS = ["model", "reward", "median", "mean", "std"]
 
 def table1_long(summary: pd.DataFrame, rewards: tuple[str, ...]) -> pd.DataFrame:
     """The report's Table 1, one row per (model, reward): five columns fit any screen."""
-    sub = summary[summary["reward"].isin(rewards)].copy()
-    sub["order"] = sub["reward"].map({r: i for i, r in enumerate(rewards)})
-    models = {m: i for i, m in enumerate(dict.fromkeys(sub["adapter"]))}
-    sub = sub.sort_values(
-        ["adapter", "order"], key=lambda col: col.map(models) if col.name == "adapter" else col
-    )
-    out = pd.DataFrame(
-        {
-            "model": sub["adapter"],
-            "reward": sub["reward"].map(lambda r: LABELS.get(r, r)),
-            **{s: sub[s].round(3) for s in ("median", "mean", "std")},
-        }
-    )
+    sub = summary[summary["reward"].isin(rewards)]
+    rank = {  # the models in their own order, each one's rewards in ``rewards``' order
+        "adapter": {m: i for i, m in enumerate(dict.fromkeys(sub["adapter"]))},
+        "reward": {r: i for i, r in enumerate(rewards)},
+    }
+    out = sub.sort_values(["adapter", "reward"], key=lambda col: col.map(rank[col.name]))
+    out = out.rename(columns={"adapter": "model"}).round({"median": 3, "mean": 3, "std": 3})
+    out["reward"] = out["reward"].map(lambda r: LABELS.get(r, r))
     return out.reset_index(drop=True)[TABLE1_COLUMNS]
 
 
 DIVERSITY_COLUMNS = ["model", "distinct-1", "distinct-2", "mean distinct", "longest run"]
+DIVERSITY_FIELDS = ["adapter", "distinct_1", "distinct_2", "mean_distinct", "max_run"]
 
 
 def diversity_view(diversity: pd.DataFrame) -> pd.DataFrame:
     """The diversity table with readable headers and the collapse flag spelt out."""
     out = diversity.reset_index()
-    shown = pd.DataFrame(
-        {
-            "model": out["adapter"],
-            "distinct-1": out["distinct_1"],
-            "distinct-2": out["distinct_2"],
-            "mean distinct": out["mean_distinct"],
-            "longest run": out["max_run"],
-        },
-        columns=DIVERSITY_COLUMNS,
+    shown = out.rename(columns=dict(zip(DIVERSITY_FIELDS, DIVERSITY_COLUMNS, strict=True)))
+    return shown[DIVERSITY_COLUMNS].assign(
+        collapsed=["yes ⚠️" if c else "no" for c in out["collapsed"]]
     )
-    shown["collapsed"] = ["yes ⚠️" if c else "no" for c in out["collapsed"]]
-    return shown
 
 
 WIN_SHOWN = ["adapter", "task", "win rate", "ties", "losses"]

@@ -73,8 +73,7 @@ GRADIO_FILLED = ("self", "request", "progress")
 def takes(*fields: str | tuple[str, Any]) -> Callable[[Callable], Callable]:
     """A handler ``fn(self, request=None, [progress=...,] **values)`` shown with ``fields``
     (a name, or (name, default)) as its keyword parameters: what Gradio's ``inputs_kwargs``,
-    the API page and ``inspect`` read. Gradio passes them by keyword and fills ``request``
-    and ``progress`` itself; the form behind the handler names each field once."""
+    the API page and ``inspect`` read; the form behind the handler names each field once."""
 
     def shown(handler: Callable) -> Callable:
         own = inspect.signature(handler).parameters.values()
