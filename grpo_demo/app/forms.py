@@ -1,11 +1,11 @@
 """Forms: values typed in a widget, sent by an API client or given as CLI flags -> typed
 requests, or one error per named field.
 
-Each rule is written once, here, and used by the Gradio handlers (their validators show each
-message under its field), the handlers themselves (nothing starts on a refused form) and the
-CLI. Values arrive by name (the handlers' parameter names, which are the API's), so a new
-field cannot shift another. Nothing a user types is executed: numbers go through their
-``Setting``, rewards through the spec parser.
+Each rule is written once, here, and run once per click (``CheckedOnce``: the validator's
+typed request, each message under its field, is the one its handler uses; nothing starts on a
+refused form) and by the CLI. Values arrive by name (the handlers' parameter names, which are
+the API's), so a new field cannot shift another. Nothing a user types is executed: numbers
+go through their ``Setting``, rewards through the spec parser.
 """
 
 from __future__ import annotations
