@@ -291,14 +291,8 @@ def _train(resident, config, args) -> int:
 
 
 def _score(resident, asked: forms.ScoreRequest) -> int:
-    groups = score_base(
-        resident,
-        asked.task,
-        train_prompts()[: asked.prompts],
-        asked.num_generations,
-        asked.max_new_tokens,
-        asked.seed,
-    )
+    sizes = asked.num_generations, asked.max_new_tokens, asked.seed
+    groups = score_base(resident, asked.task, train_prompts()[: asked.prompts], *sizes)
     print(f"reward: {asked.task.formula()}")
     for i, g in enumerate(groups, 1):
         print(f"group {i}{' (tied: teaches nothing)' if g.tied else ''}: {g.prompt!r}")

@@ -1,12 +1,11 @@
 """The one resident base model and its named LoRA adapters, on the one compute thread.
 
-Adapters are PEFT folders (``store`` owns the format and says which are safe to load), each in
-a slot of one ``PeftModel`` (``lora_slots``); a request picks its adapter per batch row, so
-"switching" never mutates shared state. Every use of the model is a job on the process's compute
-thread (``compute.py``), which serialises them: nothing here takes a lock. Where the GPU is
-another process (``gpu_calls``), sampling goes through the entry point ``SAMPLE_ROWS``: plain
-data in (this model's ``key``, rows, the adapters they need as folders), that process's copy of
-this object found by its key (``living``), texts out.
+Adapters are PEFT folders (``store`` says which are safe to load), each in a slot of one
+``PeftModel`` (``lora_slots``); a request picks its adapter per batch row, so "switching" never
+mutates shared state. Every use of the model is a job on the compute thread (``compute.py``),
+which serialises them: nothing here takes a lock. Where the GPU is another process
+(``gpu_calls``), sampling goes through ``SAMPLE_ROWS``: this model's ``key``, rows and adapter
+folders in (the worker's copy found by ``living``), texts out.
 """
 
 from __future__ import annotations
@@ -138,8 +137,7 @@ class ResidentModel:
     @contextmanager
     def inference(self, adapters: list[str]) -> Iterator[dict[str, Any]]:
         """Eval mode, and ``generate`` kwargs selecting one adapter per row (on the compute
-        thread). Training mode and the trainer's active adapter are restored on the way out.
-        """
+        thread). Training mode and the trainer's active adapter are restored on the way out."""
         for name in set(adapters):
             self.get(name)
         with self._eval(adapters) as extra:

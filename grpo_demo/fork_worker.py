@@ -2,11 +2,10 @@
 
 A call forks a worker process (or reuses an idle one), pickles the arguments across, runs the
 function there on a thread of its own (the main process's threads do not exist in a fork) and
-pickles the result back, or each yield of a generator function as it comes. Nothing the function
-changes in the worker's memory reaches the caller. A caller that stops reading a stream (a page
-gone) sets the worker's stop event, and the worker closes the generator at its next yield, as
-``spaces`` does. Written after ``spaces/zero/wrappers.py`` (``spaces`` 0.51); no GPU here.
-"""
+pickles back the result, or each yield as it comes; nothing it changes in the worker's memory
+reaches the caller. A caller that stops reading a stream (a page gone) sets the worker's stop
+event, and the worker closes the generator at its next yield, as ``spaces`` does. Written after
+``spaces/zero/wrappers.py`` (``spaces`` 0.51); no GPU here."""
 
 from __future__ import annotations
 

@@ -111,15 +111,9 @@ def rows_of(prompts: list[str], adapters: list[str], params: SamplingParams) -> 
     """``num_samples`` rows of every prompt for every adapter, adapter-major, then prompt,
     then sample; row ``i`` of each adapter has the same stream (a fair compare)."""
     per_adapter = [p for p in prompts for _ in range(params.num_samples)]
+    length, temperature, top_p = params.max_new_tokens, params.temperature, params.top_p
     return [
-        Row(
-            p,
-            adapter,
-            params.max_new_tokens,
-            params.temperature,
-            params.top_p,
-            row_seed(params.seed, i),
-        )
+        Row(p, adapter, length, temperature, top_p, row_seed(params.seed, i))
         for adapter in adapters
         for i, p in enumerate(per_adapter)
     ]

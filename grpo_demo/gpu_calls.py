@@ -1,15 +1,13 @@
 """Where the model's work runs: on this process's compute thread, or in a GPU worker process.
 
-On a ZeroGPU Space (``SPACES_ZERO_GPU`` set) the main process has no GPU: a ``spaces.GPU``
-function runs in a forked worker that holds one for the call, its arguments and result (each
-yield, for a generator) pickled across, and nothing it changes in memory comes back. So the
-app's GPU work goes through a few module-level entry points, made at import, that take and
-return plain data (the model by its key, ``ResidentModel.key``; adapters as folders on disk).
-``on_gpu`` wraps each: on ZeroGPU in ``spaces.GPU`` with a duration computed per call (capped),
-an exception's message carried across as data (ZeroGPU passes on only its class name) and
-ZeroGPU's own refusals (quota, no GPU) raised as ``GpuRefused``; with
-``GRPO_DEMO_GPU_WORKER=fork`` in ``fork_worker.ForkWorker``, the same contract on a CPU (the
-tests' harness; it lets anyone try the ZeroGPU path locally); elsewhere not at all.
+On a ZeroGPU Space (``SPACES_ZERO_GPU`` set) a ``spaces.GPU`` function runs in a forked worker
+that holds the GPU for the call; arguments and result (each yield) are pickled across and
+nothing it changes in memory comes back. So GPU work goes through entry points made at import
+that take and return plain data (the model by ``ResidentModel.key``, adapters as folders).
+``on_gpu`` wraps each: on ZeroGPU in ``spaces.GPU`` with a per-call duration (capped), an
+exception's message carried as data (ZeroGPU passes on only its class name) and its refusals
+(quota, no GPU) raised as ``GpuRefused``; with ``GRPO_DEMO_GPU_WORKER=fork`` in
+``fork_worker.ForkWorker``, the same contract on a CPU (the tests' harness); elsewhere not at all.
 """
 
 from __future__ import annotations

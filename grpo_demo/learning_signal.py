@@ -139,9 +139,8 @@ def score_base(
     texts = [c.text for c in done]
     ids = resident.tokenizer(texts, add_special_tokens=False)["input_ids"]
     k = num_generations
-    return score_groups(
-        task,
-        [done[i].prompt for i in range(0, len(done), k)],
-        [texts[i : i + k] for i in range(0, len(texts), k)],
-        [ids[i : i + k] for i in range(0, len(ids), k)],
-    )
+
+    def groups(xs: list) -> list[list]:
+        return [xs[i : i + k] for i in range(0, len(xs), k)]
+
+    return score_groups(task, [g[0].prompt for g in groups(done)], groups(texts), groups(ids))

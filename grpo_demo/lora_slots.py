@@ -171,15 +171,12 @@ def merged_slot(model, slot: str) -> Iterator[None]:
 
 
 class Bf16Weights:
-    """bf16 copies of the model's frozen matmul weights, made once per run, swapped in while a
-    step runs under bf16 autocast.
+    """bf16 copies of the frozen matmul weights, made once per run, swapped in under autocast.
 
-    Autocast casts a weight that needs no gradient again in every forward (it caches casts of
-    trainable weights only): 135M parameters per decode token and per update pass, the
-    largest item in a CPU step's profile. Swapped in here, autocast finds them in bf16 already
-    and computes the same products (it would have cast the same fp32 values to the same bf16).
-    The fp32 weights are never written, so requests between phases see them untouched.
-    Trainable weights (the LoRA being trained) and every other adapter's stay as they are.
+    Autocast re-casts a weight that needs no gradient in every forward (it caches trainable
+    ones only): 135M parameters per decode token and per update pass, the largest item in a CPU
+    step's profile. Given the same values in bf16 already, it computes the same products. The
+    fp32 weights are never written, so requests between phases see them untouched.
     """
 
     def __init__(self, model) -> None:

@@ -1,12 +1,11 @@
 """The process's memory: what it holds (RSS), and handing freed heap pages back to the system.
 
 Why: glibc keeps what a training step frees. A step's activations are many tensors of a few
-MB each, below glibc's mmap threshold once it has risen (it rises to the largest block freed,
-up to 32 MB), so they live on malloc's heap; freed, they stay mapped to the process. After a
-run the app held +1.2 GB it no longer used, and more after each run (BENCHMARKS.md).
-``malloc_trim(0)`` returns the free pages of every arena to the system (glibc >= 2.8 also
-releases pages inside the heap, not only at its top). Elsewhere (macOS, musl) this is a no-op.
-"""
+MB, below glibc's mmap threshold once it has risen (to the largest block freed, up to 32 MB),
+so they live on malloc's heap and, freed, stay mapped: after a run the app held +1.2 GB it no
+longer used, more after each run (BENCHMARKS.md). ``malloc_trim(0)`` returns every arena's
+free pages (glibc >= 2.8 also inside the heap, not only at its top). Elsewhere (macOS, musl)
+this is a no-op."""
 
 from __future__ import annotations
 

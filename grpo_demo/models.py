@@ -199,10 +199,9 @@ def _hub_kwargs(spec: ModelSpec) -> dict:
 def native_bf16() -> bool:
     """Does this machine compute in bfloat16 natively (fast), rather than emulate it (slow)?
 
-    A CUDA GPU that supports bf16, or a CPU with AVX-512 BF16 or AMX (Linux's cpuinfo flags):
-    there, sampling under bf16 autocast took 2.65 s vs 4.22 s in fp32 (32 x 32 tokens, the
-    bundled model, BENCHMARKS.md); a CPU without them runs bf16 several times slower.
-    """
+    A CUDA GPU with bf16, or a CPU with AVX-512 BF16 or AMX (Linux's cpuinfo flags): there,
+    sampling under bf16 autocast took 2.65 s vs 4.22 s in fp32 (32 x 32 tokens, the bundled
+    model, BENCHMARKS.md); a CPU without them runs bf16 several times slower."""
     import torch
 
     if torch.cuda.is_available():

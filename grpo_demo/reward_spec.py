@@ -28,12 +28,8 @@ def length_window(
     >>> length_window(["a b c"], low=5, high=8), length_window(["x"], 1, 2, [[1, 2, 3, 4]])
     ([-0.2], [-0.2])
     """
-    lengths = (
-        [len(ids) for ids in completion_ids]
-        if completion_ids is not None
-        else [len(whitespace_words(c)) for c in completions]
-    )
-    return [-(max(0, low - k) + max(0, k - high)) / 10 for k in lengths]
+    counted = completion_ids if completion_ids is not None else map(whitespace_words, completions)
+    return [-(max(0, low - k) + max(0, k - high)) / 10 for k in map(len, counted)]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,6 +174,11 @@ class Ticket:
         return self.future.done()
 
 
+def _size(tickets: list[Ticket]) -> tuple[int, int]:
+    """(rows, longest length) of a batch of these requests."""
+    return sum(len(t.rows) for t in tickets), max(t.longest for t in tickets)
+
+
 @dataclass
 class BatchPace:
     """Seconds per decode step of a batch as a line in its rows, from the batches measured
@@ -300,32 +305,28 @@ class RowBatcher:
         """Seconds until these requests are answered: the running batch's rest, then the
         batches they fill, ``gap`` before each."""
         return self._running_left() + sum(
-            self.pace.seconds(rows, steps) + gap for rows, steps in self._pack(tickets)
+            self.pace.seconds(*_size(batch)) + gap for batch in self._batches(tickets)
         )
 
     def _running_left(self) -> float:
         if not self._running or self._running[0].started is None:
             return 0.0
-        rows = sum(len(t.rows) for t in self._running)
-        steps = max(t.longest for t in self._running)
         spent = time.perf_counter() - self._running[0].started
-        return max(self.pace.seconds(rows, steps) - spent, 0.0)
+        return max(self.pace.seconds(*_size(self._running)) - spent, 0.0)
 
-    def _pack(self, tickets: list[Ticket]) -> list[tuple[int, int]]:
-        """(rows, longest) of the batches these requests make, in order."""
-        batches: list[tuple[int, int]] = []
-        rows = steps = 0
+    def _batches(self, tickets: Iterable[Ticket]) -> Iterator[list[Ticket]]:
+        """The batches these requests make, in order (both the forecast and the real take)."""
+        batch: list[Ticket] = []
         for t in tickets:
-            n, longest = len(t.rows), max(steps, t.longest)
-            if rows and not self._fits(rows + n, longest):
-                batches.append((rows, steps))
-                rows, longest = 0, t.longest
-            rows, steps = rows + n, longest
-        if rows:
-            batches.append((rows, steps))
-        return batches
+            if batch and not self._fits([*batch, t]):
+                yield batch
+                batch = []
+            batch.append(t)
+        if batch:
+            yield batch
 
-    def _fits(self, rows: int, longest: int) -> bool:
+    def _fits(self, tickets: list[Ticket]) -> bool:
+        rows, longest = _size(tickets)
         return rows <= self.max_rows and rows * longest <= self.max_tokens
 
     # -- the work (on the compute thread) ----------------------------------------------------------
@@ -351,16 +352,9 @@ class RowBatcher:
             queue = self._waiting
             if first is not None:  # the inline request leads its batch
                 queue = [first, *[t for t in queue if t is not first]]
-            batch: list[Ticket] = []
-            rows = longest = 0
-            for t in queue:
-                n = len(t.rows)
-                if batch and not self._fits(rows + n, max(longest, t.longest)):
-                    break
-                if not t.future.set_running_or_notify_cancel():
-                    continue
-                batch.append(t)
-                rows, longest = rows + n, max(longest, t.longest)
+            live = (t for t in queue if not t.future.cancelled())
+            batch = next(self._batches(live), [])
+            batch = [t for t in batch if t.future.set_running_or_notify_cancel()]
             self._waiting = [t for t in self._waiting if t not in batch and not t.done()]
             start = time.perf_counter()
             for t in batch:

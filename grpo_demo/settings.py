@@ -109,13 +109,11 @@ class Setting:
 
     # -- widgets and flags ------------------------------------------------------------------
     def widget(self, app: bool = True) -> dict[str, Any]:
-        """``step`` and an ``info`` line with the range, for a Gradio Number; ``choices`` and
-        the ``info`` line for a Gradio Dropdown (kind ``str``).
+        """An ``info`` line with the range, and ``step`` (Number) or ``choices`` (Dropdown).
 
-        No ``minimum``/``maximum``: Gradio would refuse an out-of-range value itself, before
-        any validator, with a message that names no field; and a Slider clamps typed values
-        silently. :meth:`parse` refuses it instead, naming the setting and its range.
-        """
+        No ``minimum``/``maximum``: Gradio would refuse an out-of-range value itself, before any
+        validator, naming no field, and a Slider clamps typed values silently; :meth:`parse` refuses
+        it instead, naming the setting and its range."""
         if self.kind is str:
             return {"choices": list(self.choices), "info": f"{self.allowed_text(app)}; {self.help}"}
         step = self.step or (1 if self.kind is int else None)

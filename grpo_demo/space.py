@@ -1,13 +1,12 @@
 """Running as, and deploying to, a Hugging Face Space (``SPACE_ID`` is set there).
 
 A Space installs ``requirements.txt`` and runs ``app.py``; the bundled model arrives by itself
-(``bundled``) and the shipped adapters are stored in bf16, under the 10 MB a Space takes as a
-plain file. On a Space the app binds 0.0.0.0 (the proxy must reach it), run sizes are capped
-(``RunCaps``) so a run finishes in a few minutes, and GPU hardware is used; on ZeroGPU (the free
-accounts' only Gradio hardware) that GPU lives in a worker process for each call
-(``gpu_calls``), and a run must fit one call and a visitor's daily quota. ``deploy`` uploads
-only what a Space needs (``space_files``); the token comes from ``HF_TOKEN`` or
-``huggingface-cli login``, never from a file in the repo.
+(``bundled``), the shipped adapters are bf16, under the 10 MB a Space takes as a plain file.
+There the app binds 0.0.0.0 (the proxy must reach it), run sizes are capped (``RunCaps``) so a
+run ends in minutes, and GPU hardware is used; on ZeroGPU (free accounts' only Gradio hardware)
+the GPU lives in a worker process per call (``gpu_calls``), and a run must fit one call and a
+visitor's daily quota. ``deploy`` uploads only ``space_files``; the token comes from
+``HF_TOKEN`` or ``huggingface-cli login``, never from a file in the repo.
 """
 
 from __future__ import annotations

@@ -11,12 +11,8 @@ from ..tasks import TASKS
 
 def catalog_lines(resident: ResidentModel) -> list[str]:
     """Every preset with its remark, every task and term, and the adapters for this base."""
-    out = ["presets:"]
-    for name, preset in PRESETS.items():
-        out.append(f"  {name:24} task={preset.task:20} {preset.remark}")
-    out.append("tasks:")
-    for name, task in TASKS.items():
-        out.append(f"  {name:24} {task.description}")
+    out = ["presets:", *(f"  {n:24} task={p.task:20} {p.remark}" for n, p in PRESETS.items())]
+    out += ["tasks:", *(f"  {name:24} {task.description}" for name, task in TASKS.items())]
     out.append("reward terms (train --reward 'weight*term[param=value] + ...'):")
     for name, term in TERMS.items():
         params = ", ".join(

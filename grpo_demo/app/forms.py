@@ -27,7 +27,6 @@ from ..pace import clock
 from ..presets import PRESETS, from_preset
 from ..reward_spec import parse_spec, task_of
 from ..settings import Setting, settings_of
-from ..space import RunCaps
 from ..store import check_adapter_name, check_new_name
 from ..tasks import TASKS, Task
 from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
@@ -75,7 +74,6 @@ class Fields:
         self.errors: dict[str, str] = {}
 
     def take(self, name: str, rule: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """``rule(*args)``, or ``None`` with its message kept under ``name``."""
         try:
             return rule(*args, **kwargs)
         except USER_ERRORS as exc:
@@ -185,14 +183,7 @@ def generate(state: AppState, *, adapter, **sampled) -> SampleRequest:
 
 # -- the Train tab and the CLI's train ------------------------------------------------------------
 def run_config(
-    fields: Fields,
-    *,
-    task: str | None,
-    preset: str,
-    reward: str | None,
-    values: Mapping[str, Any],
-    app: bool,
-    caps: RunCaps | None = None,
+    fields: Fields, *, task: str | None, preset: str, reward, values: Mapping, app: bool, caps=None
 ) -> RunConfig | None:
     """A validated run from a preset, a task or custom reward, and typed settings.
 
@@ -263,21 +254,15 @@ def command(state: AppState, *, teacher_key="", **values) -> TrainRequest:
 def _run_form(
     state: AppState, values: Mapping[str, Any], check_name: Callable, teacher: bool = True
 ) -> TrainRequest:
-    """The Train form but for the busy trainer: name, settings, preset, task or reward,
-    probes; ``teacher``: whether the key (if any) was right."""
+    """The Train form but for the busy trainer; ``teacher``: whether the key (if any) was right."""
     fields = Fields()
     name = (values.get("name") or "").strip()
     fields.take("name", check_name, name)
     typed = {k: values.get(k) for k in NUMBER_RUN_FIELDS}
     typed |= {k: values[k] for k in LOSS_RUN_FIELDS if values.get(k) not in (None, "")}
+    task, preset, reward = values["task"], values["preset"], values.get("reward", "")
     config = run_config(
-        fields,
-        task=values["task"],
-        preset=values["preset"],
-        reward=values.get("reward", ""),
-        values=typed,
-        app=True,
-        caps=state.caps(),
+        fields, task=task, preset=preset, reward=reward, values=typed, app=True, caps=state.caps()
     )
     prompts, every = probe_fields(
         fields, (values.get("probes") or "").splitlines(), values.get("probe_every", 1)
@@ -285,7 +270,7 @@ def _run_form(
     if not teacher:
         fields.errors["teacher_key"] = "Start needs the teacher key (ask your teacher)"
     fields.done()
-    return TrainRequest(config, name, values["preset"], prompts, every)
+    return TrainRequest(config, name, preset, prompts, every)
 
 
 def adapter_name(name: str) -> str:
@@ -307,14 +292,7 @@ class ScoreRequest:
 
 
 def score(
-    *,
-    task,
-    reward,
-    num_generations,
-    max_completion_length,
-    prompts: Any = 2,
-    seed: Any = 0,
-    app: bool = True,
+    *, task, reward, num_generations, max_completion_length, prompts=2, seed=0, app: bool = True
 ) -> ScoreRequest:
     """What "Score the base first" samples: the task (or custom reward) and its group."""
     fields = Fields()
@@ -322,13 +300,10 @@ def score(
     if spec is None and fields.ok("reward", "task"):
         fields.errors["task"] = f"unknown task {task!r}; choose: {', '.join(TASKS)}"
     gens = fields.parse(SETTINGS["num_generations"], num_generations, app=app)
-    if app:
-        length = fields.parse(SETTINGS["max_completion_length"], max_completion_length)
-        length = None if length is None else min(length, SCORE_APP_TOKENS)
-    else:
-        length = fields.parse(
-            SCORE_TOKENS, max_completion_length, name="max_completion_length", app=False
-        )
+    limit = SETTINGS["max_completion_length"] if app else SCORE_TOKENS
+    length = fields.parse(limit, max_completion_length, name="max_completion_length", app=app)
+    if app and length is not None:
+        length = min(length, SCORE_APP_TOKENS)
     groups = fields.parse(SCORE_PROMPTS, prompts, app=app)
     fixed = fields.parse(SAMPLING["seed"], seed, app=app)
     fields.done()

@@ -67,8 +67,7 @@ def curves(state: AppState, names: list[str]) -> pd.DataFrame:
 def _metrics(state: AppState, name: str) -> list[tuple[int, dict[str, Any]]]:
     """(step, metrics) of the run going, from memory; of a saved run, as its report reads
     it (``steps.jsonl``, or ``run.json``'s history for runs saved before steps were kept)."""
-    run = state.current
-    if run is not None and run.name == name:
+    if (run := state.going(name)) is not None:
         return [(e.step, e.all_metrics) for e in run.history]
     info = state.resident.get(name)
     if info is None:
@@ -77,10 +76,8 @@ def _metrics(state: AppState, name: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def record_of(state: AppState, name: str) -> dict[str, Any]:
-    """A run's settings, flat: its RunConfig fields, then TRL's resolved values not already
-    among them, then the facts in ``SHOWN``."""
-    run = state.current
-    if run is not None and run.name == name:
+    """A run's settings, flat: the facts in ``SHOWN``, its RunConfig, then TRL's resolved values."""
+    if (run := state.going(name)) is not None:
         config, grpo = run.config.to_dict(), run.config.resolved()
         facts = {"preset": run.preset, "seed": run.config.seed, "steps": len(run.history)}
     else:
@@ -100,10 +97,8 @@ def settings(state: AppState, names: list[str]) -> pd.DataFrame:
     names = check_names(state, names)
     records = {n: record_of(state, n) for n in names}
     keys = list(dict.fromkeys(k for r in records.values() for k in r))
-    rows = []
-    for key in keys:
-        values = [_shown(records[n].get(key)) for n in names]
-        rows.append([key, *values, len(set(values)) > 1])
+    values = {k: [_shown(records[n].get(k)) for n in names] for k in keys}
+    rows = [[k, *v, len(set(v)) > 1] for k, v in values.items()]
     table = pd.DataFrame(rows, columns=["setting", *names, "differs"])
     # the settings that differ first (that is what the overlay explains), then the facts
     order = table["differs"].map({True: 0, False: 2}) - table["setting"].isin(SHOWN) * -1

@@ -30,6 +30,7 @@ from ..training import TrainingManager, TrainingRun, run_type
 from .results import ResultsDir
 
 __all__ = ["AppState", "Busy", "NotReady"]
+BEHIND = " The training run `{}` lets requests in between the phases of a step."
 
 
 class NotReady(RuntimeError):
@@ -111,17 +112,19 @@ class AppState:
         """The latest run (going or ended), without waiting for the model."""
         return self._manager.current if self._manager else None
 
+    def going(self, name: str | None) -> TrainingRun | None:
+        """The current run if it is ``name``: read from memory, not from its adapter."""
+        return run if (run := self.current) is not None and run.name == name else None
+
     @property
     def running(self) -> TrainingRun | None:
-        run = self.current
-        return run if run is not None and run.running else None
+        return run if (run := self.current) is not None and run.running else None
 
     @property
     def blocking(self) -> TrainingRun | None:
         """The running run whose phases requests wait for (none when it trains in a GPU
         worker: this process's model stays free for them)."""
-        run = self.running
-        return run if run is not None and run.holds_model else None
+        return run if (run := self.running) is not None and run.holds_model else None
 
     # -- sampling for a page -------------------------------------------------------------------
     def sample(
@@ -141,11 +144,7 @@ class AppState:
             return f"⏳ Sampling now, in a batch shared with other pages: about {rough(seconds)}."
         if run is not None:
             seconds += run.phases.left() or 0.0
-        behind = (
-            f" The training run `{run.name}` lets requests in between the phases of a step."
-            if run
-            else ""
-        )
+        behind = BEHIND.format(run.name) if run else ""
         return (
             f"⏳ Place {place} of {batcher.waiting()} in line: your answer in about "
             f"{rough(seconds)}.{behind}"
@@ -192,8 +191,7 @@ class AppState:
     def steps_of(self, run_name: str) -> tuple[list[StepEvent], Task | None, int]:
         """A run's steps, its task and its length: from memory while it is the app's current
         run, else from the adapter's ``steps.jsonl``; refuses a run that kept none."""
-        run = self.current
-        if run is not None and run.name == run_name:
+        if (run := self.going(run_name)) is not None:
             history, task, total = run.history, run.config.task_spec, run.config.max_steps
         else:
             info = self.resident.get(run_name or "")

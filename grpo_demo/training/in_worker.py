@@ -1,13 +1,11 @@
 """A training run whose GPU work happens in another process (ZeroGPU, or the fork harness).
 
 The worker gets the run's request as plain data (``RunJob``), trains its own copy of the
-resident model (a ``TrainingRun`` as anywhere: the adapter folder written, ``pace.json`` kept)
-and streams ``RunNews``: each step's event with the base's probe answers, then the end. The main
-process's ``WorkerRun`` publishes that news as its own history, so every page watches it as any
-run, and at the end loads the saved adapter from its folder. Nothing else crosses (the worker's
-memory never comes back) but a stop, as a file the worker looks for while it waits for the next
-step: the run ends after that step, its adapter saved.
-"""
+resident model (a ``TrainingRun`` as anywhere: adapter folder written, ``pace.json`` kept) and
+streams ``RunNews``: each step's event with the base's probe answers, then the end. The main
+process's ``WorkerRun`` publishes it as its own history, so every page watches it as any run,
+and loads the saved adapter from its folder at the end. Nothing else crosses but a stop, as a
+file the worker looks for between steps: the run ends after that step, its adapter saved."""
 
 from __future__ import annotations
 

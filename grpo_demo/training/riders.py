@@ -2,13 +2,12 @@
 ``generate`` as the step's rollouts, instead of a ``generate`` of their own after the update.
 
 Why: on a 2-core CPU a probe batch (2 prompts x 5 answers x 48 tokens) took 9.9 s on its own,
-a quarter of a classroom step, because a decode step's cost is mostly fixed (Python, weight
-reads); ten more rows beside the rollouts' 32 cost far less (BENCHMARKS.md, "The step a class
-waits for"). A probe row draws from its own fixed stream (``row_batches.RowDraw``), so a change
-between two probes is still the training, not the dice; the rollout rows draw as HF's sampler
-does (``torch.multinomial`` within top-p, on torch's global stream, which the run's seed sets).
-Settings this draw does not implement (top-k, min-p, a repetition penalty) leave the rollouts
-to TRL's own ``generate`` (``can_ride``).
+a quarter of a classroom step, as a decode step's cost is mostly fixed (Python, weight reads);
+ten more rows beside the rollouts' 32 cost far less (BENCHMARKS.md, "The step a class waits
+for"). A probe row draws from its own fixed stream (``row_batches.RowDraw``), so a change
+between two probes is the training, not the dice; rollout rows draw as HF's sampler does
+(``torch.multinomial`` within top-p, on the global stream the run's seed sets). Settings this
+draw lacks (top-k, min-p, a repetition penalty) leave rollouts to TRL's ``generate`` (``can_ride``).
 """
 
 from __future__ import annotations

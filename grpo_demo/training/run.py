@@ -168,12 +168,9 @@ class TrainingRun:
             # the run is a job on the compute thread (see compute.py); this thread waits
             adapter = self.resident.compute.call(train, self, on_step=self._publish)
             steps = len(self.history)
-            if steps and is_main_process():  # the next start's time hint and ETA, whoever
-                remember_step(  # watched (or none did)
-                    self.resident.spec.name,
-                    self.config.tokens_per_step(),
-                    self.history[-1].elapsed / steps,
-                )
+            if steps and is_main_process():  # the next start's hint and ETA, watched or not
+                per_step = self.history[-1].elapsed / steps
+                remember_step(self.resident.spec.name, self.config.tokens_per_step(), per_step)
             self._publish(
                 RunEnded(self.name, adapter, self.stopping, steps, time.time() - self.started_at)
             )
@@ -190,9 +187,8 @@ class TrainingManager:
         self.resident = resident
         self.run_type = run_type or TrainingRun  # in_worker.WorkerRun: the GPU is elsewhere
         self.current: TrainingRun | None = None
-        # what this lock still protects (the compute thread serialises the model, not
-        # this): "is a run going?" and starting one are one step, so two Start clicks in
-        # the same moment make one run and one BusyError (test_compute checks it)
+        # not the model (the compute thread serialises it): "is a run going?" and starting one
+        # are one step, so two Start clicks at once make one run and one BusyError (test_compute)
         self._guard = threading.Lock()
 
     def start(self, config: RunConfig, name: str, **kwargs: Any) -> TrainingRun:
@@ -219,10 +215,7 @@ class TrainingManager:
 def train(
     run: TrainingRun, on_step: Callable[[StepEvent], None] | None = None
 ) -> store.AdapterInfo | None:
-    """Run GRPO for ``run`` on the resident model, save the adapter, load it by name.
-
-    Returns the saved adapter (``None`` on the non-main ranks of a distributed run).
-    """
+    """Run GRPO for ``run``, save the adapter (``None`` on a distributed run's other ranks)."""
     resident, cfg = run.resident, run.config
     prompts = run.prompts or train_prompts()
     if not prompts:

@@ -97,16 +97,14 @@ def make_trainer(
     from transformers import PrinterCallback
 
     check_hooks()
+    step_end = step_end_class()(stop, after_step or (lambda step: let_requests_in()))
     trainer = trainer_class()(
         model=model,
         reward_funcs=reward_funcs,
         args=grpo_args(cfg, workdir),
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[
-            step_end_class()(stop, after_step or (lambda step: let_requests_in())),
-            *callbacks,
-        ],
+        callbacks=[step_end, *callbacks],
         on_log=on_log,
         on_phase=on_phase,
         let_requests_in=let_requests_in,
@@ -160,8 +158,7 @@ class ResidentSteps:
         """The bf16 copies swapped in (and ``slot`` merged into them), or nothing."""
         if self._bf16 is None:
             return nullcontext()
-        model = self.accelerator.unwrap_model(self.model)
-        return self._bf16.swapped(model, slot)
+        return self._bf16.swapped(self.accelerator.unwrap_model(self.model), slot)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         """The rollouts (sampling + rewards), then the update. Requests already waiting for
@@ -193,9 +190,7 @@ class ResidentSteps:
                 self._on_phase(None)
 
     def _prepare_inputs(self, inputs):
-        if self._prepared is not None:
-            return self._prepared
-        return super()._prepare_inputs(inputs)
+        return self._prepared if self._prepared is not None else super()._prepare_inputs(inputs)
 
     def sampling(self) -> ExitStack:
         """The context rollouts sample in (the probes too): the LoRA merged and/or bf16
@@ -301,8 +296,5 @@ def step_metrics(logs: dict[str, Any], reward_funcs: tuple[str, ...]) -> dict[st
     if "reward" not in numbers:
         raise _missing("the 'reward' metric of trl.GRPOTrainer.log")
     out = {ours: numbers[theirs] for theirs, ours in METRICS.items() if theirs in numbers}
-    for name in reward_funcs:
-        key = f"rewards/{name}/mean"
-        if key in numbers:
-            out[f"rewards/{name}"] = numbers[key]
-    return out
+    means = {f"rewards/{name}": f"rewards/{name}/mean" for name in reward_funcs}
+    return out | {ours: numbers[theirs] for ours, theirs in means.items() if theirs in numbers}

@@ -69,8 +69,7 @@ class ChangeEvents:
             return (gr.skip(),) * 5
         row = rows[i]
         names = [n for n in self.state.adapter_names() if n != BASE]
-        run = self.state.current
-        ran = run.name if run is not None and run.name in names else None
+        ran = run.name if (run := self.state.current) is not None and run.name in names else None
         model = row.get("model")
         after = model if model in names else ran or (names[0] if names else BASE)
         text = str(row.get("completion") or row.get("text") or "")

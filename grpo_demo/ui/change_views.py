@@ -36,18 +36,17 @@ def tint(delta: float) -> str:
 def token_html(change: TextChange) -> str:
     """The prompt in grey, then every completion token tinted by its change (title: p before
     → after). All text escaped: a completion is shown, never run."""
-    spans = []
-    for t in change.tokens:
-        label = f"p {t.p_before:.3f} → {t.p_after:.3f} (Δ log p {t.delta:+.2f})"
-        text = html.escape(t.text).replace("\n", "↵<br>")
-        spans.append(
-            f'<span class="tc-tok" style="background:{tint(t.delta)}" title="{label}">{text}</span>'
-        )
+    spans = "".join(
+        f'<span class="tc-tok" style="background:{tint(t.delta)}" title="p {t.p_before:.3f} → '
+        f'{t.p_after:.3f} (Δ log p {t.delta:+.2f})">{html.escape(t.text).replace(chr(10), "↵<br>")}'
+        "</span>"
+        for t in change.tokens
+    )
     legend = LEGEND.format(before=html.escape(change.before), after=html.escape(change.after))
     per_token = math.exp(change.total / len(change.tokens))
     return (
         f"{legend}<div class='tc-text'><span class='tc-prompt'>{html.escape(change.prompt)}"
-        f"</span>{''.join(spans)}</div><div class='tc-total'>The whole answer: Σ Δ log p = "
+        f"</span>{spans}</div><div class='tc-total'>The whole answer: Σ Δ log p = "
         f"<b>{change.total:+.2f}</b> over {len(change.tokens)} tokens — each token on average "
         f"<b>{per_token:.2f}×</b> as likely under {html.escape(change.after)} as under "
         f"{html.escape(change.before)} (scored in {change.seconds * 1000:.0f} ms).</div>"
@@ -64,12 +63,10 @@ def biggest_table(change: TextChange, k: int = 8) -> pd.DataFrame:
 
 
 def overlay_figure(curves: pd.DataFrame) -> Figure:
-    """One panel per series (task reward, distinct-1/2, entropy, then each reward term),
-    one line per run, shared step axis."""
+    """One panel per series (``PANELS`` first, then each reward term), one line per run."""
     present = list(dict.fromkeys(curves["series"]))
     series = [s for s in PANELS if s in present] + [s for s in present if s not in PANELS]
-    cols = 2
-    rows = math.ceil(len(series) / cols)
+    cols, rows = 2, math.ceil(len(series) / 2)
     fig = Figure(figsize=(9.4, 2.5 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).flatten()
     runs = list(dict.fromkeys(curves["run"]))

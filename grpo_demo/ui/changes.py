@@ -44,21 +44,13 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         heat = gr.Plot(show_label=False, elem_id="map-plot")
     with gr.Accordion("Runs side by side: curves and settings", open=False):
         with gr.Row():
-            chosen = pick(
-                "overlay-runs",
-                adapters,
-                [n for n in OVERLAY_EXAMPLE if n in adapters],
-                "Runs (two or more: the one going and any saved adapter)",
-                multiselect=True,
-                scale=3,
-            )
+            label = "Runs (two or more: the one going and any saved adapter)"
+            example = [n for n in OVERLAY_EXAMPLE if n in adapters]
+            chosen = pick("overlay-runs", adapters, example, label, multiselect=True, scale=3)
             show_overlay = gr.Button("Overlay", elem_id="overlay-btn", scale=1)
         overlay = gr.Plot(show_label=False, elem_id="overlay-plot")
-        settings = table(
-            "overlay-settings",
-            ["setting", "differs"],
-            "Their settings (the ones that differ first, highlighted)",
-        )
+        label = "Their settings (the ones that differ first, highlighted)"
+        settings = table("overlay-settings", ["setting", "differs"], label)
 
     def names_now():
         return gr.update(choices=demo.state.adapter_names())

@@ -9,19 +9,13 @@ import gradio as gr
 from ..app.state import AppState, rough
 from ..evaluation import TABLE_REWARDS
 from . import views
-from .wiring import refusing
+from .wiring import PROGRESS, refusing
 
 
 class EvaluateEvents:
     state: AppState
 
-    def evaluate(
-        self,
-        adapters,
-        num_samples,
-        request: gr.Request = None,
-        progress=gr.Progress(),  # noqa: B008 (Gradio idiom)
-    ):
+    def evaluate(self, adapters, num_samples, request: gr.Request = None, progress=PROGRESS):
         """The report's Table 1 protocol on held-out prompts, plus diversity and plots."""
         with refusing():
             asked = self.asked("evaluate", request, adapters=adapters, num_samples=num_samples)
@@ -39,11 +33,8 @@ class EvaluateEvents:
             left = f", about {rough(spent * (total - done) / done)} left" if done else ""
             now = models[min(done * len(models) // total, len(models) - 1)]
             nxt = "done" if done == total else f"sampling {now}"
-            progress(
-                done / total,
-                desc=f"{done * total_completions // total}/{total_completions} completions; "
-                f"{nxt}{left}",
-            )
+            count = f"{done * total_completions // total}/{total_completions} completions"
+            progress(done / total, desc=f"{count}; {nxt}{left}")
 
         with refusing():
             result, paths = self.state.evaluate(models, n, on_progress)

@@ -21,14 +21,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         # a Dropdown, not a CheckboxGroup: adapters trained after page load (or by an API
         # client in another session) must be accepted; the handler validates the names
         names = demo.state.adapter_names()
-        adapters = pick(
-            "eval-models",
-            names,
-            names,
-            "Models (a newly trained adapter is added here)",
-            multiselect=True,
-            scale=3,
-        )
+        label = "Models (a newly trained adapter is added here)"
+        adapters = pick("eval-models", names, names, label, multiselect=True, scale=3)
         num_samples = gr.Number(
             value=50, label="N per model", elem_id="eval-n", scale=1, **EVAL_SIZE.widget()
         )
@@ -41,12 +35,11 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     diversity = table(
         "diversity", [*DIVERSITY_COLUMNS, "collapsed"], "Diversity: is it still writing?"
     )
-    wins = table(
-        "win-rates",
-        WIN_SHOWN,
+    label = (
         "Win rate against the base: held-out prompts where the adapter's own task reward beats "
-        "the base's (same prompt, same seed), with its 95 % interval",
+        "the base's (same prompt, same seed), with its 95 % interval"
     )
+    wins = table("win-rates", WIN_SHOWN, label)
     with gr.Accordion("What the diversity columns mean", open=False):
         gr.Markdown(DIVERSITY_NOTE)
     hist = gr.Image(label="Reward histograms", type="filepath")

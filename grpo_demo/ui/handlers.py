@@ -25,28 +25,20 @@ HEADER_ADAPTERS = 3
 
 
 class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
-    """Every tab's handlers over one shared ``AppState`` (pass a loaded ``ResidentModel``,
-    or a model spec to load it in the background)."""
+    """Every tab's handlers over one shared ``AppState``."""
 
     def __init__(self, *args, state: AppState | None = None, **kwargs):
         """``AppState``'s arguments (``Demo(resident)``, ``Demo(model=..., teacher_key=...)``),
         or a ``state`` to share."""
         self.state = state or AppState(*args, **kwargs)
         self._drawing = threading.Lock()  # the run view's charts: one page draws, the rest wait
-        self._forms = {
-            name: forms.CheckedOnce(form)
-            for name, form in (
-                ("generate", partial(forms.generate, self.state)),
-                ("compare", forms.compare),
-                ("train", partial(forms.train, self.state)),
-                ("browse", partial(forms.browse, self.state)),
-                ("evaluate", partial(forms.evaluate, self.state)),
-            )
+        self._forms = {"compare": forms.CheckedOnce(forms.compare)} | {
+            name: forms.CheckedOnce(partial(getattr(forms, name), self.state))
+            for name in ("generate", "train", "browse", "evaluate")
         }
 
     def validator(self, form: str, fields: dict) -> Callable[..., list[dict]]:
-        """The validator of an event: the named form's refusals, under each field in
-        ``fields`` (the event's ``inputs_kwargs``); a clean form is kept for the handler."""
+        """The validator of an event's ``fields``: the named form's (``wiring.validator``)."""
         return validator(self._forms[form], fields)
 
     def asked(self, form: str, request: gr.Request | None, **values):
@@ -55,13 +47,11 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
 
     # -- the header and the adapter lists ----------------------------------------------------
     def header(self) -> str:
-        state = self.state
-        spec = state.spec
+        state, spec = self.state, self.state.spec
         if not state.loaded:
             now = f"failed to load: {state.error}" if state.error else "loading ..."
             return f"**Base model:** `{spec.name}` — {spec.why} · **{now}**"
-        resident = state.resident
-        names = resident.names()
+        resident, names = state.resident, state.resident.names()
         adapters = ", ".join(
             f"`{n}`" + (f" (task {resident.adapters[n].task})" if n in resident.adapters else "")
             for n in names[:HEADER_ADAPTERS]
@@ -79,8 +69,7 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         )
 
     def caps_note(self) -> str:
-        caps = self.state.caps()
-        return caps.note() if caps else ""
+        return caps.note() if (caps := self.state.caps()) else ""
 
     def refresh_choices(self, known: list[str] | None, play: str | None, chosen: list[str] | None):
         """Adapters that appeared since this page last looked: listed in both dropdowns and
@@ -96,9 +85,5 @@ class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
         new, chosen = [n for n in names if n not in (known or [])], chosen or []
         keep = play if play in names else BASE
         evaluate = [n for n in chosen if n in names] + [n for n in new if n not in chosen]
-        return (
-            gr.update(choices=names, value=keep),
-            gr.update(choices=names, value=evaluate),
-            self.header(),
-            names,
-        )
+        picked = (gr.update(choices=names, value=v) for v in (keep, evaluate))
+        return *picked, self.header(), names

@@ -16,14 +16,13 @@ from ..app import forms
 from ..app.forms import GpuRefused
 from ..app.state import AppState
 from . import views
-from .wiring import REFUSED, refuse, refusing, session, takes
+from .wiring import PROGRESS, REFUSED, refuse, refusing, session, takes
 
 if TYPE_CHECKING:
     from ..generation import Pending
 
 SAMPLED = ("num_samples", "max_new_tokens", "temperature", "seed")
 """The sampling settings Generate and Compare take (``SamplingParams``' fields, by name)."""
-PROGRESS = gr.Progress()  # Gradio's idiom: a default it replaces with the event's own
 WAIT_UPDATE_SECONDS = 1.0
 """How often a waiting request looks where it stands (its page hears only a change)."""
 

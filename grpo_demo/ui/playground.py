@@ -67,12 +67,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
                 combine_adjacent=False,
                 elem_id="highlight",
             )
-            completions = table(
-                "completions-table",
-                COMPLETION_COLUMNS,
-                "Every completion with the report's two rewards and its model's own task",
-                COMPLETION_WIDTHS,
-            )
+            label = "Every completion with the report's two rewards and its model's own task"
+            completions = table("completions-table", COMPLETION_COLUMNS, label, COMPLETION_WIDTHS)
             gr.Markdown(COLUMNS_NOTE, elem_id="columns-note")
         with gr.Tab("Compare: one column per model", id="compare", elem_id="compare-tab"):
             gr.Markdown(
@@ -83,12 +79,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             summary = table("compare-summary", SUMMARY_COLUMNS, "Means per model", SUMMARY_WIDTHS)
     with gr.Accordion("Every reward's score, and what each column means", open=False):
         gr.Markdown(reward_legend(), elem_id="reward-legend")
-        scores = table(
-            "scores-table",
-            SCORE_COLUMNS,
-            "All registered rewards (columns as in the legend above)",
-            SCORE_WIDTHS,
-        )
+        label = "All registered rewards (columns as in the legend above)"
+        scores = table("scores-table", SCORE_COLUMNS, label, SCORE_WIDTHS)
     # per-user: this browser session's samples, downloadable; never shared between users
     samples = gr.State([])
     latest = gr.State([])

@@ -73,9 +73,9 @@ def _pick(name: str, choices: list, value, **kwargs) -> gr.Dropdown:
     return pick(FIELD[name].elem_id, choices, value, FIELD[name].label, **kwargs)
 
 
-def _text(name: str, value: str = "", **kwargs) -> gr.Textbox:
+def _text(name: str, value="", widget=gr.Textbox, **kwargs) -> gr.Textbox | gr.Number:
     """A typed field: its label and id from the declaration."""
-    return gr.Textbox(value, label=FIELD[name].label, elem_id=FIELD[name].elem_id, **kwargs)
+    return widget(value, label=FIELD[name].label, elem_id=FIELD[name].elem_id, **kwargs)
 
 
 def build(demo: Demo) -> dict[str, gr.components.Component]:
@@ -99,17 +99,25 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
         yes = gr.Button("Yes, stop it", variant="stop", elem_id="stop-yes", scale=0)
         no = gr.Button("Keep running", elem_id="stop-no", scale=0)
     stop_note = gr.Markdown(elem_id="stop-note")
-    progress = gr.Markdown(progress_text(demo.state.current), elem_id="train-progress")
-    warning = gr.Markdown(elem_id="collapse-warning")
+    out: dict[str, gr.components.Component] = {}  # the run view's outputs, by VIEW's names
+    progress = out["progress"] = gr.Markdown(
+        progress_text(demo.state.current), elem_id="train-progress"
+    )
+    out["warning"] = gr.Markdown(elem_id="collapse-warning")
     with gr.Row(elem_id="run-view", equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            now = gr.HTML(before_now(None, TASKS.get(task0), DEFAULT_PROBES), elem_id="before-now")
+            now = before_now(None, TASKS.get(task0), DEFAULT_PROBES)
+            out["before_now"] = gr.HTML(now, elem_id="before-now")
         with gr.Column(scale=2, min_width=260):
-            rewards = gr.Plot(label="Reward per step", show_label=False, elem_id="reward-plot")
-    headline = gr.Markdown(elem_id="signal-headline")
+            out["reward_chart"] = gr.Plot(
+                label="Reward per step", show_label=False, elem_id="reward-plot"
+            )
+    out["signal_headline"] = gr.Markdown(elem_id="signal-headline")
     with gr.Accordion("The learning signal in numbers, entropy and KL", open=False):
-        signal = gr.Markdown(elem_id="learning-signal")
-        signals = gr.Plot(label="Entropy and KL per step", show_label=False, elem_id="kl-plot")
+        out["signal"] = gr.Markdown(elem_id="learning-signal")
+        out["signal_chart"] = gr.Plot(
+            label="Entropy and KL per step", show_label=False, elem_id="kl-plot"
+        )
     with gr.Accordion("Settings: what is rewarded, how fast it learns, answer length", open=True):
         task = field["task"] = _pick("task", [(t.label, k) for k, t in TASKS.items()], task0)
         for kind in ("number", "choice"):  # a row of each, in the declaration's order
@@ -121,12 +129,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             probes = field["probes"] = _text(
                 "probes", "\n".join(DEFAULT_PROBES), lines=2, max_lines=5, scale=3
             )
-            probe_every = field["probe_every"] = gr.Number(
-                value=1,
-                label=FIELD["probe_every"].label,
-                elem_id=FIELD["probe_every"].elem_id,
-                **PROBE_EVERY.widget(),
-            )
+            every = _text("probe_every", 1, gr.Number, **PROBE_EVERY.widget())
+            probe_every = field["probe_every"] = every
         command = gr.Code(
             "",
             language="shell",
@@ -137,9 +141,9 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
             elem_id="cli-command",
         )
     with gr.Accordion("Every answer of the latest step, its reward and advantage", open=True):
-        step_table = table("step-table", STEP_FIXED, widths=STEP_WIDTHS)
+        step_table = out["step_table"] = table("step-table", STEP_FIXED, widths=STEP_WIDTHS)
     with gr.Accordion("Before-vs-now history: every answer to the fixed prompts", open=False):
-        probe_answers = table("probe-table", PROBE_COLUMNS, widths=PROBE_WIDTHS)
+        probe_answers = out["probes"] = table("probe-table", PROBE_COLUMNS, widths=PROBE_WIDTHS)
     with gr.Accordion("Build your own reward (no code) and test it on the base", open=False):
         gr.Markdown(
             "Give a term a weight (0 = unused) and, where it has them, parameters such as "
@@ -201,29 +205,16 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     task.change(demo.reward_rows, task, [builder, reward, builder_note], **QUIET)
     builder.input(demo.compose_reward, builder, [reward, builder_note], **QUIET)
     reward.blur(demo.follow_spec, reward, [builder, builder_note, task], **QUIET)
+    scoring = {n: field[n] for n in ("task", "reward", "num_generations", "max_completion_length")}
     score.click(
         demo.score_base,
-        inputs_kwargs=inputs(
-            demo.score_base,
-            {n: field[n] for n in ("task", "reward", "num_generations", "max_completion_length")},
-        ),
+        inputs_kwargs=inputs(demo.score_base, scoring),
         outputs=[score_verdict, score_table],
         api_name="score_base",
         concurrency_limit=None,  # a job on the compute thread, as every use of the model
         show_progress_on=[score_verdict],
     )
-    parts = {
-        "progress": progress,
-        "warning": warning,
-        "before_now": now,
-        "reward_chart": rewards,
-        "signal_headline": headline,
-        "signal": signal,
-        "signal_chart": signals,
-        "step_table": step_table,
-        "probes": probe_answers,
-    }
-    view = [parts[k] for k in VIEW]
+    view = [out[k] for k in VIEW]
     fields = inputs(demo.train, field)
     # the command line follows the form as it is filled (the run's own rules only)
     typed = {k: v for k, v in fields.items() if k != "teacher_key"}
@@ -267,12 +258,8 @@ def build(demo: Demo) -> dict[str, gr.components.Component]:
     timer = gr.Timer(2.0)
     timer.tick(demo.training_tick, [seen, shown], [progress, seen, shown], **WATCH)
     seen.change(demo.training_view, probes, view, **WATCH)
-    restore = {
-        "fn": demo.form_now,
-        "inputs": preset,
-        "outputs": [preset, name, *form, probes, probe_every],
-        **QUIET,
-    }
+    restored = [preset, name, *form, probes, probe_every]
+    restore = {"fn": demo.form_now, "inputs": preset, "outputs": restored, **QUIET}
     # a clicked answer goes to the token view (each table's own rows)
     pickable = [(t, t) for t in (step_table, probe_answers, browse_table)]
     return {"run": run, "restore": restore, "pickable": pickable}

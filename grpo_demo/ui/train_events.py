@@ -110,15 +110,9 @@ class TrainEvents:
         if run is None:
             return (gr.skip(), gr.skip(), *self.preset_values(preset), gr.skip(), gr.skip())
         chosen = run.preset if run.preset in PRESETS else preset
-        values = run_form(run.config)
-        return (
-            chosen,
-            run.name,
-            *(values[f] for f in PRESET_FIELDS),
-            self.preset_values(chosen)[-1],
-            "\n".join(run.probes),
-            run.probe_every,
-        )
+        values, probes = run_form(run.config), "\n".join(run.probes)
+        form = (values[f] for f in PRESET_FIELDS)
+        return chosen, run.name, *form, self.preset_values(chosen)[-1], probes, run.probe_every
 
     def start_check(self, request: gr.Request = None, **values) -> tuple[str, dict[str, str], bool]:
         """Start's refusals, seen where the eye is: (the box under Start, each wrong field's
@@ -293,9 +287,7 @@ class TrainEvents:
             asked = self.asked("browse", request, run_name=run_name, step=step)
         event = asked.history[asked.step - 1]
         tied = event.metrics.get("frac_tied_groups")
-        note = (
-            f"**{run_name}**, step {event.step} of {asked.total}: reward {event.reward:.3f}, "
-            f"distinct-2 {event.distinct_2:.2f}"
-            + (f", tied groups {tied:.0%}" if tied is not None else "")
-        )
+        ties = f", tied groups {tied:.0%}" if tied is not None else ""
+        note = f"**{run_name}**, step {event.step} of {asked.total}: reward {event.reward:.3f}, "
+        note += f"distinct-2 {event.distinct_2:.2f}{ties}"
         return note, train_views.step_table(event, asked.task)

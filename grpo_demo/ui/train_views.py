@@ -23,20 +23,12 @@ from ..reward_spec import task_score
 from ..rewards import report_phrases
 from ..steps import collapse_step
 from ..training.probes import PROBE_SAMPLES
-from .views import LABELS, TASK_REWARD
+from .views import HIGHLIGHT_COLORS, LABELS, TASK_REWARD, phrase_label
 
 if TYPE_CHECKING:
     from ..steps import StepEvent
     from ..tasks import Task
     from ..training import TrainingRun
-
-WORD_COLORS = {
-    "right length": "#4ade80",
-    "off by 1": "#fde047",
-    "off by 2+": "#e5e7eb",
-    "extra space": "#f0abfc",
-}
-"""Four colours a projector keeps apart: green, yellow, pale grey, magenta."""
 
 REWARD_FIGSIZE = (4.0, 5.2)
 SIGNAL_FIGSIZE = (8.0, 2.4)
@@ -53,17 +45,12 @@ def coloured_words(text: str, n: int | None) -> str:
     if n is None:
         return html.escape(text.strip())
     phrases = report_phrases(text)
-    if phrases and phrases[0] == "":
-        phrases = phrases[1:]
-    out = []
-    for p in phrases:
-        if p == "":
-            out.append(f'<mark style="background:{WORD_COLORS["extra space"]}">␣</mark>')
-            continue
-        off = abs(n - len(p))
-        key = "right length" if off == 0 else "off by 1" if off == 1 else "off by 2+"
-        out.append(f'<mark style="background:{WORD_COLORS[key]}">{html.escape(p)}</mark>')
-    return " ".join(out)
+    phrases = phrases[1:] if phrases[:1] == [""] else phrases
+    keys = [phrase_label(p, -abs(n - len(p))) for p in phrases]  # the Playground's colours
+    return " ".join(
+        f'<mark style="background:{HIGHLIGHT_COLORS[k]}">{html.escape(p) or "␣"}</mark>'
+        for p, k in zip(phrases, keys, strict=True)
+    )
 
 
 def _card(text: str | None, task: Task | None, n: int | None, title: str, mean=None) -> str:
@@ -91,11 +78,10 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
     pays while exact 4-letter words lag) over all answers of step 1 (the base) and of the
     latest step, so two answers' dice do not decide it; beside it, the number at every step."""
     base = run.base_probes if run and run.base_probes else []
-    probed = [e for e in run.history if e.probes] if run else []
-    now = probed[-1] if probed else None
+    history = run.history if run else []
+    now = next((e for e in reversed(history) if e.probes), None)
     shown = run.probes if run and run.probes else prompts
     n = letters_rewarded(task) if task else 4
-    history = run.history if run else []
     measures = headline_measures(task)
     steps = [[c.completion for c in e.completions] for e in history]
     big = " · ".join(  # over all of a step's answers (32 in class), not two of them
@@ -117,17 +103,12 @@ def before_now(run: TrainingRun | None, task: Task | None, prompts: list[str]) -
         + "</div>"
         for i, prompt in enumerate(shown)
     ] or ["<p>No before-vs-now prompts: add one or more under Settings, then Start.</p>"]
-    legend = (
-        " ".join(
-            f'<mark style="background:{c}">{k.replace("right length", f"{n} characters")}</mark>'
-            for k, c in WORD_COLORS.items()
-            if k != "extra space"
-        )
-        + " as the report counts: all characters between two spaces (“pie.” is 4)."
-        if n
-        else ""
+    marks = (
+        f'<mark style="background:{HIGHLIGHT_COLORS[k]}">{k.replace("4 ", f"{n} ")}</mark>'
+        for k in ("4 characters", "off by 1", "off by 2+")
     )
-    legend += (
+    how = " as the report counts: all characters between two spaces (“pie.” is 4)."
+    legend = (" ".join(marks) + how if n else "") + (
         f"<br>Each card: the middle of {PROBE_SAMPLES} answers by {TASK_REWARD}, the same "
         "dice at every step."
     )
@@ -273,10 +254,7 @@ def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFram
 
 
 def progress_text(
-    run: TrainingRun | None,
-    mine: bool = False,
-    step_estimate: float | None = None,
-    teacher_key: bool = False,
+    run: TrainingRun | None, mine=False, step_estimate: float | None = None, teacher_key=False
 ) -> str:
     """Step i/n, state, elapsed, time left, pace and reward; who runs it and who may stop it."""
     if run is None:
@@ -295,13 +273,9 @@ def progress_text(
             eta = f" · about {clock(left)} left" if left is not None else ""
             if not done:
                 eta += " · first step under way"
-        who = (
-            " · started on this page"
-            if mine
-            else f" · started by {run.owner or 'another page'}: only that page"
-            + (" (or the teacher key)" if teacher_key else "")
-            + " can stop it"
-        )
+        key = " (or the teacher key)" if teacher_key else ""
+        by = f" · started by {run.owner or 'another page'}: only that page{key} can stop it"
+        who = " · started on this page" if mine else by
     elif run.ended.error:
         state, eta = f"failed: {run.ended.error}", ""
     else:

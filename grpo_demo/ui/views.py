@@ -106,13 +106,11 @@ not), as the compare grid does."""
 
 def scores_table(completions: list[Completion]) -> pd.DataFrame:
     """Every registered reward for each completion, by short label (the legend maps them)."""
-    return pd.DataFrame(
-        [
-            [i, c.adapter, *(round(c.rewards[k], 3) for k in LABELS)]
-            for i, c in enumerate(completions, 1)
-        ],
-        columns=SCORE_COLUMNS,
-    )
+    rows = [
+        [i, c.adapter, *(round(c.rewards[k], 3) for k in LABELS)]
+        for i, c in enumerate(completions, 1)
+    ]
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
 def records(
@@ -124,10 +122,7 @@ def records(
             "prompt": c.prompt,
             "model": c.adapter,
             "sample": i,
-            "seed": params.seed,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_new_tokens": params.max_new_tokens,
+            **{k: getattr(params, k) for k in ("seed", "temperature", "top_p", "max_new_tokens")},
             "completion": c.text,
             "real_words": c.word_count,
             TASK_REWARD.replace(" ", "_"): task_score(c, tasks),

@@ -17,6 +17,7 @@ from ..app.forms import USER_ERRORS, CheckedOnce
 from ..app.state import Busy, NotReady
 
 REFUSED = (*USER_ERRORS, NotReady, Busy)
+PROGRESS = gr.Progress()  # Gradio's idiom: a default it replaces with the event's own
 
 
 def refuse(exc: Exception) -> gr.Error:
@@ -79,8 +80,7 @@ def takes(*fields: str | tuple[str, Any]) -> Callable[[Callable], Callable]:
         own = inspect.signature(handler).parameters.values()
         kept = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
         named = [(f, inspect.Parameter.empty) if isinstance(f, str) else f for f in fields]
-        keyword = inspect.Parameter.KEYWORD_ONLY
-        extra = [inspect.Parameter(n, keyword, default=d) for n, d in named]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in named]
         handler.__signature__ = inspect.Signature([*kept, *extra])
         return handler
 
