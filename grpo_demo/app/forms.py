@@ -27,6 +27,7 @@ from ..pace import clock
 from ..presets import PRESETS, from_preset
 from ..reward_spec import parse_spec, task_of
 from ..settings import Setting, settings_of
+from ..space import RunCaps
 from ..store import check_adapter_name, check_new_name
 from ..tasks import TASKS, Task
 from ..training import PROBE_EVERY, BusyError, TrainingError, check_probes
@@ -183,7 +184,14 @@ def generate(state: AppState, *, adapter, **sampled) -> SampleRequest:
 
 # -- the Train tab and the CLI's train ------------------------------------------------------------
 def run_config(
-    fields: Fields, *, task: str | None, preset: str, reward, values: Mapping, app: bool, caps=None
+    fields: Fields,
+    *,
+    task: str | None,
+    preset: str,
+    reward: str | None,
+    values: Mapping[str, Any],
+    app: bool,
+    caps: RunCaps | None = None,
 ) -> RunConfig | None:
     """A validated run from a preset, a task or custom reward, and typed settings.
 

@@ -254,7 +254,10 @@ def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFram
 
 
 def progress_text(
-    run: TrainingRun | None, mine=False, step_estimate: float | None = None, teacher_key=False
+    run: TrainingRun | None,
+    mine: bool = False,
+    step_estimate: float | None = None,
+    teacher_key: bool = False,
 ) -> str:
     """Step i/n, state, elapsed, time left, pace and reward; who runs it and who may stop it."""
     if run is None:
