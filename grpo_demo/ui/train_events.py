@@ -203,13 +203,16 @@ class TrainEvents:
         seen = -1
         while True:
             run.wait(max(seen, 0), timeout=1.0)
-            if len(run.history) != seen or run.ended is not None:
+            # read once, before the view: a run that ends after this read is shown ended by
+            # the next turn, so the stream's last output is always the ended run
+            ended = run.ended is not None
+            if len(run.history) != seen or ended:
                 seen = len(run.history)
                 self.state.learn_speed(run)
                 yield self._view(run, run.probes, mine=True)
             else:  # a ticking clock; also lets a closed tab's cancel land within a second
                 yield view(progress=self._progress(run, True))
-            if run.ended is not None:
+            if ended:
                 return
 
     def training_tick(self, seen=None, shown=None, request: gr.Request = None):

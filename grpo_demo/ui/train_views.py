@@ -265,9 +265,10 @@ def progress_text(
     done, total = len(run.history), run.config.max_steps
     last = run.history[-1].elapsed if run.history else 0.0
     per_step = last / done if done else 0.0
-    elapsed = run.ended.elapsed if run.ended else max(time.time() - run.started_at, last)
+    ended = run.ended  # read once: the run's thread may end it while this line is written
+    elapsed = ended.elapsed if ended else max(time.time() - run.started_at, last)
     who = ""
-    if run.ended is None:
+    if ended is None:
         if run.stopping:  # no ETA: the run ends after the step under way
             state, eta = "stopping after this step", ""
         else:
@@ -279,11 +280,11 @@ def progress_text(
         key = " (or the teacher key)" if teacher_key else ""
         by = f" · started by {run.owner or 'another page'}: only that page{key} can stop it"
         who = " · started on this page" if mine else by
-    elif run.ended.error:
-        state, eta = f"failed: {run.ended.error}", ""
+    elif ended.error:
+        state, eta = f"failed: {ended.error}", ""
     else:
-        saved = f" · saved as adapter `{run.ended.adapter.name}`" if run.ended.adapter else ""
-        state, eta = ("stopped" if run.ended.stopped else "finished") + saved, ""
+        saved = f" · saved as adapter `{ended.adapter.name}`" if ended.adapter else ""
+        state, eta = ("stopped" if ended.stopped else "finished") + saved, ""
     reward = f" · reward {run.history[-1].reward:.3f}" if run.history else ""
     speed = f" · {per_step:.1f} s/step" if done else ""
     # what the run optimises: its task, or its custom reward (never the preset's task)
