@@ -71,10 +71,6 @@ class ResidentModel:
         return self.checkpoints / self.spec.name
 
     @property
-    def is_peft(self) -> bool:
-        return lora_slots.is_peft(self.model)
-
-    @property
     def device(self):
         return next(self.model.parameters()).device
 

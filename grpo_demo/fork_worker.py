@@ -28,10 +28,6 @@ class WorkerFailed(RuntimeError):
     """The GPU function raised in its worker (the message says what), or the worker died."""
 
 
-def in_worker() -> bool:
-    return _in_worker
-
-
 class _Worker:
     def __init__(self, fn: Callable[..., Any]):
         self.conn, child = _CTX.Pipe()
@@ -97,12 +93,11 @@ def _run_one(fn: Callable[..., Any], args: tuple, kwargs: dict, conn: Any, stop:
 class ForkWorker:
     """``fn`` called as ``spaces.GPU`` calls it. ``duration(*args)``: the seconds a call would
     ask ZeroGPU for, kept in ``requested`` (ZeroGPU computes it in the main process, before the
-    worker gets the call); ``forks`` counts the worker processes started."""
+    worker gets the call)."""
 
     def __init__(self, fn: Callable[..., Any], duration: Callable[..., int] | None = None):
         self.fn, self.duration = fn, duration
         self.requested: list[int] = []
-        self.forks = 0
         self._idle: list[_Worker] = []
         self._guard = threading.Lock()
 
@@ -126,7 +121,6 @@ class ForkWorker:
             worker = self._idle.pop() if self._idle else None
         if worker is None:
             worker = _Worker(self.fn)
-            self.forks += 1
             name = getattr(self.fn, "__name__", "a GPU function")
             print(f"gpu worker: process {worker.process.pid} forked for {name}", file=sys.stderr)
         try:

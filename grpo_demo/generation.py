@@ -46,12 +46,10 @@ class Completion:
 class SamplingParams:
     """One generation request's sampling settings (checked on creation)."""
 
-    num_samples: int = setting(
-        int, 4, 1, 64, "completions per prompt", app_maximum=16
-    )  # the app shows each completion: 16 fit a screen
-    max_new_tokens: int = setting(
-        int, 48, 1, 512, "new tokens per completion", app_maximum=256
-    )  # one request holds the shared model for everyone
+    # the app shows each completion: 16 fit a screen
+    num_samples: int = setting(int, 4, 1, 64, "completions per prompt", app_maximum=16)
+    # one request holds the shared model for everyone
+    max_new_tokens: int = setting(int, 48, 1, 512, "new tokens per completion", app_maximum=256)
     temperature: float = setting(
         float,
         1.0,
@@ -179,18 +177,3 @@ def generate(
 ) -> list[Completion]:
     """``num_samples`` completions of one prompt with one adapter (or the base)."""
     return sample(resident, [prompt], [adapter], params)
-
-
-def compare(
-    resident: ResidentModel,
-    prompt: str,
-    params: SamplingParams,
-    adapters: list[str] | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> dict[str, list[Completion]]:
-    """The same prompt and seed through the base and each adapter, grouped by adapter."""
-    adapters = adapters or resident.names()
-    out: dict[str, list[Completion]] = {a: [] for a in adapters}
-    for c in sample(resident, [prompt], adapters, params, on_batch=on_batch):
-        out[c.adapter].append(c)
-    return out

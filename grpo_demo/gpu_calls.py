@@ -52,11 +52,6 @@ def where() -> str:
     return "fork" if _on(FORK_ENV) else "here"
 
 
-def crosses() -> bool:
-    """Does GPU work run in another process (so its memory never comes back)?"""
-    return where() != "here"
-
-
 def prepare() -> None:
     """On ZeroGPU, import ``spaces`` before torch sets CUDA up (it patches torch)."""
     if where() == "zerogpu":

@@ -140,10 +140,9 @@ def write_trained_weights(model, folder: Path | str) -> None:
     weights = f"{folder}/{WEIGHTS_FILE}"
     with safe_open(weights, "pt") as f:
         metadata = f.metadata()
-    tensors = load_file(weights)
     half = {
         k: v.to(getattr(torch, WEIGHTS_DTYPE)).contiguous() if v.is_floating_point() else v
-        for k, v in tensors.items()
+        for k, v in load_file(weights).items()
     }
     save_file(half, weights, metadata=metadata)
 

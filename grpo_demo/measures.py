@@ -113,9 +113,7 @@ def measure_of(task: Task | None) -> Measure:
     >>> measure_of(TASKS["long-answer-varied"]).name
     'words per answer'
     """
-    if task is None:
-        return Measure("4-letter words", lambda ts: letter_share(ts, 4), percent=True)
-    n = letters_rewarded(task)
+    n = 4 if task is None else letters_rewarded(task)
     if n is not None:
         return Measure(f"{n}-letter words", lambda ts: letter_share(ts, n), percent=True)
     if any(name in WORD_TERMS for name in task.reward_funcs):

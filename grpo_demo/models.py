@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from . import bundled
-from .gpu_calls import crosses
+from .gpu_calls import where
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -155,12 +155,8 @@ def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
     """Load model + tokenizer, ready for batched left-padded sampling on this machine."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if spec.source == "bundled":
-        location, kwargs = str(ensure_converted()), {}
-    elif spec.source == "path":
-        location, kwargs = spec.location, {}
-    else:
-        location, kwargs = spec.location, _hub_kwargs(spec)
+    location = str(ensure_converted()) if spec.source == "bundled" else spec.location
+    kwargs = _hub_kwargs(spec) if spec.source == "hub" else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(location, dtype="float32", **kwargs)
@@ -168,7 +164,7 @@ def load_base(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase
         raise ModelUnavailable(f"could not load {spec.name!r} from {location}: {exc}") from None
     import torch
 
-    if torch.cuda.is_available() and not crosses():
+    if torch.cuda.is_available() and where() == "here":
         # one GPU per process under `accelerate launch` (LOCAL_RANK), else the first. Where GPU
         # work runs in worker processes (ZeroGPU) this copy stays on the CPU: ZeroGPU's CUDA
         # stand-in is per thread, and this loads on the compute thread; each worker moves its

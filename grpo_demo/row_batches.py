@@ -224,7 +224,6 @@ class RowBatcher:
         self.max_rows, self.max_tokens = max_rows, max_tokens
         self.max_waiting_rows = max_waiting_rows
         self.pace = BatchPace()
-        self.batches: deque[tuple[int, int, float]] = deque(maxlen=256)  # (requests, rows, s)
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []
         self._scheduled = False  # a drain job is queued on the compute thread
@@ -284,10 +283,7 @@ class RowBatcher:
 
     def _place(self, ticket: Ticket) -> int | None:
         """1-based place among the waiting requests (``None``: running or done)."""
-        try:
-            return self._waiting.index(ticket) + 1
-        except ValueError:
-            return None
+        return self._waiting.index(ticket) + 1 if ticket in self._waiting else None
 
     def standing(self, ticket: Ticket, gap: float = 0.0) -> tuple[int | None, float]:
         """(place in line, seconds until its answer): the running batch's remaining time,
@@ -302,8 +298,7 @@ class RowBatcher:
             return place, self._ahead(self._waiting[:place], gap)
 
     def _ahead(self, tickets: list[Ticket], gap: float = 0.0) -> float:
-        """Seconds until these requests are answered: the running batch's rest, then the
-        batches they fill, ``gap`` before each."""
+        """Seconds until these requests are answered (as in ``standing``)."""
         return self._running_left() + sum(
             self.pace.seconds(*_size(batch)) + gap for batch in self._batches(tickets)
         )
@@ -379,8 +374,7 @@ class RowBatcher:
                 self._running = []
         seconds = time.perf_counter() - start
         with self._guard:
-            self.pace.record(len(rows), max(r.max_new_tokens for r in rows), seconds)
-            self.batches.append((len(batch), len(rows), seconds))
+            self.pace.record(*_size(batch), seconds)
         at = 0
         for t in batch:
             t.future.set_result(texts[at : at + len(t.rows)])

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from grpo_demo.evaluation import diversity, longest_run, looks_collapsed, save, summarize
+from grpo_demo.evaluation import save, summarize
+from grpo_demo.metrics import diversity, longest_run, looks_collapsed
 from grpo_demo.rewards import score_all
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from grpo_demo import compute, gpu_calls
+from grpo_demo import compute, fork_worker, gpu_calls
 from grpo_demo.adapters import SAMPLE_ROWS, ResidentModel
-from grpo_demo.fork_worker import ForkWorker, WorkerFailed, in_worker
+from grpo_demo.fork_worker import ForkWorker, WorkerFailed
 from grpo_demo.generation import SamplingParams, generate
 from grpo_demo.row_batches import Row, RowBatcher
 from grpo_demo.steps import StepEvent
-from grpo_demo.token_change import LOGPROBS, token_changes
+from grpo_demo.token_change import token_changes
 from grpo_demo.training import RunEnded, TrainingManager, WorkerRun, run_type
 from grpo_demo.training import in_worker as worker_runs
 from grpo_demo.training.in_worker import TRAIN
@@ -31,7 +31,7 @@ SEEN: list[str] = []  # changed in a worker: the caller's copy must stay empty
 
 def remember(word: str) -> dict:
     SEEN.append(word)
-    return {"pid": os.getpid(), "seen": list(SEEN), "in_worker": in_worker()}
+    return {"pid": os.getpid(), "seen": list(SEEN), "in_worker": fork_worker._in_worker}
 
 
 def count_to(n: int, gate: str):
@@ -44,6 +44,11 @@ def count_to(n: int, gate: str):
 
 def fail(message: str) -> None:
     raise KeyError(message)
+
+
+def forks(capsys, name: str) -> int:
+    """Worker processes forked for ``name`` since the last look (each fork says so)."""
+    return capsys.readouterr().err.count(f"forked for {name}")
 
 
 def on_compute_thread(x: int) -> int:
@@ -64,13 +69,14 @@ def workers():
         w.close()
 
 
-def test_a_call_runs_in_a_forked_worker_reused_and_its_memory_stays_there(workers):
+def test_a_call_runs_in_a_forked_worker_reused_and_its_memory_stays_there(workers, capsys):
     gpu = workers(remember, lambda word: len(word))
     first, second = gpu("one"), gpu("two")
     assert first["in_worker"] and first["pid"] != os.getpid()
-    assert second["pid"] == first["pid"] and gpu.forks == 1  # the idle worker is reused
+    assert second["pid"] == first["pid"]  # the idle worker is reused
+    assert forks(capsys, "remember") == 1
     assert second["seen"] == ["one", "two"]  # the worker keeps its own memory between calls
-    assert SEEN == [] and not in_worker()  # ... and none of it comes back
+    assert SEEN == [] and not fork_worker._in_worker  # ... and none of it comes back
     assert gpu.requested == [3, 3]  # the duration, computed per call from its arguments
 
 
@@ -82,7 +88,7 @@ def test_a_generator_streams_each_yield_as_it_comes(workers, tmp_path):
     assert list(stream) == [1, 2]
 
 
-def test_a_reader_that_goes_away_stops_the_worker_at_its_next_yield(workers, tmp_path):
+def test_a_reader_that_goes_away_stops_the_worker_at_its_next_yield(workers, tmp_path, capsys):
     gpu = workers(count_to)
     stream = gpu(10**9, str(tmp_path / "gate"))
     assert next(stream) == 0
@@ -92,10 +98,10 @@ def test_a_reader_that_goes_away_stops_the_worker_at_its_next_yield(workers, tmp
         if gpu._idle:
             break
         time.sleep(0.01)
-    assert list(gpu(2, str(tmp_path / "gate"))) == [0, 1] and gpu.forks == 1
+    assert list(gpu(2, str(tmp_path / "gate"))) == [0, 1] and forks(capsys, "count_to") == 1
 
 
-def test_what_cannot_be_pickled_or_raises_is_said_and_the_worker_survives(workers):
+def test_what_cannot_be_pickled_or_raises_is_said_and_the_worker_survives(workers, capsys):
     gpu = workers(fail)
     with pytest.raises(WorkerFailed, match="KeyError: 'no such adapter'"):
         gpu("no such adapter")
@@ -103,7 +109,7 @@ def test_what_cannot_be_pickled_or_raises_is_said_and_the_worker_survives(worker
         gpu(threading.Lock())
     with pytest.raises(WorkerFailed, match="KeyError"):
         gpu("again")
-    assert gpu.forks == 1
+    assert forks(capsys, "fail") == 1
 
 
 def test_the_compute_thread_does_not_deadlock_in_a_fork(workers):
@@ -145,7 +151,9 @@ def forked(monkeypatch):
     gpu_calls.close_workers()  # a worker knows the models that lived when it was forked
 
 
-def test_sampling_in_a_worker_matches_this_process(tiny_gpt2, tmp_path, monkeypatch, forked):
+def test_sampling_in_a_worker_matches_this_process(
+    tiny_gpt2, tmp_path, monkeypatch, forked, capsys
+):
     params = SamplingParams(num_samples=3, max_new_tokens=6, seed=7)
     here = ResidentModel.load(str(tiny_gpt2), tmp_path / "a")
     there = ResidentModel.load(str(tiny_gpt2), tmp_path / "b")
@@ -153,12 +161,12 @@ def test_sampling_in_a_worker_matches_this_process(tiny_gpt2, tmp_path, monkeypa
     mine = [c.text for c in generate(here, "Fill that sentence", "base", params)]
     monkeypatch.setenv(gpu_calls.FORK_ENV, "fork")
     theirs = [c.text for c in generate(there, "Fill that sentence", "base", params)]
-    assert theirs == mine and SAMPLE_ROWS.worker().forks == 1
+    assert theirs == mine and forks(capsys, "_rows_on_gpu") == 1
     assert SAMPLE_ROWS.worker().requested == [gpu_calls.MIN_SECONDS]
 
 
 def test_a_run_in_a_worker_leaves_its_adapter_which_this_process_serves(
-    tiny_resident, monkeypatch, forked
+    tiny_resident, monkeypatch, forked, capsys
 ):
     base = {k: v.clone() for k, v in tiny_resident.model.state_dict().items()}
     manager = TrainingManager(tiny_resident, run_type())
@@ -168,8 +176,8 @@ def test_a_run_in_a_worker_leaves_its_adapter_which_this_process_serves(
     end = events[-1]
     assert end.error is None and end.adapter.path.is_dir(), end
     assert events[0].completions and run.base_probes  # the news carried the step and probes
-    train = TRAIN.worker()
-    assert train.forks == 1 and train.requested[0] > gpu_calls.MIN_SECONDS
+    assert forks(capsys, "run_in_worker") == 1
+    assert TRAIN.worker().requested[0] > gpu_calls.MIN_SECONDS
     # this process trained nothing: the base weights are untouched, no TRL slot was made
     assert "far" in tiny_resident.names() and set(tiny_resident.model.peft_config) == {"far"}
     for key, value in tiny_resident.model.get_base_model().state_dict().items():
@@ -179,7 +187,7 @@ def test_a_run_in_a_worker_leaves_its_adapter_which_this_process_serves(
     assert len(out) == 2 and out[0].adapter == "far"
     change = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
     assert len(change.tokens) == 2 and any(t.delta != 0 for t in change.tokens)
-    assert LOGPROBS.worker().forks == 1
+    assert forks(capsys, "_logprobs_on_gpu") == 1
     monkeypatch.setenv(gpu_calls.FORK_ENV, "")  # the same token view in this process
     here = token_changes(tiny_resident, "Hello", " there friend", "base", "far")
     assert [t.delta for t in here.tokens] == pytest.approx([t.delta for t in change.tokens])

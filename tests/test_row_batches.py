@@ -66,13 +66,12 @@ def test_the_draw_follows_each_rows_temperature_and_top_p():
 def test_requests_that_wait_together_run_as_one_batch_and_get_their_own_rows(tiny_resident):
     batcher = tiny_resident.batcher
     release = held(batcher.compute)
-    before = len(batcher.batches)
     tickets = [batcher.submit([row], owner=f"page-{i}") for i, row in enumerate(MIXED)]
     assert [batcher.standing(t)[0] for t in tickets] == [1, 2, 3, 4]
     assert batcher.waiting() == 4
     release.set()
     texts = [t.result(60)[0] for t in tickets]
-    assert list(batcher.batches)[before:][0][:2] == (4, 4)  # 4 requests, 4 rows, one batch
+    assert [t.batch_requests for t in tickets] == [4, 4, 4, 4]  # one batch of the 4 rows
     model, tok = tiny_resident.model, tiny_resident.tokenizer
     assert texts == [tiny_resident.compute.call(generate_rows, model, tok, [r])[0] for r in MIXED]
 

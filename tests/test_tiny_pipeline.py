@@ -14,8 +14,8 @@ from grpo_demo.generation import (
     GenerationError,
     SamplingParams,
     check_prompts,
-    compare,
     generate,
+    sample,
 )
 from grpo_demo.presets import from_preset
 from grpo_demo.steps import StepEvent
@@ -133,9 +133,9 @@ def test_generate_is_seeded_and_compare_shares_the_seed(tiny_resident):
     two = generate(tiny_resident, "Fill that sentence", "base", params)
     assert [c.text for c in one] == [c.text for c in two]
     assert len(one) == 3 and {"four_letter", "word_count"} <= set(one[0].rewards)
-    side = compare(tiny_resident, "Fill that sentence", params)
-    assert list(side) == ["base", "a1"]
-    assert [c.text for c in side["base"]] == [c.text for c in one]
+    side = sample(tiny_resident, ["Fill that sentence"], tiny_resident.names(), params)
+    assert [c.adapter for c in side] == ["base"] * 3 + ["a1"] * 3
+    assert [c.text for c in side[:3]] == [c.text for c in one]
 
 
 @pytest.mark.parametrize(
