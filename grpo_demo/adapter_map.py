@@ -38,7 +38,6 @@ def update_norms(folder: Path, base_model: str | None = None) -> pd.DataFrame:
     import torch
     from safetensors.torch import load_file
 
-    folder = Path(folder)
     config_path, weights_path = folder / ADAPTER_CONFIG, folder / WEIGHTS_FILE
     if not config_path.is_file() or not weights_path.is_file():
         raise ConfigError(f"{folder.name}: not an adapter folder (no {ADAPTER_CONFIG} or weights)")
@@ -87,8 +86,7 @@ def heat_map(table: pd.DataFrame, title: str) -> Figure:
 def summary_line(table: pd.DataFrame) -> str:
     """Where the update is largest, in one plain sentence."""
     by_module = table.mean().sort_values(ascending=False)
-    by_layer = table.mean(axis=1)
-    top = by_layer.sort_values(ascending=False).index[:3]
+    top = table.mean(axis=1).sort_values(ascending=False).index[:3]
     return (
         f"Largest updates in {by_module.index[0]} and {by_module.index[1]}; layers "
         f"{', '.join(str(i) for i in sorted(top))} moved most (mean ‖ΔW‖ "

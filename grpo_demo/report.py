@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,6 @@ RULE = (
 )
 
 FONT = {"title": 12, "label": 10, "ticks": 10, "legend": 8}  # points, at a page's width
-
-
-@dataclass(frozen=True)
-class Verdict:
-    step: int | None  # the first step that looked collapsed, or None
-    why: str  # the evidence, in words
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -79,8 +72,9 @@ def run_task(info: AdapterInfo) -> Task:
     return Task(info.task, funcs, weights, "As recorded in run.json (the task has changed since).")
 
 
-def collapse_verdict(steps: list[StepEvent]) -> Verdict:
-    """steps.collapse_step over the steps, with the numbers that tripped it (or did not)."""
+def collapse_verdict(steps: list[StepEvent]) -> tuple[int | None, str]:
+    """steps.collapse_step over the steps: the first step that looked collapsed (or None) and
+    the evidence, in words (the numbers that tripped it, or did not)."""
     tripped = collapse_step(steps)
     first, last = steps[0], steps[-1]
     trend = ", ".join(
@@ -92,7 +86,7 @@ def collapse_verdict(steps: list[StepEvent]) -> Verdict:
     if not any(s.completions for s in steps):
         trend += f" (Judged on {RUN_RECORD}'s per-step distinct-1: the completions were not saved.)"
     if tripped is None:
-        return Verdict(None, f"No step tripped the rule. {trend}")
+        return None, f"No step tripped the rule. {trend}"
     hit = next(s for s in steps if s.step == tripped)
     if hit.completions and hit.collapsed:
         div = diversity([c.completion for c in hit.completions])
@@ -106,7 +100,7 @@ def collapse_verdict(steps: list[StepEvent]) -> Verdict:
         d1 = [_f(s.distinct_1) for s in (hit, first)]
         drop = f"{metrics.COLLAPSE_DROP:.0%} of step {first.step}'s {d1[1]}"
         why = f"distinct-1 fell to {d1[0]}, under {drop}"
-    return Verdict(hit.step, f"At step {hit.step}, {why}. {trend}")
+    return hit.step, f"At step {hit.step}, {why}. {trend}"
 
 
 # -- charts ----------------------------------------------------------------------------------
@@ -177,8 +171,8 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _f(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or x != x else f"{x:.{digits}f}"
+def _f(x: float | None) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
 
 
 def value_text(v: Any) -> str:
@@ -260,12 +254,11 @@ def samples_section(steps: list[StepEvent], task: Task) -> str:
             "not kept, so the charts above come from the per-step metrics in "
             f"<code>{RUN_RECORD}</code>.</p>"
         )
-    picked = sorted({0, len(saved) // 2, len(saved) - 1})
     terms = list(task.reward_funcs)
     term_w = min(10, 40 // max(len(terms), 1))  # percent of the width, per term column
     widths = ["18%", f"{62 - len(terms) * term_w}%", *[f"{term_w}%"] * len(terms), "10%", "10%"]
     parts = []
-    for k in picked:
+    for k in sorted({0, len(saved) // 2, len(saved) - 1}):  # the first, middle and last
         s = saved[k]
         ranked, half = sorted(s.completions, key=lambda c: -c.advantage), SAMPLES_PER_STEP // 2
         shown = ranked[:half] + ranked[-half:] if len(ranked) > SAMPLES_PER_STEP else ranked
@@ -292,7 +285,7 @@ def report_html(adapter_dir: Path, name: str) -> str:
     info = find_run(adapter_dir, name)
     run, steps = info.run, read_steps(info)
     task = run_task(info)
-    verdict = collapse_verdict(steps)
+    collapsed, why = collapse_verdict(steps)
     first, last = run.get("reward_first"), run.get("reward_last")
     cfg = run.get("config", {})
     created = (run.get("created") or "unknown date")[:16].replace("T", " ")  # ISO, minutes
@@ -313,10 +306,10 @@ def report_html(adapter_dir: Path, name: str) -> str:
     settings = "".join(kv_table(title, values) for title, values in tables.items())
     figs = "".join(
         f'<figure><img src="{uri}" alt="{_e(cap)}"><figcaption>{_e(cap)}</figcaption></figure>'
-        for uri, cap in charts(steps, task, verdict.step)
+        for uri, cap in charts(steps, task, collapsed)
     )
-    bad = verdict.step is not None
-    head = f"Collapsed at step {verdict.step}" if bad else "Did not collapse"
+    bad = collapsed is not None
+    head = f"Collapsed at step {collapsed}" if bad else "Did not collapse"
     title = f"{name}: GRPO run report"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -328,7 +321,7 @@ def report_html(adapter_dir: Path, name: str) -> str:
 <p class="sub">base model <b>{_e(run.get("base_model", info.base))}</b> ({_e(info.base)}) ·
 trained {_e(created)} · {_e(run.get("steps"))} steps</p>
 <div class="verdict {"bad" if bad else "good"}" id="verdict"><b>{_e(head)}.</b>
-{_e(verdict.why)}<br>Reward first → last step: <b id="reward">{_e(_f(first))} → {_e(_f(last))}</b>
+{_e(why)}<br>Reward first → last step: <b id="reward">{_e(_f(first))} → {_e(_f(last))}</b>
 <br><small>{_e(RULE)}</small></div>
 <h2>The reward, in words</h2>{reward_section(task)}
 <h2>Settings</h2><div class="grid">{settings}</div>

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .adapters import BASE, AdapterInfo, ResidentModel
+from .adapters import AdapterInfo, ResidentModel
 from .generation import GenerationError, check_prompts
 from .gpu_calls import on_gpu
 
@@ -56,32 +56,13 @@ class TextChange:
         """log p(completion | prompt) after minus before: how much likelier the whole text."""
         return sum(t.delta for t in self.tokens)
 
-    def biggest(self, k: int = 5) -> list[TokenChange]:
+    def biggest(self, k: int) -> list[TokenChange]:
         """The ``k`` tokens whose log-probability moved most, either way."""
         return sorted(self.tokens, key=lambda t: abs(t.delta), reverse=True)[:k]
 
 
-def check_pair(resident: ResidentModel, before: str, after: str) -> None:
-    """Two different models the resident knows (unknown names are refused with the list)."""
-    if before == after:
-        raise GenerationError(f"pick two different models to compare (both are {before!r})")
-    for name in (before, after):
-        resident.get(name)
-
-
-def token_logprobs(model, ids, start: int, extra: dict):
-    """log p of every token from position ``start`` on, given the ones before it, one row per
-    batch row of ``ids`` (``extra``: the rows' adapter choice)."""
-    import torch
-
-    with torch.inference_mode():
-        logits = model(input_ids=ids, **extra).logits[:, start - 1 : -1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        return logp.gather(-1, ids[:, start:, None]).squeeze(-1)
-
-
 def token_changes(
-    resident: ResidentModel, prompt: str, completion: str, before: str = BASE, after: str = ""
+    resident: ResidentModel, prompt: str, completion: str, before: str, after: str
 ) -> TextChange:
     """How ``after`` changed the log-probability of each token of ``completion`` after
     ``prompt``, against ``before``."""
@@ -90,7 +71,10 @@ def token_changes(
         raise GenerationError("the completion to score is empty")
     if len(completion) > MAX_COMPLETION_CHARS:
         raise GenerationError(f"the completion is longer than {MAX_COMPLETION_CHARS} characters")
-    check_pair(resident, before, after)
+    if before == after:
+        raise GenerationError(f"pick two different models to compare (both are {before!r})")
+    for name in (before, after):  # an unknown name is refused with the list
+        resident.get(name)
     tok = resident.tokenizer
     head = tok(prompt)["input_ids"]
     tail = tok(completion, add_special_tokens=False)["input_ids"]
@@ -110,19 +94,19 @@ def token_changes(
 def _logprobs_on_gpu(
     key: int, ids: list[list[int]], start: int, slots: list[str], infos: list[AdapterInfo]
 ) -> tuple[list[list[float]], float]:
-    """The token view's entry point: token ids in (a row per model), log-probs out."""
+    """The token view's entry point: token ids in (a row per model), log-probs out: log p of
+    every token from position ``start`` on, given the ones before it."""
     import torch
 
     resident = ResidentModel.living(key, infos)
     began = time.perf_counter()
     batch = torch.tensor(ids, device=resident.device)
-    with resident.inference(slots) as extra:
-        rows = token_logprobs(resident.model, batch, start, extra)
+    with resident.inference(slots) as extra, torch.inference_mode():
+        logits = resident.model(input_ids=batch, **extra).logits[:, start - 1 : -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        rows = logp.gather(-1, batch[:, start:, None]).squeeze(-1)
     return rows.tolist(), time.perf_counter() - began
 
 
-def _logprobs_seconds(*_: object) -> float:
-    return 0.0  # one forward pass of two rows: the shortest call there is (MIN_SECONDS)
-
-
-LOGPROBS = on_gpu(_logprobs_on_gpu, _logprobs_seconds)
+# one forward pass of two rows: the shortest call there is (MIN_SECONDS)
+LOGPROBS = on_gpu(_logprobs_on_gpu, lambda *_: 0.0)

@@ -53,11 +53,11 @@ def token_html(change: TextChange) -> str:
     )
 
 
-def biggest_table(change: TextChange, k: int = 8) -> pd.DataFrame:
-    """The tokens that moved most, either way."""
+def biggest_table(change: TextChange) -> pd.DataFrame:
+    """The eight tokens that moved most, either way."""
     rows = [
         [repr(t.text), float(f"{t.p_before:.3g}"), float(f"{t.p_after:.3g}"), round(t.delta, 2)]
-        for t in change.biggest(k)
+        for t in change.biggest(8)
     ]
     return pd.DataFrame(rows, columns=BIGGEST_COLUMNS)
 
@@ -89,11 +89,7 @@ def overlay_figure(curves: pd.DataFrame) -> Figure:
 
 def settings_view(table: pd.DataFrame):
     """The settings table with the rows that differ highlighted (a pandas Styler)."""
-    shown = table.drop(columns=["differs"])
     differs = table["differs"].to_list()
-
-    def paint(row: pd.Series) -> list[str]:
-        style = "background-color: #fef08a; font-weight: 700" if differs[row.name] else ""
-        return [style] * len(row)
-
-    return shown.style.apply(paint, axis=1)
+    style = "background-color: #fef08a; font-weight: 700"
+    shown = table.drop(columns=["differs"])
+    return shown.style.apply(lambda row: [style if differs[row.name] else ""] * len(row), axis=1)

@@ -27,10 +27,9 @@ HEADER_ADAPTERS = 3
 class Demo(PlaygroundEvents, TrainEvents, EvaluateEvents, ChangeEvents):
     """Every tab's handlers over one shared ``AppState``."""
 
-    def __init__(self, *args, state: AppState | None = None, **kwargs):
-        """``AppState``'s arguments (``Demo(resident)``, ``Demo(model=..., teacher_key=...)``),
-        or a ``state`` to share."""
-        self.state = state or AppState(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        """``AppState``'s arguments (``Demo(resident)``, ``Demo(model=..., teacher_key=...)``)."""
+        self.state = AppState(*args, **kwargs)
         self._drawing = threading.Lock()  # the run view's charts: one page draws, the rest wait
         self._forms = {"compare": forms.CheckedOnce(forms.compare)} | {
             name: forms.CheckedOnce(partial(getattr(forms, name), self.state))

@@ -32,17 +32,16 @@ class TooLarge(Exception):
 
 
 class RequestSizeLimit:
-    """Pure ASGI middleware: 413 for a body over ``max_bytes`` (declared or streamed)."""
+    """Pure ASGI middleware: 413 for a body over ``MAX_REQUEST_BYTES`` (declared or streamed)."""
 
-    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES):
+    def __init__(self, app: Any):
         self.app = app
-        self.max_bytes = max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             return await self._refuse(send)
         seen = 0
 
@@ -50,7 +49,7 @@ class RequestSizeLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > MAX_REQUEST_BYTES:
                 raise TooLarge
             return message
 
@@ -60,7 +59,7 @@ class RequestSizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send) -> None:
-        body = f"request body over {self.max_bytes} bytes".encode()
+        body = f"request body over {MAX_REQUEST_BYTES} bytes".encode()
         headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -234,7 +234,7 @@ class TrainEvents:
         estimate = self.state.seconds_per_step(run.config) if run else None
         return train_views.progress_text(run, mine, estimate, self.state.has_teacher_key)
 
-    def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool = False) -> tuple:
+    def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool) -> tuple:
         history = run.history if run else []
         task = run.config.task_spec if run else None
         beta = run.config.resolved().get("beta") if run else None

@@ -239,7 +239,7 @@ BROWSE_LABEL = "That step: every completion, its task reward and GRPO advantage"
 """Up to three terms at 1024 px with 16 px headers (an 8-letter word needs ~10.5 %)."""
 
 
-def step_table(event: StepEvent | None, task: Task | None = None) -> pd.DataFrame:
+def step_table(event: StepEvent | None, task: Task | None) -> pd.DataFrame:
     """A step's completions with their task reward, GRPO advantage and each term."""
     terms = list(task.weights) if task else []
     columns = [*STEP_FIXED, *(LABELS.get(t, t) for t in terms)]
@@ -264,7 +264,6 @@ def progress_text(
         return "No training run yet. Pick a preset (classroom first), then **Start**."
     done, total = len(run.history), run.config.max_steps
     last = run.history[-1].elapsed if run.history else 0.0
-    per_step = last / done if done else 0.0
     ended = run.ended  # read once: the run's thread may end it while this line is written
     elapsed = ended.elapsed if ended else max(time.time() - run.started_at, last)
     who = ""
@@ -286,7 +285,7 @@ def progress_text(
         saved = f" · saved as adapter `{ended.adapter.name}`" if ended.adapter else ""
         state, eta = ("stopped" if ended.stopped else "finished") + saved, ""
     reward = f" · reward {run.history[-1].reward:.3f}" if run.history else ""
-    speed = f" · {per_step:.1f} s/step" if done else ""
+    speed = f" · {last / done:.1f} s/step" if done else ""
     # what the run optimises: its task, or its custom reward (never the preset's task)
     config = run.config
     aim = f"custom reward {config.task_spec.formula(LABELS)}" if config.reward else config.task

@@ -86,13 +86,11 @@ COMPLETION_COLUMNS = ["#", "model", "completion", "4-letter", "word count", TASK
 COMPLETION_WIDTHS = ["5%", "13%", "52%", "10%", "10%", "10%"]
 
 
-def completions_table(
-    completions: list[Completion], tasks: dict[str, Task | None] | None = None
-) -> pd.DataFrame:
+def completions_table(completions: list[Completion], tasks: dict[str, Task | None]) -> pd.DataFrame:
     """What students read: each completion with the report's two rewards and its task's."""
     shown = ("four_letter", "word_count")
     rows = [
-        [i, c.adapter, c.text, *(round(c.rewards[k], 3) for k in shown), task_score(c, tasks or {})]
+        [i, c.adapter, c.text, *(round(c.rewards[k], 3) for k in shown), task_score(c, tasks)]
         for i, c in enumerate(completions, 1)
     ]
     return pd.DataFrame(rows, columns=COMPLETION_COLUMNS)
@@ -156,17 +154,15 @@ def reward_legend() -> str:
     return "\n".join(["| column | reward | what it measures |", "|---|---|---|", task_row, *rows])
 
 
-def _task_line(task: Task | None) -> str:
-    return f"trained on: {task.formula(LABELS)}" if task else "no adapter: the model as shipped"
-
-
 def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task | None]) -> str:
     """One column per model, same prompt and seed; each card scored by its own task, and the
     best of a column by it outlined (a long-answer column is not judged by four-letter words)."""
     cols = []
     for adapter, cs in by_adapter.items():
         scores = [task_score(c, tasks) for c in cs]
-        best = max(range(len(cs)), key=lambda i: scores[i]) if tasks.get(adapter) else -1
+        task = tasks.get(adapter)
+        best = max(range(len(cs)), key=lambda i: scores[i]) if task else -1
+        line = f"trained on: {task.formula(LABELS)}" if task else "no adapter: the model as shipped"
         cards = []
         for i, (c, score) in enumerate(zip(cs, scores, strict=True)):
             own = f"{TASK_REWARD} <b>{score:+.2f}</b> · " if score is not None else ""
@@ -181,7 +177,7 @@ def compare_grid(by_adapter: dict[str, list[Completion]], tasks: dict[str, Task 
         cols.append(
             f'<div class="cmp-col" style="min-width:0"><div style="font-weight:700">'
             f"{html.escape(adapter)}</div><div class='cmp-meta'>"
-            f"{html.escape(_task_line(tasks.get(adapter)))}</div>{''.join(cards)}</div>"
+            f"{html.escape(line)}</div>{''.join(cards)}</div>"
         )
     prompt = next((cs[0].prompt for cs in by_adapter.values() if cs), "")
     return (
