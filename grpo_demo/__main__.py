@@ -28,6 +28,7 @@ from .learning_signal import score_base, verdict
 from .models import ModelUnavailable
 from .presets import PRESETS
 from .settings import add_arguments, settings_of
+from .store import check_adapter_name
 from .tasks import TASKS
 from .training import PROBE_EVERY, RunEnded, TrainingRun, is_main_process
 
@@ -173,13 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return _dispatch(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ModelUnavailable, AdapterError, GenerationError) as exc:
+    except (ConfigError, ModelUnavailable, AdapterError, GenerationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc, ModelUnavailable):
             return EXIT_MODEL
@@ -193,7 +191,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = forms.run_config(
             fields, task=args.task, preset=args.preset, reward=args.reward, values=values, app=False
         )
-        fields.take("name", forms.adapter_name, args.name)
+        fields.take("name", check_adapter_name, args.name)
         args.probe, args.probe_every = forms.probe_fields(
             fields, args.probe, args.probe_every, app=False
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .loss_types import HEADINGS, IMPORTANCE_SAMPLING_LEVELS, LOSS_TYPES, SCALE_REWARDS
+from .loss_types import GLOSSARY, HEADINGS
 from .reward_spec import reward_func, task_from_spec
 from .settings import ConfigError, check_fields, setting, settings_of
 from .tasks import TASKS, Task
@@ -37,9 +37,9 @@ def _clip(help: str) -> Any:
     return _grpo(float, 0, None, help, open_min=True, step=0.1)
 
 
-def _choice(name: str, choices: dict[str, str]) -> Any:
+def _choice(name: str) -> Any:
     """A GRPOConfig field of named values, each explained in ``loss_types``."""
-    return _grpo(str, None, None, HEADINGS[name], choices=tuple(choices))
+    return _grpo(str, None, None, HEADINGS[name], choices=tuple(GLOSSARY[name]))
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,9 @@ class RunConfig:
     temperature: float | None = _grpo(
         float, 0, 5, "sampling temperature of the rollouts", open_min=True, step=0.05
     )
-    loss_type: str | None = _choice("loss_type", LOSS_TYPES)
-    scale_rewards: str | None = _choice("scale_rewards", SCALE_REWARDS)
-    importance_sampling_level: str | None = _choice(
-        "importance_sampling_level", IMPORTANCE_SAMPLING_LEVELS
-    )
+    loss_type: str | None = _choice("loss_type")
+    scale_rewards: str | None = _choice("scale_rewards")
+    importance_sampling_level: str | None = _choice("importance_sampling_level")
     lora_r: int = setting(int, 16, 1, 256, "LoRA rank")
     lora_alpha: int = setting(int, 32, 1, 4096, "LoRA scale numerator (scale = alpha / r)")
     lora_dropout: float = setting(

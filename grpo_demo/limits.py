@@ -15,24 +15,6 @@ from .generation import MAX_PROMPT_CHARS, SamplingParams
 from .settings import Setting, format_number, settings_of
 
 
-def limits_rows() -> list[tuple[str, str, str, str]]:
-    """(setting, allowed, app's cap, help) for every bounded or choice setting, from their
-    definitions (switches have neither)."""
-    rows = [("prompt", f"1..{MAX_PROMPT_CHARS} characters", "—", "not only whitespace")]
-    for owner in (RunConfig, SamplingParams, EvalSize):
-        for spec in settings_of(owner).values():
-            if spec.kind is bool:
-                continue
-            if spec.kind is str:
-                allowed = "one of " + ", ".join(f"`{c}`" for c in spec.choices)
-            else:
-                allowed = spec.allowed() if spec.kind is int else _range(spec)
-            app = "" if spec.app_maximum is None else f"≤ {format_number(spec.app_maximum)}"
-            label = f"{owner.__name__}.{spec.name}"
-            rows.append((label, allowed, app, spec.help))
-    return rows
-
-
 def _range(spec: Setting) -> str:
     lo = "-∞" if spec.minimum is None else format_number(spec.minimum)
     hi = "∞" if spec.maximum is None else format_number(spec.maximum)
@@ -46,18 +28,25 @@ TABLE_END = "<!-- /limits-table -->"
 
 
 def limits_table() -> str:
-    """README's settings table (between the two markers), generated from the definitions."""
+    """README's settings table (between the two markers): a row for every bounded or choice
+    setting, from their definitions (switches have neither)."""
     lines = [
         TABLE_START,
         "| setting | allowed (package, CLI, API) | the app's own cap | what it is |",
         "|---|---|---|---|",
-        *(
-            f"| `{name}` | {allowed} | {app or '—'} | {text} |"
-            for name, allowed, app, text in limits_rows()
-        ),
-        TABLE_END,
+        f"| `prompt` | 1..{MAX_PROMPT_CHARS} characters | — | not only whitespace |",
     ]
-    return "\n".join(lines)
+    for owner in (RunConfig, SamplingParams, EvalSize):
+        for spec in settings_of(owner).values():
+            if spec.kind is bool:
+                continue
+            if spec.kind is str:
+                allowed = "one of " + ", ".join(f"`{c}`" for c in spec.choices)
+            else:
+                allowed = spec.allowed() if spec.kind is int else _range(spec)
+            app = "—" if spec.app_maximum is None else f"≤ {format_number(spec.app_maximum)}"
+            lines.append(f"| `{owner.__name__}.{spec.name}` | {allowed} | {app} | {spec.help} |")
+    return "\n".join([*lines, TABLE_END])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     table = limits_table()
     if args.write is None:
         print(table)
-        return 0
-    text = args.write.read_text()
-    start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
-    args.write.write_text(text[:start] + table + text[end:])
+    else:
+        text = args.write.read_text()
+        start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
+        args.write.write_text(text[:start] + table + text[end:])
     return 0
 
 

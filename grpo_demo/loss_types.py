@@ -106,29 +106,15 @@ CITED = {
 """The paper (a key of ``PAPERS``) each explained value comes from, where it has one."""
 
 
-def explain(field: str, value: str) -> str:
-    """The one line explaining ``value`` of ``field`` (``KeyError`` when there is none)."""
-    return GLOSSARY[field][value]
-
-
-def glossary_lines() -> list[str]:
-    """The glossary as Markdown lines: a heading line per field, then one bullet per value,
-    each with a link to its paper."""
-    lines: list[str] = []
+def glossary_markdown() -> str:
+    """The glossary as Markdown: per field a heading line, then one bullet per value, each with
+    a link to its paper; a blank line between fields."""
+    blocks = []
     for field, values in GLOSSARY.items():
-        lines.append(f"**`{field}`**: {HEADINGS[field]}")
+        lines = [f"**`{field}`**: {HEADINGS[field]}"]
         for value, text in values.items():
             paper = CITED[field].get(value)
             link = f" ([{paper} paper]({PAPERS[paper]}))" if paper else ""
             lines.append(f"* `{value}`: {text[0].upper()}{text[1:]}.{link}")
-    return lines
-
-
-def glossary_markdown() -> str:
-    """The glossary as one Markdown block, a blank line before each field's heading."""
-    out: list[str] = []
-    for line in glossary_lines():
-        if line.startswith("**") and out:
-            out.append("")
-        out.append(line)
-    return "\n".join(out)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -47,7 +47,10 @@ class Setting:
         if value is None:
             return None
         if self.kind is str:
-            return self.choose(value)
+            text = value.strip() if isinstance(value, str) else None  # whitespace ignored
+            if text not in self.choices:
+                raise ConfigError(f"{self.name} must be {self.allowed()} (got {value!r})")
+            return text
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"{self.name} must be true or false (got {value!r})")
@@ -61,32 +64,17 @@ class Setting:
             raise ConfigError(f"{self.name} must be a number (got {value!r})")
         if not math.isfinite(value):
             raise ConfigError(f"{self.name} must be a finite number (got {value!r})")
-        if self.kind is int:
-            if value != int(value):
-                raise ConfigError(f"{self.name} must be a whole number (got {value!r})")
-            value = int(value)
-        else:
-            value = float(value)
-        self.check(value, app=app)
-        return value
-
-    def choose(self, value: Any) -> str:
-        """One of ``choices`` (surrounding whitespace ignored), or a ``ConfigError`` naming them."""
-        text = value.strip() if isinstance(value, str) else None
-        if text not in self.choices:
-            raise ConfigError(f"{self.name} must be {self.allowed()} (got {value!r})")
-        return text
-
-    def check(self, value: float, *, app: bool = False) -> None:
-        """Raise ``ConfigError`` naming the setting and its range when ``value`` is outside."""
+        if self.kind is int and value != int(value):
+            raise ConfigError(f"{self.name} must be a whole number (got {value!r})")
+        value = int(value) if self.kind is int else float(value)
         hi = self.upper(app)
         low = self.minimum is not None and (
             value <= self.minimum if self.open_min else value < self.minimum
         )
         high = hi is not None and (value >= hi if self.open_max else value > hi)
-        if low or high:
-            shown = int(value) if self.kind is int else value
-            raise ConfigError(f"{self.name} must be {self.allowed(app, low)} (got {shown})")
+        if low or high:  # the message names the setting and its range
+            raise ConfigError(f"{self.name} must be {self.allowed(app, low)} (got {value})")
+        return value
 
     def upper(self, app: bool = False) -> float | None:
         return self.app_maximum if app and self.app_maximum is not None else self.maximum
@@ -114,11 +102,10 @@ class Setting:
         No ``minimum``/``maximum``: Gradio would refuse an out-of-range value itself, before any
         validator, naming no field, and a Slider clamps typed values silently; :meth:`parse` refuses
         it instead, naming the setting and its range."""
-        if self.kind is str:
-            return {"choices": list(self.choices), "info": f"{self.allowed_text(app)}; {self.help}"}
-        step = self.step or (1 if self.kind is int else None)
         out: dict[str, Any] = {"info": f"{self.allowed_text(app)}; {self.help}"}
-        if step:
+        if self.kind is str:
+            out["choices"] = list(self.choices)
+        elif step := self.step or (1 if self.kind is int else None):
             out["step"] = step
         return out
 

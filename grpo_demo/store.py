@@ -27,7 +27,6 @@ from .settings import ConfigError
 from .tasks import Task
 
 CHECKPOINTS_ENV = "GRPO_DEMO_CHECKPOINTS"
-WEIGHTS = WEIGHTS_FILE
 ADAPTER_CONFIG = "adapter_config.json"
 RUN_RECORD = "run.json"
 MODEL_CARD = "README.md"
@@ -108,17 +107,17 @@ def validate_adapter_dir(path: Path, base: str) -> AdapterInfo:
     config_file = path / ADAPTER_CONFIG
     if not config_file.is_file():
         raise AdapterError(f"{path}: no {ADAPTER_CONFIG}")
-    if not (path / WEIGHTS).is_file():
+    if not (path / WEIGHTS_FILE).is_file():
         pickled = (path / "adapter_model.bin").is_file()
         why = "pickled .bin weights are refused (they can run code)" if pickled else "missing"
-        raise AdapterError(f"{path}: {WEIGHTS} {why}")
+        raise AdapterError(f"{path}: {WEIGHTS_FILE} {why}")
     try:
         config = json.loads(config_file.read_text())
         record = path / RUN_RECORD
         run = json.loads(record.read_text()) if record.is_file() else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise AdapterError(f"{path}: unreadable metadata ({exc})") from None
-    _check_safetensors(path / WEIGHTS)
+    _check_safetensors(path / WEIGHTS_FILE)
     if config.get("peft_type") != "LORA":
         raise AdapterError(f"{path}: peft_type {config.get('peft_type')!r}, expected 'LORA'")
     adapter_base = run.get("base")
@@ -206,7 +205,7 @@ def save_adapter(
     record: dict[str, Any],
     *,
     overwrite: bool = False,
-    steps: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]],
 ) -> AdapterInfo:
     """Write a whole adapter folder to a temp dir, check it, then rename it into place.
 
@@ -225,8 +224,7 @@ def save_adapter(
         config_path.write_text(json.dumps(adapter_config, indent=2, sort_keys=True))
         (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2))
         (tmp / MODEL_CARD).write_text(model_card(record))
-        if steps is not None:
-            (tmp / STEPS).write_text("".join(json.dumps(s) + "\n" for s in steps))
+        (tmp / STEPS).write_text("".join(json.dumps(s) + "\n" for s in steps))
         info = validate_adapter_dir(tmp, record["base"])  # never publish a broken folder
         if target.exists():
             if not overwrite:

@@ -281,14 +281,6 @@ def _run_form(
     return TrainRequest(config, name, preset, prompts, every)
 
 
-def adapter_name(name: str) -> str:
-    """A valid adapter name (the CLI checks it before loading anything)."""
-    fields = Fields()
-    fields.take("name", check_adapter_name, name)
-    fields.done()
-    return name
-
-
 # -- Score the base first (Train tab and the CLI's score) -----------------------------------------
 @dataclass(frozen=True)
 class ScoreRequest:

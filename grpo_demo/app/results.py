@@ -30,25 +30,22 @@ class ResultsDir:
 
     def new_file(self, prefix: str, suffix: str) -> Path:
         """A fresh path for one file (room is made first)."""
-        self.prune(keep=self.max_entries - 1)
+        self.prune()
         return self.root / f"{prefix}-{uuid.uuid4().hex[:12]}{suffix}"
 
     def new_folder(self, prefix: str) -> Path:
         """A fresh, empty folder for a bundle of files (room is made first)."""
-        self.prune(keep=self.max_entries - 1)
+        self.prune()
         return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.root))
 
-    def prune(self, keep: int | None = None) -> list[Path]:
-        """Remove entries older than the age limit, then the oldest beyond ``keep``."""
-        keep = self.max_entries if keep is None else max(keep, 0)
+    def prune(self) -> None:
+        """Make room for a new entry: remove those past the age limit, then the oldest extras."""
         now = time.time()
         entries = sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
         gone = [p for p in entries if now - p.stat().st_mtime > self.max_age_s]
-        fresh = [p for p in entries if p not in gone]
-        gone += fresh[keep:]
+        gone += [p for p in entries if p not in gone][max(self.max_entries - 1, 0) :]
         for path in gone:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        return gone

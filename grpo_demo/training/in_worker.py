@@ -101,8 +101,7 @@ class WorkerRun(TrainingRun):
         super().__post_init__()
         if self.callbacks:
             raise TrainingError("trainer callbacks cannot reach a run in a GPU worker process")
-        folder = Path(tempfile.gettempdir())
-        self.stop_file = str(folder / f"grpo-demo-stop-{uuid.uuid4().hex}")
+        self.stop_file = str(Path(tempfile.gettempdir()) / f"grpo-demo-stop-{uuid.uuid4().hex}")
 
     def stop(self) -> None:
         """Ask the worker's run to stop after its current step (a file both processes see)."""

@@ -224,7 +224,7 @@ def train(
     summary: dict[str, float] = {}
 
     def on_log(step: int, logs: dict[str, float], samples: trl_backend.Samples) -> None:
-        if not trl_backend.is_step_log(logs):  # the final train_runtime/train_loss record
+        if "reward" not in logs:  # not a step's: TRL's final train_runtime/train_loss record
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)
@@ -275,7 +275,6 @@ def train(
         model = resident.training_model(lora)
         # the base's answers come with step 1's rollouts (or, where they cannot ride, after it)
         fresh = lora_slots.is_fresh(model)
-        trainer = None
         try:
             trainer = trl_backend.make_trainer(
                 model,
@@ -297,12 +296,11 @@ def train(
             # under `accelerate launch` every rank trains (DDP keeps the weights equal); the
             # main process alone writes the adapter
             if trainer.accelerator.is_main_process:
-                record = run_record(run, summary, time.time() - start)
                 saved = store.save_adapter(
                     resident.adapter_dir,
                     run.name,
                     lambda folder: lora_slots.write_trained_weights(resident.model, folder),
-                    record,
+                    run_record(run, summary, time.time() - start),
                     overwrite=run.overwrite,
                     steps=[step_record(e) for e in run.history],
                 )

@@ -82,22 +82,22 @@ def make_trainer(
     reward_funcs: list[Callable],
     on_log: OnLog,
     stop: threading.Event,
-    on_phase: Callable[[str | None], None] = lambda phase: None,
-    let_requests_in: Callable[[], None] = lambda: None,
-    after_step: Callable[[int], None] | None = None,
-    callbacks: list[Any] = (),
-    riders: Riders = lambda step: [],
-    on_riders: OnRiders = lambda step, texts: None,
+    on_phase: Callable[[str | None], None],
+    let_requests_in: Callable[[], None],
+    after_step: Callable[[int], None],
+    callbacks: list[Any],
+    riders: Riders,
+    on_riders: OnRiders,
 ):
     """A GRPOTrainer on the shared model: one ``on_log`` per step, a stop flag honoured at the
     end of the current step. Waiting requests are let in between a step's rollouts and its
-    update, and after the step (``after_step``, by default ``let_requests_in``).
+    update, and after the step (``after_step``).
     ``riders(step)``: rows sampled in that step's rollout batch, their texts to ``on_riders``."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
     check_hooks()
-    step_end = step_end_class()(stop, after_step or (lambda step: let_requests_in()))
+    step_end = step_end_class()(stop, after_step)
     trainer = trainer_class()(
         model=model,
         reward_funcs=reward_funcs,
@@ -283,11 +283,6 @@ METRICS = {
     "loss": "loss",
 }
 """TRL's logged key -> the name the rest of the package uses (``StepEvent.metrics``)."""
-
-
-def is_step_log(logs: dict[str, Any]) -> bool:
-    """A per-step record (TRL also logs a final train_runtime/train_loss summary)."""
-    return "reward" in logs
 
 
 def step_metrics(logs: dict[str, Any], reward_funcs: tuple[str, ...]) -> dict[str, float]:
