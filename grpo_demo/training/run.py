@@ -224,7 +224,7 @@ def train(
     summary: dict[str, float] = {}
 
     def on_log(step: int, logs: dict[str, float], samples: trl_backend.Samples) -> None:
-        if "reward" not in logs:  # not a step's: TRL's final train_runtime/train_loss record
+        if not trl_backend.is_step_log(logs):  # the final train_runtime/train_loss record
             summary.update({k: v for k, v in logs.items() if isinstance(v, int | float)})
             return
         event = _step_event(step, cfg, time.time() - start, logs, samples)

@@ -285,6 +285,11 @@ METRICS = {
 """TRL's logged key -> the name the rest of the package uses (``StepEvent.metrics``)."""
 
 
+def is_step_log(logs: dict[str, Any]) -> bool:
+    """A per-step record (TRL also logs a final train_runtime/train_loss summary)."""
+    return "reward" in logs
+
+
 def step_metrics(logs: dict[str, Any], reward_funcs: tuple[str, ...]) -> dict[str, float]:
     """TRL's logs under the package's names; each reward function's mean as ``rewards/<f>``."""
     numbers = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
