@@ -1,6 +1,7 @@
 """A classroom at the protocol level: many pages against ``python app.py`` on loopback.
 
     python -m bench.load [--pages 30] [--quiet-steps 3] [--steps 4] [--every 60] [--write]
+    python -m bench.load --ab REV_A REV_B [--rounds 2] [--bursts 3]
 
 Starts the app as README does (its own copy of the shipped adapters) and opens ``--pages``
 pages as Gradio's page does: a session each, its 2 s run-view tick and 5 s adapter poll at
@@ -11,6 +12,10 @@ each), no training; (2) a **quiet run**, classroom-four-letter for ``--quiet-ste
 while the pages watch; (3) a **loaded run** of ``--steps`` steps while each student presses
 Generate every ``--every`` seconds. Every outcome is kept and every answer checked to hold its
 own page's prompt; the app's RSS is sampled twice a second; bounded by ``--timeout``.
+
+``--ab``: the burst alone, two commits compared interleaved (A, B, A, B: ``--rounds``): each
+arm checks its commit out (a git worktree), starts its ``python app.py`` with its own shipped
+adapters and the pages' timers, then 3 single Generates and ``--bursts`` bursts.
 """
 
 from __future__ import annotations
@@ -34,12 +39,12 @@ from bench.common.page import App, Outcome, Page
 PROMPT = "Tomorrow I'm gonna learn for exam"
 
 
-def start_app(port: int, checkpoints: Path, log: Path) -> App:
+def start_app(port: int, checkpoints: Path, log: Path, root: Path = ROOT) -> App:
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1"}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "app.py", "--checkpoints", str(checkpoints)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -143,10 +148,16 @@ async def classroom(args, app: App) -> dict:
         background += [asyncio.create_task(timers(p, stop, log)) for p in pages]
         await asyncio.sleep(6)  # every page has loaded and ticked
 
-        label[0] = "burst"
-        burst = await asyncio.gather(*(generate(p, p.number) for p in pages))
-        label[0] = "idle"
-        await asyncio.sleep(3)
+        bursts = []
+        for b in range(args.bursts if args.ab else 1):  # --ab: the burst alone, --bursts times
+            label[0] = "burst"
+            bursts.append(await asyncio.gather(*(generate(p, 100 * b + p.number) for p in pages)))
+            label[0] = "idle"
+            await asyncio.sleep(3)
+        if args.ab:
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            return {"alone": alone, "bursts": bursts}
 
         rss_before_quiet = app.rss_gb()
         label[0] = "quiet run"
@@ -176,7 +187,7 @@ async def classroom(args, app: App) -> dict:
         await asyncio.gather(*background, return_exceptions=True)
     return {
         "alone": alone,
-        "burst": burst,
+        "burst": bursts[0],
         "quiet": quiet,
         "loaded": loaded,
         "students": students,
@@ -184,6 +195,48 @@ async def classroom(args, app: App) -> dict:
         "rss": rss,
         "rss_runs": (rss_before_quiet, rss_after_quiet, rss_after_loaded),
     }
+
+
+def ab(args) -> str:
+    """The burst, two commits interleaved; a table of both arms."""
+    got: dict[str, tuple[list[float], list[float]]] = {rev: ([], []) for rev in args.ab}
+    with tempfile.TemporaryDirectory(prefix="load-ab-") as tmp:
+        trees = {rev: Path(tmp) / f"tree-{i}" for i, rev in enumerate(args.ab)}
+        for rev, tree in trees.items():
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", str(tree), rev], cwd=ROOT, check=True
+            )
+        try:
+            for _ in range(args.rounds):
+                for rev, tree in trees.items():
+                    checkpoints = Path(tmp) / "checkpoints"
+                    shutil.rmtree(checkpoints, ignore_errors=True)
+                    shutil.copytree(tree / "checkpoints", checkpoints)
+                    app = start_app(args.port, checkpoints, Path(tmp) / "app.log", root=tree)
+                    try:
+                        arm = asyncio.run(asyncio.wait_for(classroom(args, app), args.timeout))
+                    finally:
+                        app.proc.terminate()
+                        app.proc.wait(30)
+                    for burst in arm["bursts"]:
+                        if any(o.status != "answered" for o in burst):
+                            raise SystemExit(f"{rev}: a burst was not all answered")
+                        got[rev][1].append(max(o.seconds for o in burst))
+                    got[rev][0].extend(o.seconds for o in arm["alone"])
+        finally:
+            for tree in trees.values():
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+    lines = [
+        f"{args.pages} Generates at once, two commits interleaved ({args.rounds} rounds, "
+        f"{args.bursts} bursts each), {time.strftime('%Y-%m-%d')}",
+        "",
+        f"CPU: {cpu_line()}",
+        "",
+        "| commit | the burst's last answer (s, min / median / max) | one Generate alone (s) |",
+        "|---|---|---|",
+        *(f"| {rev} | {spread(lasts)} | {spread(alone)} |" for rev, (alone, lasts) in got.items()),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def step_seconds(checkpoints: Path, name: str) -> list[float]:
@@ -255,8 +308,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="stop after this long")
     parser.add_argument("--port", type=int, default=7871)
     parser.add_argument("--write", action="store_true", help="append to BENCHMARKS.md")
+    parser.add_argument("--ab", nargs=2, metavar="REV", help="the burst alone: two commits")
+    parser.add_argument("--rounds", type=int, default=2, help="--ab: A, B rounds")
+    parser.add_argument("--bursts", type=int, default=3, help="--ab: bursts an arm")
     args = parser.parse_args(argv)
     random.seed(0)
+    if args.ab:
+        print(ab(args))
+        return
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:
         checkpoints = Path(tmp) / "checkpoints"
         shutil.copytree(ROOT / "checkpoints", checkpoints)  # the shipped adapters
