@@ -18,8 +18,6 @@ from .generation import SamplingParams, sample
 from .reward_spec import reward_func
 from .tasks import Task
 
-ADVANTAGE_EPS = 1e-4  # TRL adds this to the group's std before dividing
-
 
 def group_advantages(totals: list[float], group: int) -> list[float]:
     """(reward - group mean) / (group std + 1e-4), std with Bessel's correction (TRL's nanstd).
@@ -32,7 +30,7 @@ def group_advantages(totals: list[float], group: int) -> list[float]:
         g = totals[start : start + group]
         mean = sum(g) / len(g)
         std = math.sqrt(sum((x - mean) ** 2 for x in g) / (len(g) - 1)) if len(g) > 1 else 0.0
-        out += [round((x - mean) / (std + ADVANTAGE_EPS), 3) for x in g]
+        out += [round((x - mean) / (std + 1e-4), 3) for x in g]
     return out
 
 
@@ -56,21 +54,6 @@ class Group:
         return tied(self.totals)
 
 
-def score_groups(
-    task: Task, prompts: list[str], completions: list[list[str]], ids: list[list[list[int]]]
-) -> list[Group]:
-    """Score each prompt's completions with the task's terms, as TRL would in a step."""
-    groups = []
-    for prompt, texts, token_ids in zip(prompts, completions, ids, strict=True):
-        terms = {
-            label: [float(x) for x in reward_func(label)(texts, completion_ids=token_ids)]
-            for label in task.reward_funcs
-        }
-        totals = [task.score({k: v[i] for k, v in terms.items()}) for i in range(len(texts))]
-        groups.append(Group(prompt, texts, terms, totals, group_advantages(totals, len(texts))))
-    return groups
-
-
 def verdict(groups: list[Group]) -> str:
     """One line: can this reward move the model, judged on the base model's own groups?"""
     ties = sum(g.tied for g in groups)
@@ -91,36 +74,29 @@ def verdict(groups: list[Group]) -> str:
     )
 
 
-SIGNAL_NOTES = {
-    "frac_tied_groups": "share of questions whose answers all scored the same: they teach "
-    "nothing (near 1: the run has stopped learning). TRL logs it as frac_reward_zero_std",
-    "reward_std": "how much the answers to one question differ in reward: what learning is made of",
-    "clip_ratio": "share of words whose change was capped because one update would have moved "
-    "it too far (TRL's clip, epsilon); 0 when each batch is used for one update",
-    "kl": "how far the adapter has drifted from the base (only with beta > 0)",
-    "loss": "GRPO's loss sits near 0 by design: advantages average to 0 in every group, so it "
-    "says little; watch the reward and the lines above",
+SIGNALS = {
+    ("frac_tied_groups", "tied groups"): "share of questions whose answers all scored the "
+    "same: they teach nothing (near 1: the run has stopped learning). TRL logs it as "
+    "frac_reward_zero_std",
+    ("reward_std", "reward spread"): "how much the answers to one question differ in reward: "
+    "what learning is made of",
+    ("clip_ratio", "clip ratio"): "share of words whose change was capped because one update would "
+    "have moved it too far (TRL's clip, epsilon); 0 when each batch is used for one update",
+    ("kl", "KL"): "how far the adapter has drifted from the base (only with beta > 0)",
+    ("loss", "loss"): "GRPO's loss sits near 0 by design: advantages average to 0 in every group, "
+    "so it says little; watch the reward and the lines above",
 }
-"""What each learning-signal number means, in one line (the Train tab shows them live)."""
-
-
-SIGNAL_LABELS = {
-    "frac_tied_groups": "tied groups",
-    "reward_std": "reward spread",
-    "clip_ratio": "clip ratio",
-    "kl": "KL",
-    "loss": "loss",
-}
+"""What each learning signal (logged key, label) means, in one line (the Train tab, live)."""
 
 
 def signal_lines(metrics: dict[str, float], beta: float | None) -> list[tuple[str, str, str]]:
     """(label, value, meaning) for each signal TRL logged this step; KL only with beta > 0."""
     rows = []
-    for key, note in SIGNAL_NOTES.items():
+    for (key, label), note in SIGNALS.items():
         if key == "kl" and not beta:
-            rows.append(("KL", "not computed", "beta = 0: no reference model, no KL penalty"))
+            rows.append((label, "not computed", "beta = 0: no reference model, no KL penalty"))
         elif key in metrics:
-            rows.append((SIGNAL_LABELS[key], f"{metrics[key]:.3f}", note))
+            rows.append((label, f"{metrics[key]:.3f}", note))
     return rows
 
 
@@ -133,14 +109,19 @@ def score_base(
     seed: int = 0,
 ) -> list[Group]:
     """Sample one group per prompt from the base model (temperature 1, as TRL samples) and
-    score it: what the first step of a run would see."""
+    score it with the task's terms as TRL would: what the first step of a run would see."""
     params = SamplingParams(num_generations, max_new_tokens, 1.0, 1.0, seed)
     done = sample(resident, prompts, [BASE], params)
-    texts = [c.text for c in done]
-    ids = resident.tokenizer(texts, add_special_tokens=False)["input_ids"]
-    k = num_generations
-
-    def groups(xs: list) -> list[list]:
-        return [xs[i : i + k] for i in range(0, len(xs), k)]
-
-    return score_groups(task, [g[0].prompt for g in groups(done)], groups(texts), groups(ids))
+    ids = resident.tokenizer([c.text for c in done], add_special_tokens=False)["input_ids"]
+    groups = []
+    for start in range(0, len(done), num_generations):
+        texts = [c.text for c in done[start : start + num_generations]]
+        token_ids = ids[start : start + num_generations]
+        terms = {
+            label: [float(x) for x in reward_func(label)(texts, completion_ids=token_ids)]
+            for label in task.reward_funcs
+        }
+        totals = [task.score({k: v[i] for k, v in terms.items()}) for i in range(len(texts))]
+        advantages = group_advantages(totals, len(texts))
+        groups.append(Group(done[start].prompt, texts, terms, totals, advantages))
+    return groups

@@ -22,7 +22,7 @@ def _libc():
         lib = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    return lib if lib is not None and hasattr(lib, "malloc_trim") else None
+    return lib if hasattr(lib, "malloc_trim") else None
 
 
 def rss_bytes(pid: int | None = None) -> int:

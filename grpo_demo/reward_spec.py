@@ -10,10 +10,9 @@ key it is stored by in ``run.json``, so a spec round-trips through a saved adapt
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .rewards import REWARDS, n_letter, whitespace_words
+from .rewards import REWARDS, RewardFunc, n_letter, whitespace_words
 from .settings import ConfigError, Setting, format_number
 from .tasks import TASKS, Task
 
@@ -21,9 +20,8 @@ from .tasks import TASKS, Task
 def length_window(
     completions: list[str], low: int = 16, high: int = 48, completion_ids=None, **kwargs
 ) -> list[float]:
-    """0 inside [low, high] tokens, minus one per 10 tokens outside (words where no ids).
-
-    TRL passes each completion's token ids; without them (plain text) words are counted.
+    """0 inside [low, high] tokens, minus one per 10 tokens outside: the token ids TRL passes,
+    or words where there are none (plain text).
 
     >>> length_window(["a b c"], low=5, high=8), length_window(["x"], 1, 2, [[1, 2, 3, 4]])
     ([-0.2], [-0.2])
@@ -36,7 +34,7 @@ def length_window(
 class TermInfo:
     """A registered term: its function, its typed parameters, and one line on what it pays."""
 
-    func: Callable[..., list[float]]
+    func: RewardFunc
     params: dict[str, Setting] = field(default_factory=dict)
     defaults: dict[str, float] = field(default_factory=dict)
 
@@ -171,7 +169,7 @@ def task_score(task: Task, text: str, rewards: dict[str, float]) -> float:
     return task.score(values)
 
 
-def reward_func(label: str) -> Callable[..., list[float]]:
+def reward_func(label: str) -> RewardFunc:
     """A TRL reward function from a label (a registered name, or a term with parameters):
     always a ``Term`` read from ``TERMS``, the one registry a run's rewards come from.
 

@@ -57,8 +57,6 @@ def distinct_ratio(words: list[str]) -> float:
 def n_letter(completions: list[str], n: int = 4, **kwargs) -> list[float]:
     """The report's reward for any word length: -sum(|n - len(phrase)|) / #phrases.
 
-    Not in ``REWARDS`` itself (it takes a parameter): ``reward_spec.TERMS`` offers it.
-
     >>> n_letter(["the cat sat", "a four"], n=3)
     [0.0, -1.5]
     """

@@ -34,7 +34,7 @@ class StepEvent:
     completions: list[StepCompletion]
     distinct_1: float
     collapsed: bool
-    distinct_2: float = 1.0  # share of distinct word pairs: falls when answers loop (NaN: unknown)
+    distinct_2: float  # share of distinct word pairs: falls when answers loop (NaN: unknown)
     probes: list[str] | None = None  # the probe prompts' answers at this step (every K steps)
     probe_means: list[float] | None = None  # each probe prompt's mean task reward (5 answers)
     logged: dict[str, float] = field(default_factory=dict)  # TRL's record, as logged

@@ -1,9 +1,5 @@
-"""Tasks: what a run optimises — TRL reward functions chosen by registry name, with weights.
-
-A task is data: the reward names (from ``rewards.REWARDS``) and GRPOConfig's
-``reward_weights``. TRL sums the weighted rewards into the one number a group's advantages
-are computed from.
-"""
+"""Tasks, as data: reward names (from ``rewards.REWARDS``) and GRPOConfig's ``reward_weights``,
+which TRL sums into the one number a group's advantages are computed from."""
 
 from __future__ import annotations
 

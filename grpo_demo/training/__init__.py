@@ -1,10 +1,10 @@
 """Training: a GRPO run on the compute thread (``run``) or in a GPU worker (``in_worker``),
 what it reports (``events``), and the one module that drives TRL (``trl_backend``)."""
 
-from .events import BusyError, Event, RunEnded, TrainingError
-from .in_worker import RunJob, RunNews, WorkerRun, run_type
+from .events import BusyError, RunEnded, TrainingError
+from .in_worker import RunJob, WorkerRun, run_type
 from .probes import DEFAULT_PROBES, PROBE_EVERY, PROBE_SAMPLES, check_probes
-from .run import TrainingManager, TrainingRun, is_main_process, train
+from .run import TrainingManager, TrainingRun, is_main_process
 from .trl_backend import grpo_args
 
 __all__ = [
@@ -12,10 +12,8 @@ __all__ = [
     "PROBE_EVERY",
     "PROBE_SAMPLES",
     "BusyError",
-    "Event",
     "RunEnded",
     "RunJob",
-    "RunNews",
     "TrainingError",
     "TrainingManager",
     "TrainingRun",
@@ -24,5 +22,4 @@ __all__ = [
     "grpo_args",
     "is_main_process",
     "run_type",
-    "train",
 ]

@@ -45,8 +45,7 @@ HOOKS = (
     Hook("peft", "LoraLayer", "merged_adapters", "tells PEFT the merge was undone"),
     Hook("peft", "Linear", "get_delta_weight", "the adapter's delta, merged into bf16 copies"),
 )
-"""What is used beyond the public API (TRL 1.16, PEFT 0.21), and why: checked by
-``check_hooks`` (``_logs`` exists only on a built trainer: checked then, by ``_check_logs``)."""
+"""What is used beyond the public API (``TESTED_WITH``), and why: checked by ``check_hooks``."""
 
 LOG_FIELDS = ("prompt", "completion", "rewards", "advantages")  # in GRPOTrainer._logs
 TESTED_WITH = "trl 1.16, peft 0.21"
@@ -88,8 +87,7 @@ def check_hooks() -> None:
     for hook in HOOKS:
         if hook.name == "_logs":
             continue  # an instance attribute: ``_check_logs`` once the trainer exists
-        owner = owners[hook.owner]
-        found = getattr(owner, hook.name, None)
+        found = getattr(owners[hook.owner], hook.name, None)
         if found is None or (hook.own and found is getattr(Trainer, hook.name, None)):
             raise _missing(hook.label)
 

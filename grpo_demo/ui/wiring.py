@@ -105,4 +105,4 @@ def inputs(fn: Callable[..., Any], components: dict[str, Any]) -> dict[str, Any]
 
 def session(request: gr.Request | None) -> str | None:
     """The browser tab (or API client) behind a request: Gradio's per-connection hash."""
-    return getattr(request, "session_hash", None) if request is not None else None
+    return getattr(request, "session_hash", None)
