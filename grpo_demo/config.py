@@ -150,21 +150,20 @@ class RunConfig:
             for name in GRPO_FIELDS
         }
 
+    def completions_per_step(self) -> int:
+        """Completions per optimizer step: batch x accumulation, TRL's defaults filled in."""
+        r = self.resolved()
+        return r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+
     def tokens_per_step(self) -> int:
         """Completion tokens sampled and trained on per optimizer step (at most): completions
-        a step x max_completion_length, TRL's defaults filled in (the pace is kept by it)."""
-        r = self.resolved()
-        return (
-            r["per_device_train_batch_size"]
-            * r["gradient_accumulation_steps"]
-            * r["max_completion_length"]
-        )
+        a step x max_completion_length (the pace is kept by it)."""
+        return self.completions_per_step() * self.resolved()["max_completion_length"]
 
     def with_generations(self, num_generations: int) -> RunConfig:
         """Set num_generations, the batch resized to as many whole groups as fit where it no
         longer holds whole groups (a form that edits num_generations cannot also fix it)."""
-        r = self.resolved()
-        per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+        per_step = self.completions_per_step()
         if num_generations < 2 or per_step % num_generations == 0:
             return self.replace(num_generations=num_generations)
         prompts = max(1, per_step // num_generations)
@@ -262,13 +261,12 @@ def validate(cfg: RunConfig) -> None:
             "use_vllm needs vLLM, which is not installed here: `pip install vllm` on a CUDA "
             "machine (TRL then generates with it), or leave use_vllm off"
         )
-    r = cfg.resolved()
-    batch = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
-    if batch % r["num_generations"]:
+    batch, group = cfg.completions_per_step(), cfg.resolved()["num_generations"]
+    if batch % group:
         raise ConfigError(
             f"per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be "
-            f"divisible by num_generations ({r['num_generations']}): each prompt needs a "
+            f"divisible by num_generations ({group}): each prompt needs a "
             f"whole group of completions. Fix: num_generations one of "
             f"{', '.join(str(d) for d in range(2, batch + 1) if batch % d == 0)}, or a batch "
-            f"of {(batch // r['num_generations'] + 1) * r['num_generations']}"
+            f"of {(batch // group + 1) * group}"
         )

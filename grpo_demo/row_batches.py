@@ -127,8 +127,7 @@ def generate_rows(model: Any, tokenizer: Any, rows: list[Row], **kwargs: Any) ->
     import torch
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    batch = tokenizer([r.prompt for r in rows], return_tensors="pt", padding=True)
-    batch = batch.to(model.device)
+    batch = tokenizer([r.prompt for r in rows], return_tensors="pt", padding=True).to(model.device)
     length = batch["input_ids"].shape[1]
     with torch.inference_mode():
         out = model.generate(
@@ -163,20 +162,14 @@ class Ticket:
     batch_requests: int = 0  # how many requests its batch held (itself included)
     context: contextvars.Context = field(default_factory=contextvars.copy_context)  # its page's
 
-    @property
-    def longest(self) -> int:
-        return max(r.max_new_tokens for r in self.rows)
-
     def result(self, timeout: float | None = None) -> list[str]:
         return self.future.result(timeout)
-
-    def done(self) -> bool:
-        return self.future.done()
 
 
 def _size(tickets: list[Ticket]) -> tuple[int, int]:
     """(rows, longest length) of a batch of these requests."""
-    return sum(len(t.rows) for t in tickets), max(t.longest for t in tickets)
+    rows = [r for t in tickets for r in t.rows]
+    return len(rows), max(r.max_new_tokens for r in rows)
 
 
 @dataclass
@@ -190,17 +183,13 @@ class BatchPace:
 
     def record(self, rows: int, steps: int, seconds: float) -> None:
         self.seen.append((rows, seconds / max(steps, 1)))
-        sizes = {r for r, _ in self.seen}
-        if len(sizes) == 1:  # one size seen: keep the slope, move the line through it
-            size, per_step = rows, sum(s for _, s in self.seen) / len(self.seen)
-            self.fixed = max(per_step - self.per_row * size, 1e-4)
-            return
         n = len(self.seen)
         mx = sum(r for r, _ in self.seen) / n
         my = sum(s for _, s in self.seen) / n
         sxx = sum((r - mx) ** 2 for r, _ in self.seen)
-        sxy = sum((r - mx) * (s - my) for r, s in self.seen)
-        self.per_row = max(sxy / sxx, 0.0)
+        if sxx:  # two sizes seen (with one, the slope stays and the line moves through it)
+            sxy = sum((r - mx) * (s - my) for r, s in self.seen)
+            self.per_row = max(sxy / sxx, 0.0)
         self.fixed = max(my - self.per_row * mx, 1e-4)
 
     def seconds(self, rows: int, steps: int) -> float:
@@ -238,10 +227,10 @@ class RowBatcher:
             raise ValueError("a request needs at least one row")
         ticket = Ticket(list(rows), owner, next(self._ids))
         with self._guard:
-            if not self.compute.is_current:
+            inline = self.compute.is_current
+            if not inline:
                 self._admit(ticket)
             self._waiting.append(ticket)
-            inline = self.compute.is_current
             if not inline and not self._scheduled:
                 self._scheduled = True
                 self.compute.submit(self._drain)
@@ -291,7 +280,7 @@ class RowBatcher:
         thread is held before each batch (a training phase)."""
         with self._guard:
             place = self._place(ticket)
-            if ticket.done():
+            if ticket.future.done():
                 return None, 0.0
             if place is None:  # running
                 return None, self._running_left()
@@ -350,7 +339,7 @@ class RowBatcher:
             live = (t for t in queue if not t.future.cancelled())
             batch = next(self._batches(live), [])
             batch = [t for t in batch if t.future.set_running_or_notify_cancel()]
-            self._waiting = [t for t in self._waiting if t not in batch and not t.done()]
+            self._waiting = [t for t in self._waiting if t not in batch and not t.future.done()]
             start = time.perf_counter()
             for t in batch:
                 t.started, t.batch_requests = start, len(batch)

@@ -85,12 +85,11 @@ def check_adapter_name(name: str) -> str:
     return name
 
 
-def check_new_name(root: Path, name: str, overwrite: bool = False) -> str:
+def check_new_name(root: Path, name: str, overwrite: bool = False) -> None:
     """A valid name not yet taken under ``root`` (unless it may be overwritten)."""
     check_adapter_name(name)
     if (root / name).exists() and not overwrite:
         raise ConfigError(f"adapter {name!r} already exists; pick a new name")
-    return name
 
 
 @cache
@@ -174,16 +173,13 @@ def folder_state(folder: Path) -> tuple | None:
         return None
 
 
-def clean_leftovers(folder: Path) -> list[Path]:
+def clean_leftovers(folder: Path) -> None:
     """Delete what a killed save left behind (never listed: dot-folders are skipped)."""
-    removed = []
     now = time.time()
     for path in folder.iterdir() if folder.is_dir() else []:
         old = now - path.stat().st_mtime > LEFTOVER_AGE_S
         if path.is_dir() and path.name.startswith(LEFTOVER_PREFIXES) and old:
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def load_steps(path: Path) -> list[dict[str, Any]]:
@@ -225,7 +221,7 @@ def save_adapter(
         (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2))
         (tmp / MODEL_CARD).write_text(model_card(record))
         (tmp / STEPS).write_text("".join(json.dumps(s) + "\n" for s in steps))
-        info = validate_adapter_dir(tmp, record["base"])  # never publish a broken folder
+        validate_adapter_dir(tmp, record["base"])  # never publish a broken folder
         if target.exists():
             if not overwrite:
                 target = root / f"{name}-{int(time.time())}"  # appeared during the run
@@ -237,7 +233,7 @@ def save_adapter(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return AdapterInfo(target.name, target, info.base, record)
+    return AdapterInfo(target.name, target, record["base"], record)
 
 
 def model_card(r: dict[str, Any]) -> str:

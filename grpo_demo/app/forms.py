@@ -327,8 +327,7 @@ def browse(state: AppState, *, run_name, step) -> BrowseRequest:
     if found is not None and k is not None and k > len(found[0]):
         fields.errors["step"] = f"step must be 1..{len(found[0])} for {run_name!r} (got {k})"
     fields.done()
-    history, task, total = found
-    return BrowseRequest(history, task, total, k)
+    return BrowseRequest(*found, k)
 
 
 # -- Evaluate --------------------------------------------------------------------------------------
@@ -338,7 +337,7 @@ class EvaluateRequest:
     num_samples: int
 
 
-def evaluate(state: AppState, *, adapters, num_samples, app: bool = True) -> EvaluateRequest:
+def evaluate(state: AppState, *, adapters, num_samples) -> EvaluateRequest:
     """Known models (at least one) and N within the app's cap."""
     names = [adapters] if isinstance(adapters, str) else list(adapters or [])
     fields = Fields()
@@ -346,6 +345,6 @@ def evaluate(state: AppState, *, adapters, num_samples, app: bool = True) -> Eva
         fields.errors["adapters"] = "choose at least one model (base or an adapter)"
     for name in names:
         fields.take("adapters", state.resident.get, name)
-    n = fields.parse(EVAL_SIZE, num_samples, app=app)
+    n = fields.parse(EVAL_SIZE, num_samples)
     fields.done()
     return EvaluateRequest(names, n)

@@ -169,12 +169,12 @@ class AppState:
         return seconds + ((run.phases.left() or 0.0) if run else 0.0)
 
     def score_base(
-        self, task: Task, prompts: int, num_generations: int, max_new_tokens: int, seed: int = 0
+        self, task: Task, prompts: int, num_generations: int, max_new_tokens: int
     ) -> list[Group]:
         """Score the base first: one group sampled from the base for each of the first
         ``prompts`` training prompts, scored with ``task`` as a run's first step would be."""
         firsts = train_prompts()[:prompts]
-        return score_base(self.resident, task, firsts, num_generations, max_new_tokens, seed)
+        return score_base(self.resident, task, firsts, num_generations, max_new_tokens)
 
     # -- adapters -------------------------------------------------------------------------------
     def adapter_names(self) -> list[str]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import statistics
 
-from .. import lora_slots
 from ..adapters import ResidentModel
 from ..config import ConfigError, RunConfig
 from ..generation import check_prompts
-from ..lora_slots import BASE
+from ..lora_slots import BASE, TRAINING_SLOT
 from ..reward_spec import task_score
 from ..row_batches import Row, row_seed
 from ..settings import Setting
@@ -45,7 +44,7 @@ def probe(
     their own: one batch of the resident model's batcher, run at once on the compute thread
     (sample requests of other pages waiting then ride in it instead of running as batches
     of their own). Where a step's rollouts can carry them, they ride there (``riders.py``)."""
-    slot = BASE if base else lora_slots.TRAINING_SLOT
+    slot = BASE if base else TRAINING_SLOT
     texts = resident.batcher.submit(probe_rows(prompts, cfg, slot)).result()
     return typical(texts, len(prompts), cfg)
 

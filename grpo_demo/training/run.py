@@ -193,8 +193,7 @@ class TrainingManager:
 
     def start(self, config: RunConfig, name: str, **kwargs: Any) -> TrainingRun:
         with self._guard:
-            if self.current is not None and self.current.running:
-                run = self.current
+            if (run := self.current) is not None and run.running:
                 who = f", started by {run.owner}" if run.owner else ""
                 raise BusyError(
                     f"a training run is already going: {run.name!r} ({run.config.task}, step "

@@ -94,17 +94,26 @@ def make_trainer(
     update, and after the step (``after_step``).
     ``riders(step)``: rows sampled in that step's rollout batch, their texts to ``on_riders``."""
     from datasets import Dataset
-    from transformers import PrinterCallback
+    from transformers import PrinterCallback, TrainerCallback
+
+    class StepEnd(TrainerCallback):
+        """After each optimizer step: stop if asked, and let waiting requests use the model
+        before the next step's rollouts take it (``after_step`` gets the step's number)."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop.is_set():
+                control.should_training_stop = True
+            after_step(state.global_step)
+            return control
 
     check_hooks()
-    step_end = step_end_class()(stop, after_step)
     trainer = trainer_class()(
         model=model,
         reward_funcs=reward_funcs,
         args=grpo_args(cfg, workdir),
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[step_end, *callbacks],
+        callbacks=[StepEnd(), *callbacks],
         on_log=on_log,
         on_phase=on_phase,
         let_requests_in=let_requests_in,
@@ -129,13 +138,13 @@ class ResidentSteps:
         self,
         *args,
         on_log: OnLog,
-        on_phase: Callable[[str | None], None] = lambda phase: None,
-        let_requests_in: Callable[[], None] = lambda: None,
-        merged_rollouts: bool = False,
-        bf16_rollouts: bool = False,
-        bf16_weights: bool = False,
-        riders: Riders = lambda step: [],
-        on_riders: OnRiders = lambda step, texts: None,
+        on_phase: Callable[[str | None], None],
+        let_requests_in: Callable[[], None],
+        merged_rollouts: bool,
+        bf16_rollouts: bool,
+        bf16_weights: bool,
+        riders: Riders,
+        on_riders: OnRiders,
         **kw,
     ):
         self._on_log, self._on_phase, self._let_requests_in = on_log, on_phase, let_requests_in
@@ -247,29 +256,6 @@ def trainer_class() -> type:
     from trl import GRPOTrainer
 
     return type("ResidentGRPOTrainer", (ResidentSteps, GRPOTrainer), {})
-
-
-class StepEnd:
-    """After each optimizer step: stop if asked, and let waiting requests use the model
-    before the next step's rollouts take it (mixed into a ``TrainerCallback``;
-    ``after_step`` gets the step's number)."""
-
-    def __init__(self, flag: threading.Event, after_step: Callable[[int], None]):
-        self.flag, self.after_step = flag, after_step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.flag.is_set():
-            control.should_training_stop = True
-        self.after_step(state.global_step)
-        return control
-
-
-@cache
-def step_end_class() -> type:
-    """``StepEnd`` over transformers' ``TrainerCallback``, built once per process."""
-    from transformers import TrainerCallback
-
-    return type("StepEndCallback", (StepEnd, TrainerCallback), {})
 
 
 # -- TRL's metric names -> StepEvent fields ------------------------------------------------------
