@@ -55,9 +55,9 @@ def find_run(adapter_dir: Path, name: str) -> AdapterInfo:
 def read_steps(info: AdapterInfo) -> list[StepEvent]:
     """Every step: ``steps.jsonl`` where saved, else the per-step metrics of ``run.json``."""
     if saved := load_steps(info.path):
-        return [step_from_record(r, len(saved)) for r in saved]
+        return [step_from_record(r) for r in saved]
     if history := info.run.get("history"):
-        return [step_from_history(h, len(history)) for h in history]
+        return [step_from_history(h) for h in history]
     raise AdapterError(
         f"{info.path}: no {STEPS} and no per-step history in {RUN_RECORD}, so nothing to report"
     )

@@ -28,7 +28,6 @@ class StepEvent:
     """What happened in one optimizer step: metrics + that step's samples."""
 
     step: int
-    max_steps: int
     elapsed: float
     metrics: dict[str, float]  # package names: reward, reward_std, rewards/<func>, kl, ...
     completions: list[StepCompletion]
@@ -57,7 +56,6 @@ class StepEvent:
 
 def step_event(
     step: int,
-    max_steps: int,
     elapsed: float,
     metrics: dict[str, float],
     rows: list[StepCompletion],
@@ -67,7 +65,7 @@ def step_event(
     (a live step and one read back from ``steps.jsonl`` are judged alike)."""
     div = diversity([r.completion for r in rows])
     d1, d2 = div["distinct_1"], div["distinct_2"]
-    return StepEvent(step, max_steps, elapsed, metrics, rows, d1, looks_collapsed(div), d2, **extra)
+    return StepEvent(step, elapsed, metrics, rows, d1, looks_collapsed(div), d2, **extra)
 
 
 def collapse_step(history: list[StepEvent]) -> int | None:
@@ -88,18 +86,18 @@ def step_record(event: StepEvent) -> dict[str, Any]:
     }
 
 
-def step_from_record(data: dict[str, Any], max_steps: int) -> StepEvent:
+def step_from_record(data: dict[str, Any]) -> StepEvent:
     """A saved step back as a StepEvent (what the step browser and the report show)."""
     rows = [StepCompletion(**c) for c in data["completions"]]
     probes = {k: data.get(k) for k in ("probes", "probe_means")}
-    return step_event(data["step"], max_steps, 0.0, data["metrics"], rows, **probes)
+    return step_event(data["step"], 0.0, data["metrics"], rows, **probes)
 
 
-def step_from_history(h: dict[str, Any], max_steps: int) -> StepEvent:
+def step_from_history(h: dict[str, Any]) -> StepEvent:
     """A step of ``run.json``'s history (runs saved before ``steps.jsonl``): its logged
     metrics, no completions, and the collapse flag and distinct-n it recorded."""
     metrics = {k.removesuffix("/mean"): v for k, v in h.items() if not k.endswith("/std")}
     d1, d2 = (h.get(k, float("nan")) for k in ("distinct_1", "distinct_2"))
     return StepEvent(
-        h["step"], max_steps, h.get("elapsed", 0.0), metrics, [], d1, bool(h.get("collapsed")), d2
+        h["step"], h.get("elapsed", 0.0), metrics, [], d1, bool(h.get("collapsed")), d2
     )

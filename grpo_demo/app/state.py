@@ -198,7 +198,7 @@ class AppState:
             if info is None:
                 raise ConfigError("the base model was not trained: pick an adapter")
             steps = load_steps(info.path)
-            history = [step_from_record(s, len(steps)) for s in steps]
+            history = [step_from_record(s) for s in steps]
             task, total = info.task_spec, len(steps)
         if not history:
             raise ConfigError(f"{run_name!r} has no saved steps (trained before steps were kept)")

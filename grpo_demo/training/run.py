@@ -322,7 +322,7 @@ def _step_event(
         rows.append(StepCompletion(p, c, scores, task.score(scores), float(advantages[i])))
     metrics = trl_backend.step_metrics(logs, task.reward_funcs)
     logged = {k: float(v) for k, v in logs.items() if isinstance(v, int | float)}
-    return step_event(step, cfg.max_steps, elapsed, metrics, rows, logged=logged)
+    return step_event(step, elapsed, metrics, rows, logged=logged)
 
 
 def run_record(run: TrainingRun, summary: dict, wall_time: float) -> dict[str, Any]:
