@@ -241,8 +241,10 @@ class AppState:
         return tokens, per_step, per_step * preset_field(preset, "max_steps") / 60, source
 
     def seconds_left(self, run: TrainingRun) -> float | None:
-        """Seconds until ``run`` ends: its own pace, or this machine's before its first step."""
-        return run.seconds_left(self.seconds_per_step(run.config))
+        """Seconds until ``run`` ends: its own pace, or this machine's before its first step
+        (looked up only then: every page asks at every tick, and the lookup may read a file)."""
+        before_first = run.ended is None and not run.history
+        return run.seconds_left(self.seconds_per_step(run.config) if before_first else None)
 
     def learn_speed(self, run: TrainingRun) -> None:
         """This run's pace so far: the time hint for its size follows it (a finished run

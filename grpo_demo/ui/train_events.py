@@ -231,8 +231,8 @@ class TrainEvents:
         return self._view(run, prompts, mine)
 
     def _progress(self, run: TrainingRun | None, mine: bool) -> str:
-        estimate = self.state.seconds_per_step(run.config) if run else None
-        return train_views.progress_text(run, mine, estimate, self.state.has_teacher_key)
+        left = self.state.seconds_left(run) if run else None
+        return train_views.progress_text(run, mine, left, self.state.has_teacher_key)
 
     def _view(self, run: TrainingRun | None, prompts: list[str], mine: bool) -> tuple:
         history = run.history if run else []

@@ -256,10 +256,11 @@ def step_table(event: StepEvent | None, task: Task | None) -> pd.DataFrame:
 def progress_text(
     run: TrainingRun | None,
     mine: bool = False,
-    step_estimate: float | None = None,
+    left: float | None = None,
     teacher_key: bool = False,
 ) -> str:
-    """Step i/n, state, elapsed, time left, pace and reward; who runs it and who may stop it."""
+    """Step i/n, state, elapsed, time left (``left``: ``AppState.seconds_left``), pace and
+    reward; who runs it and who may stop it."""
     if run is None:
         return "No training run yet. Pick a preset (classroom first), then **Start**."
     done, total = len(run.history), run.config.max_steps
@@ -271,7 +272,6 @@ def progress_text(
         if run.stopping:  # no ETA: the run ends after the step under way
             state, eta = "stopping after this step", ""
         else:
-            left = run.seconds_left(step_estimate)
             state = "running"
             eta = f" · about {clock(left)} left" if left is not None else ""
             if not done:
