@@ -42,6 +42,11 @@ def _choice(name: str) -> Any:
     return _grpo(str, None, None, HEADINGS[name], choices=tuple(GLOSSARY[name]))
 
 
+def completions_per_step(resolved: dict[str, Any]) -> int:
+    """Completions per optimizer step of resolved settings: batch x accumulation."""
+    return resolved["per_device_train_batch_size"] * resolved["gradient_accumulation_steps"]
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One GRPO + LoRA run. Optional GRPO fields left ``None`` take TRL's default."""
@@ -152,13 +157,13 @@ class RunConfig:
 
     def completions_per_step(self) -> int:
         """Completions per optimizer step: batch x accumulation, TRL's defaults filled in."""
-        r = self.resolved()
-        return r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+        return completions_per_step(self.resolved())
 
     def tokens_per_step(self) -> int:
         """Completion tokens sampled and trained on per optimizer step (at most): completions
         a step x max_completion_length (the pace is kept by it)."""
-        return self.completions_per_step() * self.resolved()["max_completion_length"]
+        r = self.resolved()
+        return completions_per_step(r) * r["max_completion_length"]
 
     def with_generations(self, num_generations: int) -> RunConfig:
         """Set num_generations, the batch resized to as many whole groups as fit where it no
@@ -261,7 +266,8 @@ def validate(cfg: RunConfig) -> None:
             "use_vllm needs vLLM, which is not installed here: `pip install vllm` on a CUDA "
             "machine (TRL then generates with it), or leave use_vllm off"
         )
-    batch, group = cfg.completions_per_step(), cfg.resolved()["num_generations"]
+    r = cfg.resolved()
+    batch, group = completions_per_step(r), r["num_generations"]
     if batch % group:
         raise ConfigError(
             f"per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be "

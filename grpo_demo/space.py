@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import completions_per_step
 from .gpu_calls import where
 from .models import device_name
 from .settings import ConfigError
@@ -52,8 +53,7 @@ class RunCaps:
 
     def check(self, resolved: dict) -> None:
         """Refuse (never shrink silently) a run bigger than the caps, naming the setting."""
-        r = resolved
-        per_step = r["per_device_train_batch_size"] * r["gradient_accumulation_steps"]
+        r, per_step = resolved, completions_per_step(resolved)
         for name, value, cap in (
             ("max_steps", r["max_steps"], self.max_steps),
             ("max_completion_length", r["max_completion_length"], self.max_completion_length),

@@ -20,7 +20,7 @@ from ..gpu_calls import where
 from ..learning_signal import Group, score_base
 from ..models import ModelSpec, device_name, resolve_spec
 from ..pace import MEASURED, step_seconds
-from ..presets import from_preset, preset_field
+from ..presets import from_preset
 from ..row_batches import Busy
 from ..space import RunCaps, run_caps
 from ..steps import StepEvent, step_from_record
@@ -236,9 +236,10 @@ class AppState:
 
     def preset_time(self, preset: str) -> tuple[int, float, float, str]:
         """(tokens a step, seconds a step, minutes for the run, the figure's source)."""
-        tokens = from_preset(preset).tokens_per_step()
+        config = from_preset(preset)
+        tokens = config.tokens_per_step()
         per_step, source = self.pace(tokens)
-        return tokens, per_step, per_step * preset_field(preset, "max_steps") / 60, source
+        return tokens, per_step, per_step * config.max_steps / 60, source
 
     def seconds_left(self, run: TrainingRun) -> float | None:
         """Seconds until ``run`` ends: its own pace, or this machine's before its first step
