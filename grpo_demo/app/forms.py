@@ -139,13 +139,13 @@ class CheckedOnce:
         return errors_of(self.check, page, values)
 
     def take(self, page: str | None, values: dict[str, Any]) -> T:
-        """The request this click's check kept, else the form checked now."""
+        """The request this click's check kept (the newest of equal ones: an older one may be
+        a check whose handler never ran), else the form checked now."""
         with self._lock:
             kept = self._kept.get(page, [])
-            for i, (v, asked) in enumerate(kept):
-                if v == values:
-                    del kept[i]
-                    return asked
+            for i in reversed(range(len(kept))):
+                if kept[i][0] == values:
+                    return kept.pop(i)[1]
         return self.form(**values)
 
 
