@@ -122,7 +122,7 @@ def build_app(demo: Demo) -> gr.Blocks:
             "show_progress": "minimal",  # "hidden" would keep validator messages off the dropdowns
             "concurrency_limit": None,
         }
-        app.load(**poll)  # waits for the model if it is still loading, then fills the header
+        app.load(**poll)  # the header at once ("loading ..." until the model is in: the timer)
         gr.Timer(ADAPTER_POLL_SECONDS).tick(**poll)
         trained["run"].then(**poll)
         app.load(**trained["restore"])  # a running run's settings, or the preset's and its time

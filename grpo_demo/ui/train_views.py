@@ -234,8 +234,8 @@ def signal_view(history: list[StepEvent], beta: float | None) -> str:
 
 # -- the latest step ------------------------------------------------------------------------------
 STEP_FIXED = ["prompt", "completion", TASK_REWARD, "advantage"]
-STEP_WIDTHS = ["14%", "30%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
 BROWSE_LABEL = "That step: every completion, its task reward and GRPO advantage"
+STEP_WIDTHS = ["14%", "30%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
 """Up to three terms at 1024 px with 16 px headers (an 8-letter word needs ~10.5 %)."""
 
 

@@ -268,8 +268,8 @@ def spec_from_rows(table: pd.DataFrame) -> str:
 
 
 SCORE_BASE_FIXED = ["group", "completion", "total", "advantage"]
-SCORE_BASE_WIDTHS = ["8%", "36%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
 SCORE_BASE_LABEL = "The base model's groups: every term, the total and GRPO's advantage"
+SCORE_BASE_WIDTHS = ["8%", "36%", "9%", "11.5%", "11.5%", "11.5%", "12.5%"]
 """Up to three terms at 1024 px with 16 px headers (an 8-letter word needs ~10.5 %)."""
 
 
