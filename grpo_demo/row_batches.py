@@ -18,7 +18,6 @@ and queues itself again while requests remain.
 from __future__ import annotations
 
 import contextvars
-import itertools
 import threading
 import time
 from collections import deque
@@ -155,7 +154,6 @@ class Ticket:
 
     rows: list[Row]
     owner: str | None = None
-    id: int = 0
     future: Future = field(default_factory=Future)
     submitted: float = field(default_factory=time.perf_counter)
     started: float | None = None  # when its batch began
@@ -216,7 +214,6 @@ class RowBatcher:
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []
         self._scheduled = False  # a drain job is queued on the compute thread
-        self._ids = itertools.count(1)
         self._guard = threading.Lock()  # the queue itself; the model is the compute thread's
 
     # -- asking ---------------------------------------------------------------------------------
@@ -225,7 +222,7 @@ class RowBatcher:
         probes) the request runs at once, with the requests waiting then riding along."""
         if not rows:
             raise ValueError("a request needs at least one row")
-        ticket = Ticket(list(rows), owner, next(self._ids))
+        ticket = Ticket(list(rows), owner)
         with self._guard:
             inline = self.compute.is_current
             if not inline:

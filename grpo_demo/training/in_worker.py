@@ -22,8 +22,7 @@ from ..adapters import ResidentModel
 from ..config import RunConfig
 from ..gpu_calls import on_gpu, where
 from ..pace import step_seconds
-from ..steps import StepEvent
-from .events import RunEnded, TrainingError
+from .events import Event, RunEnded, TrainingError
 from .run import TrainingRun
 
 STOP_POLL_SECONDS = 0.5
@@ -55,7 +54,7 @@ CARRIED = ("preset", "prompts", "overwrite", "owner", "probes", "probe_every")
 class RunNews:
     """One event of the worker's run, with what the run learned of itself by then."""
 
-    event: StepEvent | RunEnded
+    event: Event
     base_probes: list[str] = field(default_factory=list)
     base_probe_means: list[float] = field(default_factory=list)
 
@@ -70,7 +69,7 @@ def run_in_worker(key: int, job: RunJob) -> Iterator[RunNews]:
         run.wait(seen, STOP_POLL_SECONDS)
         if not run.stopping and os.path.exists(job.stop_file):
             run.stop()
-        events: list[StepEvent | RunEnded] = list(run.history[seen:])
+        events: list[Event] = list(run.history[seen:])
         seen += len(events)
         if run.ended is not None and seen == len(run.history):
             events.append(run.ended)
