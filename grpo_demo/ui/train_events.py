@@ -3,7 +3,6 @@ watcher, Stop (only its owner or the teacher key), the reward builder, the step 
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ from ..settings import ConfigError
 from ..tasks import TASKS
 from ..training.probes import DEFAULT_PROBES
 from . import train_views, views
-from .wiring import REFUSED, refusing, session, takes
+from .wiring import REFUSED, log_refusal, refusing, session, takes
 
 if TYPE_CHECKING:
     from ..training import TrainingRun
@@ -172,7 +171,7 @@ class TrainEvents:
                 asked.task, asked.prompts, asked.num_generations, asked.max_new_tokens
             )
         except REFUSED as exc:  # said where the answer would be, not in a fading toast
-            print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+            log_refusal(exc)
             said = "; ".join(exc.errors.values()) if isinstance(exc, forms.FormError) else exc
             return f"⛔ **Not scored:** {said}", views.groups_table([])
         return verdict(groups), views.groups_table(groups)

@@ -20,9 +20,14 @@ REFUSED = (*USER_ERRORS, NotReady, Busy)
 PROGRESS = gr.Progress()  # Gradio's idiom: a default it replaces with the event's own
 
 
-def refuse(exc: Exception) -> gr.Error:
-    """The user's mistake as a message; one line in the server log, not a traceback."""
+def log_refusal(exc: Exception) -> None:
+    """A user's mistake: one line in the server log, not a traceback."""
     print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def refuse(exc: Exception) -> gr.Error:
+    """The user's mistake as the page's message (logged in one line)."""
+    log_refusal(exc)
     return gr.Error(str(exc), title=type(exc).__name__, print_exception=False)
 
 
