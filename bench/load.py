@@ -197,6 +197,20 @@ async def classroom(args, app: App) -> dict:
     }
 
 
+def one_app(args, tmp: Path, root: Path = ROOT) -> tuple[dict, Path]:
+    """``classroom`` against ``root``'s ``python app.py`` with a fresh copy of its shipped
+    adapters (under ``tmp``): what it measured, and the adapters' folder (the runs saved)."""
+    checkpoints = tmp / "checkpoints"
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    shutil.copytree(root / "checkpoints", checkpoints)
+    app = start_app(args.port, checkpoints, tmp / "app.log", root=root)
+    try:
+        return asyncio.run(asyncio.wait_for(classroom(args, app), args.timeout)), checkpoints
+    finally:
+        app.proc.terminate()
+        app.proc.wait(30)
+
+
 def ab(args) -> str:
     """The burst, two commits interleaved; a table of both arms."""
     got: dict[str, tuple[list[float], list[float]]] = {rev: ([], []) for rev in args.ab}
@@ -209,15 +223,7 @@ def ab(args) -> str:
         try:
             for _ in range(args.rounds):
                 for rev, tree in trees.items():
-                    checkpoints = Path(tmp) / "checkpoints"
-                    shutil.rmtree(checkpoints, ignore_errors=True)
-                    shutil.copytree(tree / "checkpoints", checkpoints)
-                    app = start_app(args.port, checkpoints, Path(tmp) / "app.log", root=tree)
-                    try:
-                        arm = asyncio.run(asyncio.wait_for(classroom(args, app), args.timeout))
-                    finally:
-                        app.proc.terminate()
-                        app.proc.wait(30)
+                    arm, _ = one_app(args, Path(tmp), root=tree)
                     for burst in arm["bursts"]:
                         if any(o.status != "answered" for o in burst):
                             raise SystemExit(f"{rev}: a burst was not all answered")
@@ -312,20 +318,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="--ab: A, B rounds")
     parser.add_argument("--bursts", type=int, default=3, help="--ab: bursts an arm")
     args = parser.parse_args(argv)
+    if args.ab and args.ab[0] == args.ab[1]:
+        parser.error("--ab needs two different commits")
     random.seed(0)
     if args.ab:
-        print(ab(args))
-        return
-    with tempfile.TemporaryDirectory(prefix="load-") as tmp:
-        checkpoints = Path(tmp) / "checkpoints"
-        shutil.copytree(ROOT / "checkpoints", checkpoints)  # the shipped adapters
-        app = start_app(args.port, checkpoints, Path(tmp) / "app.log")
-        try:
-            got = asyncio.run(asyncio.wait_for(classroom(args, app), args.timeout))
+        text = ab(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="load-") as tmp:
+            got, checkpoints = one_app(args, Path(tmp))
             text = report(args, got, checkpoints)
-        finally:
-            app.proc.terminate()
-            app.proc.wait(30)
     print(text)
     if args.write:
         with (ROOT / "BENCHMARKS.md").open("a") as f:
